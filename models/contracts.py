@@ -1,0 +1,275 @@
+"""Typed contracts shared by workflows, activities and the API.
+
+Pydantic models travel through Temporal with ``pydantic_data_converter``. This module
+must stay importable inside the workflow sandbox: stdlib and pydantic only, no I/O.
+New fields always get defaults, so histories recorded before them still replay.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+TASK_QUEUE = "vetflow"
+
+# Custom search attributes (registered by `vetflow dev`, compose and the tests), so that
+# `temporal workflow list --query 'VetflowProcess="return_home"'` filters cases too.
+SA_PROCESS = "VetflowProcess"
+SA_ORG_UNIT = "VetflowOrgUnit"
+SA_STATUS = "VetflowStatus"
+SA_VETERAN = "VetflowVeteran"
+SEARCH_ATTRIBUTES = (SA_PROCESS, SA_ORG_UNIT, SA_STATUS, SA_VETERAN)
+
+# Roles that may act on behalf of a supervisor (reassign, take over).
+SUPERVISOR_ROLES = frozenset({"manager", "admin"})
+
+
+class Actor(BaseModel):
+    """The authenticated staff member behind a message (resolved by the API)."""
+
+    username: str
+    roles: list[str] = Field(default_factory=list)
+    org_unit_id: int = 0
+    org_path: str = "/"
+    absent: bool = False
+
+    def within(self, path: str) -> bool:
+        """True when ``path`` lies in this actor's organisation subtree."""
+        return path.startswith(self.org_path)
+
+
+# --- deadline policy -------------------------------------------------------------
+
+
+class TaskPolicy(BaseModel):
+    """When a step is due. Exactly one of the three measures is normally set.
+
+    ``working_days`` counts Chinese working days (statutory holidays and 调休 weekends);
+    ``calendar_days`` counts plain days (信访 deadlines); ``duration`` is an exact span
+    (demo and test profiles). ``remind_before`` is how long before the due time the
+    assignee gets a reminder.
+    """
+
+    working_days: int | None = None
+    calendar_days: int | None = None
+    duration: timedelta | None = None
+    remind_before: timedelta | None = None
+    source: str = ""  # clause or local commitment the deadline comes from
+
+
+class ProcessPolicy(BaseModel):
+    """Deadline policy of one process: a TaskPolicy per step key."""
+
+    name: str = "standard"
+    steps: dict[str, TaskPolicy] = Field(default_factory=dict)
+    default: TaskPolicy = Field(default_factory=TaskPolicy)
+
+    def for_step(self, step: str) -> TaskPolicy:
+        return self.steps.get(step, self.default)
+
+
+# --- cases -----------------------------------------------------------------------
+
+
+class StartCaseInput(BaseModel):
+    """Start of any process: which veteran, who started it, the start form data."""
+
+    case_id: str
+    process: str
+    veteran_id: int
+    started_by: str
+    data: dict[str, Any] = Field(default_factory=dict)
+    policy: ProcessPolicy = Field(default_factory=ProcessPolicy)
+
+
+class OrgChain(BaseModel):
+    """The service units responsible for a veteran, by level (county/township/village)."""
+
+    units: dict[str, int] = Field(default_factory=dict)
+    paths: dict[str, str] = Field(default_factory=dict)
+
+
+class RegisterCaseInput(BaseModel):
+    case_id: str
+    workflow_id: str
+    run_id: str = ""
+    process: str
+    title: str
+    veteran_id: int
+    started_by: str
+    started_at: datetime
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class RegisterCaseResult(BaseModel):
+    veteran_name: str
+    party_member: bool
+    category: str
+    org_unit_id: int
+    org_path: str
+    chain: OrgChain
+
+
+class CaseStatusInput(BaseModel):
+    case_id: str
+    status: str
+    closed_at: datetime | None = None
+    actor: str = "system"
+
+
+class CaseState(BaseModel):
+    """What `get_state` answers: the live status of a case."""
+
+    case_id: str
+    process: str
+    status: str
+    open_tasks: list[str] = Field(default_factory=list)
+    completed_steps: list[str] = Field(default_factory=list)
+    rounds: dict[str, int] = Field(default_factory=dict)
+
+
+# --- human tasks -----------------------------------------------------------------
+
+
+class OpenTaskInput(BaseModel):
+    task_id: str
+    case_id: str
+    workflow_id: str
+    process: str
+    step: str
+    title: str
+    regulation: str
+    candidate_role: str
+    org_unit_id: int
+    outcomes: list[str]
+    form_schema: dict[str, Any] = Field(default_factory=dict)
+    context: dict[str, Any] = Field(default_factory=dict)
+    round: int = 1
+    created_at: datetime
+    policy: TaskPolicy = Field(default_factory=TaskPolicy)
+    preferred_assignee: str | None = None
+
+
+class OpenTaskResult(BaseModel):
+    task_id: str
+    assignee: str | None
+    due_at: datetime | None
+    remind_at: datetime | None
+    org_path: str = "/"
+
+
+class CompleteTaskInput(BaseModel):
+    """A clerk finishes a step: the chosen outcome, the form data and a comment."""
+
+    task_id: str
+    actor: Actor
+    outcome: str
+    data: dict[str, Any] = Field(default_factory=dict)
+    comment: str = ""
+
+
+class ClaimTaskInput(BaseModel):
+    task_id: str
+    actor: Actor
+    force: bool = False  # take over a task a colleague holds (confirmed by the clerk)
+
+
+class ReassignTaskInput(BaseModel):
+    task_id: str
+    actor: Actor
+    target: Actor
+    reason: str = ""
+
+
+class TaskResult(BaseModel):
+    task_id: str
+    step: str
+    outcome: str
+    data: dict[str, Any] = Field(default_factory=dict)
+    comment: str = ""
+    completed_by: str
+    completed_at: datetime
+
+
+class TaskView(BaseModel):
+    """The workflow's own view of one task (answer of claim/unclaim/reassign)."""
+
+    task_id: str
+    step: str
+    status: str
+    assignee: str | None = None
+    org_unit_id: int = 0
+    org_path: str = "/"
+    candidate_role: str = ""
+    outcomes: list[str] = Field(default_factory=list)
+    due_at: datetime | None = None
+    overdue: bool = False
+
+
+class AssignTaskInput(BaseModel):
+    """Projection write for claim / unclaim / reassign / backup routing."""
+
+    task_id: str
+    case_id: str
+    assignee: str | None
+    actor: str
+    action: str
+    reason: str = ""
+    at: datetime
+
+
+class CloseTaskInput(BaseModel):
+    task_id: str
+    case_id: str
+    status: str  # completed | cancelled
+    result: TaskResult | None = None
+
+
+class EscalateTaskInput(BaseModel):
+    task_id: str
+    case_id: str
+    assignee: str | None
+    candidate_role: str
+    org_unit_id: int
+    at: datetime
+
+
+class EscalateTaskResult(BaseModel):
+    """Supervisors to notify and, if the assignee is absent, the backup (B角) now holding it."""
+
+    supervisors: list[str] = Field(default_factory=list)
+    new_assignee: str | None = None
+
+
+# --- notifications ---------------------------------------------------------------
+
+
+class NoticeInput(BaseModel):
+    """One notice event. ``key`` is unique per event: a retry never sends it twice."""
+
+    key: str
+    case_id: str | None = None
+    task_id: str | None = None
+    kind: str  # correction_request | reminder | overdue | backup_routed | summary | ...
+    recipient_type: str  # veteran | staff
+    recipient: str  # username, or the veteran id as text
+    template: str  # notices/<template>.txt (first line = subject)
+    context: dict[str, Any] = Field(default_factory=dict)
+
+
+class NoticeResult(BaseModel):
+    key: str
+    status: str  # sent | skipped | failed
+    channel: str
+    duplicate: bool = False
+
+
+# --- history archive -------------------------------------------------------------
+
+
+class ArchiveHistoryInput(BaseModel):
+    case_id: str
+    workflow_id: str
+    run_id: str = ""

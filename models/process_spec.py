@@ -1,0 +1,71 @@
+"""Declarative step definitions of a process.
+
+A workflow opens each human task from its ``StepSpec`` (title, clause, role, level,
+outcomes, form), and ``GET /api/processes`` serves the same objects, so a diagram drawn
+from the API cannot drift from the code. Sandbox-safe: pydantic only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class StepSpec(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    title: str  # Chinese title shown to clerks
+    clause: str  # e.g. "003 §6.2.2"
+    role: str  # candidate role
+    level: str  # org level that holds the task: county | township | village
+    outcomes: tuple[str, ...]
+    form: type[BaseModel]
+    next: tuple[str, ...] = ()  # what may follow (for diagrams)
+    group: str | None = None  # steps that run in parallel share a group
+    description: str = ""
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "title": self.title,
+            "clause": self.clause,
+            "role": self.role,
+            "level": self.level,
+            "outcomes": list(self.outcomes),
+            "next": list(self.next),
+            "group": self.group,
+            "description": self.description,
+            "form_schema": self.form.model_json_schema(),
+        }
+
+
+class ProcessSpec(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    title: str
+    title_en: str
+    workflow: str  # registered workflow type name
+    clauses: tuple[str, ...]
+    start_form: type[BaseModel]
+    first: str
+    steps: tuple[StepSpec, ...] = Field(default_factory=tuple)
+
+    def step(self, key: str) -> StepSpec:
+        for s in self.steps:
+            if s.key == key:
+                return s
+        raise KeyError(key)
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "title": self.title,
+            "title_en": self.title_en,
+            "clauses": list(self.clauses),
+            "start_schema": self.start_form.model_json_schema(),
+            "first": self.first,
+            "steps": [s.public() for s in self.steps],
+        }

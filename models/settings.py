@@ -1,0 +1,66 @@
+"""Application settings, read from ``VETFLOW_*`` environment variables.
+
+There is no module-level singleton: the worker, the API and the CLI call
+:func:`load_settings`, and tests build their own :class:`Settings`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+TASK_QUEUE_DEFAULT = "vetflow"
+
+
+class Settings(BaseSettings):
+    """Everything vetflow reads from its environment (see README, Configuration)."""
+
+    model_config = SettingsConfigDict(env_prefix="VETFLOW_", frozen=True, extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///var/vetflow.db",
+        description="SQLAlchemy URL of the app database (SQLite or PostgreSQL).",
+    )
+    temporal_address: str = Field(default="localhost:7233", description="host:port of Temporal.")
+    temporal_namespace: str = Field(default="default")
+    temporal_ui_port: int = Field(default=8233, description="Web UI port of the dev server.")
+    temporal_db_file: str = Field(
+        default="var/temporal.db", description="State file of the embedded dev server."
+    )
+    task_queue: str = Field(default=TASK_QUEUE_DEFAULT)
+    api_host: str = Field(default="127.0.0.1")
+    api_port: int = Field(default=8000)
+    secret_key: str = Field(
+        default="",
+        description="HMAC key for access tokens. Empty: `vetflow dev` makes one under var/.",
+    )
+    token_ttl_minutes: int = Field(default=480, description="Access token lifetime.")
+    log_format: Literal["console", "json", "auto"] = Field(default="auto")
+    log_level: str = Field(default="INFO")
+    notify_adapter: Literal["log", "smtp", "webhook"] = Field(default="log")
+    smtp_host: str = Field(default="localhost")
+    smtp_port: int = Field(default=25)
+    smtp_sender: str = Field(default="vetflow@localhost")
+    webhook_url: str = Field(default="", description="SMS gateway endpoint (webhook adapter).")
+    webhook_secret: str = Field(default="", description="HMAC-SHA256 key for webhook bodies.")
+    policy_profile: Literal["standard", "fast"] = Field(
+        default="standard",
+        description="Deadline policy: `standard` = statutory working days; `fast` = seconds (demo/tests).",
+    )
+    unmask_roles: str = Field(
+        default="county_staff,desk_party,desk_hukou,desk_social_insurance,desk_medical_insurance,desk_housing_fund,desk_reserve,desk_bank,desk_subsidy",
+        description="Comma-separated roles that see full ID numbers (every such read is audited).",
+    )
+
+    @property
+    def unmask_role_set(self) -> frozenset[str]:
+        return frozenset(r.strip() for r in self.unmask_roles.split(",") if r.strip())
+
+
+@lru_cache
+def load_settings() -> Settings:
+    """Settings from the environment, read once per process."""
+    return Settings()

@@ -1,0 +1,200 @@
+"""SQLModel tables: reference data (org units, accounts, veterans, holidays) and the
+process projection (cases, tasks, notices, archived histories) plus the audit trail.
+
+Reference data is written by the API (with an audit record); the projection is written
+only by activities, idempotently, and can be rebuilt from Temporal history.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class OrgLevel(StrEnum):
+    """一中心两站 plus the levels above them (002 §3.2)."""
+
+    province = "province"
+    city = "city"
+    county = "county"  # 区/县 退役军人服务中心
+    township = "township"  # 乡镇/街道 退役军人服务站
+    village = "village"  # 村/社区 退役军人服务站
+
+
+class OrgUnit(SQLModel, table=True):
+    __tablename__ = "org_unit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(index=True, unique=True, max_length=64)
+    name: str = Field(max_length=200)
+    level: OrgLevel
+    parent_id: int | None = Field(default=None, foreign_key="org_unit.id", index=True)
+    # Materialised path "/1/4/9/": a unit's subtree is every path that starts with it.
+    path: str = Field(default="/", index=True, max_length=400)
+
+
+class Account(SQLModel, table=True):
+    """A staff account (table name avoids PostgreSQL's reserved word ``user``)."""
+
+    __tablename__ = "account"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(index=True, unique=True, max_length=64)
+    display_name: str = Field(max_length=100)
+    password_hash: str = Field(max_length=200)
+    roles: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    org_unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    email: str | None = Field(default=None, max_length=200)
+    phone: str | None = Field(default=None, max_length=32)
+    # B角 (003 §7.7): takes over when this account is absent.
+    backup_username: str | None = Field(default=None, max_length=64)
+    absent: bool = Field(default=False)
+    locale: str = Field(default="zh-CN", max_length=10)
+    active: bool = Field(default=True)
+
+
+class Veteran(SQLModel, table=True):
+    """一人一档 (003 §6.1.5): the registry entry of one veteran."""
+
+    __tablename__ = "veteran"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, index=True)
+    id_number: str = Field(unique=True, index=True, max_length=18)
+    gender: str = Field(max_length=8)
+    phone: str = Field(max_length=32)
+    email: str | None = Field(default=None, max_length=200)
+    category: str = Field(max_length=40)
+    party_member: bool = Field(default=False)
+    org_unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Holiday(SQLModel, table=True):
+    """Admin-maintained calendar days that override ``chinese-calendar``.
+
+    ``workday`` False = a statutory holiday; True = an adjusted working weekend (调休).
+    """
+
+    __tablename__ = "holiday"
+
+    day: date = Field(primary_key=True)
+    workday: bool = Field(default=False)
+    name: str = Field(default="", max_length=100)
+
+
+class Case(SQLModel, table=True):
+    """One process instance (projection of a Temporal workflow)."""
+
+    __tablename__ = "case"
+
+    id: str = Field(primary_key=True, max_length=120)  # = workflow id
+    workflow_id: str = Field(index=True, max_length=120)
+    run_id: str = Field(default="", max_length=64)
+    process: str = Field(index=True, max_length=64)
+    title: str = Field(default="", max_length=200)
+    veteran_id: int = Field(foreign_key="veteran.id", index=True)
+    org_unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    org_path: str = Field(default="/", index=True, max_length=400)
+    status: str = Field(default="running", index=True, max_length=32)
+    started_by: str = Field(default="", max_length=64)
+    started_at: datetime = Field(default_factory=utcnow)
+    closed_at: datetime | None = None
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class HumanTask(SQLModel, table=True):
+    """A human step of a case (projection; the workflow owns the state)."""
+
+    __tablename__ = "human_task"
+
+    id: str = Field(primary_key=True, max_length=200)
+    case_id: str = Field(foreign_key="case.id", index=True, max_length=120)
+    workflow_id: str = Field(max_length=120)
+    process: str = Field(index=True, max_length=64)
+    step: str = Field(index=True, max_length=64)
+    title: str = Field(max_length=200)
+    regulation: str = Field(default="", max_length=200)
+    candidate_role: str = Field(index=True, max_length=64)
+    org_unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    org_path: str = Field(default="/", index=True, max_length=400)
+    assignee: str | None = Field(default=None, index=True, max_length=64)
+    status: str = Field(default="open", index=True, max_length=16)
+    overdue: bool = Field(default=False, index=True)
+    round: int = Field(default=1)
+    created_at: datetime = Field(default_factory=utcnow)
+    due_at: datetime | None = Field(default=None, index=True)
+    remind_at: datetime | None = None
+    outcomes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    form_schema: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    context: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    outcome: str | None = Field(default=None, max_length=64)
+    result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    comment: str | None = Field(default=None, sa_column=Column(Text))
+    completed_by: str | None = Field(default=None, max_length=64)
+    completed_at: datetime | None = None
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what, when, with the state before and after (an append-only trail)."""
+
+    __tablename__ = "audit_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    actor: str = Field(index=True, max_length=64)
+    action: str = Field(index=True, max_length=64)
+    entity_type: str = Field(max_length=32)
+    entity_id: str = Field(index=True, max_length=200)
+    case_id: str | None = Field(default=None, index=True, max_length=120)
+    before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    request_id: str | None = Field(default=None, max_length=64)
+    # Idempotency for audit rows written by retried activities.
+    dedupe_key: str | None = Field(default=None, unique=True, max_length=250)
+
+
+class Notice(SQLModel, table=True):
+    """Notification outbox: one row per notice event, delivered exactly once."""
+
+    __tablename__ = "notice"
+    __table_args__ = (UniqueConstraint("key", name="uq_notice_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=250)  # idempotency key from the workflow
+    case_id: str | None = Field(default=None, index=True, max_length=120)
+    task_id: str | None = Field(default=None, max_length=200)
+    kind: str = Field(max_length=40)  # e.g. correction_request, overdue, reminder, summary
+    recipient_type: str = Field(max_length=16)  # veteran | staff
+    recipient: str = Field(max_length=200)  # username or veteran id
+    address: str = Field(default="", max_length=200)  # email / phone used
+    channel: str = Field(default="log", max_length=16)
+    subject: str = Field(max_length=300)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(default="pending", index=True, max_length=16)
+    attempts: int = Field(default=0)
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None
+
+
+class HistoryArchive(SQLModel, table=True):
+    """A closed case's full Temporal history, kept after Temporal's retention ends."""
+
+    __tablename__ = "history_archive"
+
+    workflow_id: str = Field(primary_key=True, max_length=120)
+    run_id: str = Field(max_length=64)
+    case_id: str = Field(index=True, max_length=120)
+    archived_at: datetime = Field(default_factory=utcnow)
+    event_count: int
+    sha256: str = Field(max_length=64)
+    history_json: str = Field(sa_column=Column(Text, nullable=False))

