@@ -1,0 +1,36 @@
+"""The worker's activities, built from their dependencies (used by worker.py and tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from temporalio.client import Client
+
+from activities.cases import CaseActivities
+from activities.history_archive import HistoryArchiveActivities
+from activities.human_tasks import HumanTaskActivities
+from activities.notifications import NotificationActivities
+from activities.notify_adapters import NotifyAdapter
+
+
+def build_activities(
+    engine: Engine, client: Client, adapter: NotifyAdapter
+) -> list[Callable[..., Any]]:
+    """Every activity of vetflow, bound to one engine, Temporal client and notice adapter."""
+    cases = CaseActivities(engine)
+    tasks = HumanTaskActivities(engine)
+    notices = NotificationActivities(engine, adapter)
+    archive = HistoryArchiveActivities(engine, client)
+    return [
+        cases.register_case,
+        cases.set_case_status,
+        tasks.open_task,
+        tasks.record_skipped_step,
+        tasks.assign_task,
+        tasks.close_task,
+        tasks.escalate_task,
+        notices.send_notice,
+        archive.archive_history,
+    ]

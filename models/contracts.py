@@ -273,3 +273,11 @@ class ArchiveHistoryInput(BaseModel):
     case_id: str
     workflow_id: str
     run_id: str = ""
+
+
+class SkipTaskInput(BaseModel):
+    """A step that does not apply to this case, recorded with its reason (e.g. 001 第七条
+    party transfer for a veteran who is not a party or league member)."""
+
+    task: OpenTaskInput
+    reason: str

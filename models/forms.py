@@ -81,7 +81,9 @@ class InformationCollectionForm(Form):
 class PartyTransferForm(Form):
     """党(团)组织关系转接 (001 第七条)."""
 
-    receiving_organisation: str = Field(min_length=2, max_length=200, title="接收党(团)组织")
+    receiving_organisation: str = Field(
+        min_length=2, max_length=200, title="接收党(团)组织"
+    )
     letter_number: str = Field(min_length=1, max_length=60, title="介绍信编号")
     transferred_on: date = Field(title="转接日期")
 
@@ -110,7 +112,9 @@ class HomeVisitForm(Form):
     """入户走访 and the 联络服务卡 handed out (003 §6.2.1 c)."""
 
     visited_on: date = Field(title="走访日期")
-    contact_card_number: str = Field(min_length=1, max_length=60, title="联络服务卡编号")
+    contact_card_number: str = Field(
+        min_length=1, max_length=60, title="联络服务卡编号"
+    )
     notes: str = Field(default="", max_length=2000, title="走访情况")
 
 

@@ -32,7 +32,9 @@ def configure_logging(settings: Settings) -> None:
         renderer = structlog.dev.ConsoleRenderer()
     else:
         renderer = structlog.processors.JSONRenderer(ensure_ascii=False)
-    pre_render: list[Any] = [] if fmt == "console" else [structlog.processors.dict_tracebacks]
+    pre_render: list[Any] = (
+        [] if fmt == "console" else [structlog.processors.dict_tracebacks]
+    )
 
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

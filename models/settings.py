@@ -18,15 +18,21 @@ TASK_QUEUE_DEFAULT = "vetflow"
 class Settings(BaseSettings):
     """Everything vetflow reads from its environment (see README, Configuration)."""
 
-    model_config = SettingsConfigDict(env_prefix="VETFLOW_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="VETFLOW_", frozen=True, extra="ignore"
+    )
 
     database_url: str = Field(
         default="sqlite:///var/vetflow.db",
         description="SQLAlchemy URL of the app database (SQLite or PostgreSQL).",
     )
-    temporal_address: str = Field(default="localhost:7233", description="host:port of Temporal.")
+    temporal_address: str = Field(
+        default="localhost:7233", description="host:port of Temporal."
+    )
     temporal_namespace: str = Field(default="default")
-    temporal_ui_port: int = Field(default=8233, description="Web UI port of the dev server.")
+    temporal_ui_port: int = Field(
+        default=8233, description="Web UI port of the dev server."
+    )
     temporal_db_file: str = Field(
         default="var/temporal.db", description="State file of the embedded dev server."
     )
@@ -44,8 +50,12 @@ class Settings(BaseSettings):
     smtp_host: str = Field(default="localhost")
     smtp_port: int = Field(default=25)
     smtp_sender: str = Field(default="vetflow@localhost")
-    webhook_url: str = Field(default="", description="SMS gateway endpoint (webhook adapter).")
-    webhook_secret: str = Field(default="", description="HMAC-SHA256 key for webhook bodies.")
+    webhook_url: str = Field(
+        default="", description="SMS gateway endpoint (webhook adapter)."
+    )
+    webhook_secret: str = Field(
+        default="", description="HMAC-SHA256 key for webhook bodies."
+    )
     policy_profile: Literal["standard", "fast"] = Field(
         default="standard",
         description="Deadline policy: `standard` = statutory working days; `fast` = seconds (demo/tests).",

@@ -50,7 +50,9 @@ class Account(SQLModel, table=True):
     username: str = Field(index=True, unique=True, max_length=64)
     display_name: str = Field(max_length=100)
     password_hash: str = Field(max_length=200)
-    roles: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    roles: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
     org_unit_id: int = Field(foreign_key="org_unit.id", index=True)
     email: str | None = Field(default=None, max_length=200)
     phone: str | None = Field(default=None, max_length=32)
@@ -108,7 +110,9 @@ class Case(SQLModel, table=True):
     started_by: str = Field(default="", max_length=64)
     started_at: datetime = Field(default_factory=utcnow)
     closed_at: datetime | None = None
-    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    data: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
 
 
 class HumanTask(SQLModel, table=True):
@@ -133,11 +137,19 @@ class HumanTask(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     due_at: datetime | None = Field(default=None, index=True)
     remind_at: datetime | None = None
-    outcomes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    form_schema: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    context: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    outcomes: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    form_schema: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
+    context: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
     outcome: str | None = Field(default=None, max_length=64)
-    result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    result: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
     comment: str | None = Field(default=None, sa_column=Column(Text))
     completed_by: str | None = Field(default=None, max_length=64)
     completed_at: datetime | None = None
@@ -172,7 +184,9 @@ class Notice(SQLModel, table=True):
     key: str = Field(max_length=250)  # idempotency key from the workflow
     case_id: str | None = Field(default=None, index=True, max_length=120)
     task_id: str | None = Field(default=None, max_length=200)
-    kind: str = Field(max_length=40)  # e.g. correction_request, overdue, reminder, summary
+    kind: str = Field(
+        max_length=40
+    )  # e.g. correction_request, overdue, reminder, summary
     recipient_type: str = Field(max_length=16)  # veteran | staff
     recipient: str = Field(max_length=200)  # username or veteran id
     address: str = Field(default="", max_length=200)  # email / phone used

@@ -41,7 +41,9 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_binary(),
         data_converter=pydantic_data_converter,
-        search_attributes=[SearchAttributeKey.for_keyword(n) for n in SEARCH_ATTRIBUTES],
+        search_attributes=[
+            SearchAttributeKey.for_keyword(n) for n in SEARCH_ATTRIBUTES
+        ],
         dev_server_log_level="error",
         dev_server_extra_args=[
             "--dynamic-config-value",
@@ -81,7 +83,9 @@ def postgres_database() -> Iterator[str]:
 
 
 @pytest.fixture(params=DB_BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path, postgres_database: str) -> str:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path, postgres_database: str
+) -> str:
     """URL of an empty app database: SQLite in tmp_path, or a fresh PostgreSQL schema."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/app.db"

@@ -1,0 +1,9 @@
+"""Every workflow the worker registers (and the auditor's Replayer knows)."""
+
+from __future__ import annotations
+
+from workflows.history_archive import ArchiveHistoryWorkflow
+from workflows.return_home import ReturnHomeWorkflow
+
+ALL_WORKFLOWS: list[type] = [ReturnHomeWorkflow, ArchiveHistoryWorkflow]
+PROCESS_WORKFLOWS: dict[str, type] = {"return_home": ReturnHomeWorkflow}

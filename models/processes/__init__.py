@@ -7,7 +7,9 @@ from models.process_spec import ProcessSpec
 from models.processes import return_home
 
 PROCESSES: dict[str, ProcessSpec] = {return_home.SPEC.key: return_home.SPEC}
-POLICIES: dict[str, dict[str, ProcessPolicy]] = {return_home.SPEC.key: return_home.POLICIES}
+POLICIES: dict[str, dict[str, ProcessPolicy]] = {
+    return_home.SPEC.key: return_home.POLICIES
+}
 
 
 def policy_for(process: str, profile: str) -> ProcessPolicy:

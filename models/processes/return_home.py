@@ -160,27 +160,53 @@ STANDARD_POLICY = ProcessPolicy(
     name="standard",
     default=TaskPolicy(working_days=5, remind_before=timedelta(days=1), source=_LOCAL),
     steps={
-        "archive_review": TaskPolicy(working_days=5, remind_before=timedelta(days=1), source=_LOCAL),
-        "supplement_materials": TaskPolicy(working_days=10, remind_before=timedelta(days=2), source=_LOCAL),
-        "information_collection": TaskPolicy(working_days=5, remind_before=timedelta(days=1), source=_LOCAL),
-        "township_review": TaskPolicy(working_days=3, remind_before=timedelta(days=1), source=_LOCAL),
-        "county_review": TaskPolicy(working_days=5, remind_before=timedelta(days=1), source=_LOCAL),
-        "party_transfer": TaskPolicy(working_days=10, remind_before=timedelta(days=2), source="001 第七条; " + _LOCAL),
+        "archive_review": TaskPolicy(
+            working_days=5, remind_before=timedelta(days=1), source=_LOCAL
+        ),
+        "supplement_materials": TaskPolicy(
+            working_days=10, remind_before=timedelta(days=2), source=_LOCAL
+        ),
+        "information_collection": TaskPolicy(
+            working_days=5, remind_before=timedelta(days=1), source=_LOCAL
+        ),
+        "township_review": TaskPolicy(
+            working_days=3, remind_before=timedelta(days=1), source=_LOCAL
+        ),
+        "county_review": TaskPolicy(
+            working_days=5, remind_before=timedelta(days=1), source=_LOCAL
+        ),
+        "party_transfer": TaskPolicy(
+            working_days=10,
+            remind_before=timedelta(days=2),
+            source="001 第七条; " + _LOCAL,
+        ),
         # 报到: the veteran must report within 30 days ([R:安置]第51条); the desk itself
         # finishes on the day (日清, 003 §7.2) — one working day.
-        "registration": TaskPolicy(working_days=1, remind_before=timedelta(hours=4), source="003 §7.2 日清"),
+        "registration": TaskPolicy(
+            working_days=1, remind_before=timedelta(hours=4), source="003 §7.2 日清"
+        ),
         **{
-            k: TaskPolicy(working_days=5, remind_before=timedelta(days=1), source=_LOCAL)
+            k: TaskPolicy(
+                working_days=5, remind_before=timedelta(days=1), source=_LOCAL
+            )
             for k in ONE_STOP_KEYS
         },
         # 新批准对象一个月内走访 (003 §6.6.3) applied to the return-home visit.
-        "home_visit": TaskPolicy(calendar_days=30, remind_before=timedelta(days=3), source="003 §6.6.3 (by analogy)"),
+        "home_visit": TaskPolicy(
+            calendar_days=30,
+            remind_before=timedelta(days=3),
+            source="003 §6.6.3 (by analogy)",
+        ),
     },
 )
 
 FAST_POLICY = ProcessPolicy(
     name="fast",
-    default=TaskPolicy(duration=timedelta(minutes=10), remind_before=timedelta(minutes=2), source="demo"),
+    default=TaskPolicy(
+        duration=timedelta(minutes=10),
+        remind_before=timedelta(minutes=2),
+        source="demo",
+    ),
 )
 
 POLICIES = {"standard": STANDARD_POLICY, "fast": FAST_POLICY}

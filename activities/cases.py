@@ -1,0 +1,114 @@
+"""Activities that write the case projection: register a case, change its status."""
+
+from __future__ import annotations
+
+import structlog
+from sqlalchemy.engine import Engine
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.audit import write_audit
+from models.contracts import (
+    CaseStatusInput,
+    OrgChain,
+    RegisterCaseInput,
+    RegisterCaseResult,
+)
+from models.db import session_scope
+from models.tables import Case, OrgUnit, Veteran
+
+log = structlog.get_logger(__name__)
+
+
+class CaseActivities:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @activity.defn
+    def register_case(self, inp: RegisterCaseInput) -> RegisterCaseResult:
+        """Write the case row (once) and answer who the veteran is and which units serve them."""
+        with session_scope(self.engine) as session:
+            veteran = session.get(Veteran, inp.veteran_id)
+            if veteran is None:
+                raise ApplicationError(
+                    f"veteran {inp.veteran_id} does not exist",
+                    type="UnknownVeteran",
+                    non_retryable=True,
+                )
+            home = session.get(OrgUnit, veteran.org_unit_id)
+            if home is None:
+                raise ApplicationError(
+                    "the veteran's org unit is missing",
+                    type="UnknownOrgUnit",
+                    non_retryable=True,
+                )
+            chain = OrgChain()
+            unit: OrgUnit | None = home
+            while unit is not None:
+                chain.units[str(unit.level)] = unit.id or 0
+                chain.paths[str(unit.level)] = unit.path
+                unit = session.get(OrgUnit, unit.parent_id) if unit.parent_id else None
+            if session.get(Case, inp.case_id) is None:
+                session.add(
+                    Case(
+                        id=inp.case_id,
+                        workflow_id=inp.workflow_id,
+                        run_id=inp.run_id,
+                        process=inp.process,
+                        title=inp.title,
+                        veteran_id=inp.veteran_id,
+                        org_unit_id=home.id or 0,
+                        org_path=home.path,
+                        status="running",
+                        started_by=inp.started_by,
+                        started_at=inp.started_at,
+                        data=inp.data,
+                    )
+                )
+                write_audit(
+                    session,
+                    actor=inp.started_by,
+                    action="case_started",
+                    entity_type="case",
+                    entity_id=inp.case_id,
+                    case_id=inp.case_id,
+                    after={"process": inp.process, "veteran_id": inp.veteran_id},
+                    dedupe_key=f"case_started:{inp.case_id}",
+                )
+            result = RegisterCaseResult(
+                veteran_name=veteran.name,
+                party_member=veteran.party_member,
+                category=veteran.category,
+                org_unit_id=home.id or 0,
+                org_path=home.path,
+                chain=chain,
+            )
+        log.info("case_registered", case_id=inp.case_id, process=inp.process)
+        return result
+
+    @activity.defn
+    def set_case_status(self, inp: CaseStatusInput) -> None:
+        """Record a status change of the case (e.g. closed)."""
+        with session_scope(self.engine) as session:
+            case = session.get(Case, inp.case_id)
+            if case is None:
+                raise ValueError(f"case {inp.case_id} has no row")
+            if case.status == inp.status:
+                return
+            before = case.status
+            case.status = inp.status
+            if inp.closed_at is not None:
+                case.closed_at = inp.closed_at
+            session.add(case)
+            write_audit(
+                session,
+                actor=inp.actor,
+                action="case_status",
+                entity_type="case",
+                entity_id=inp.case_id,
+                case_id=inp.case_id,
+                before={"status": before},
+                after={"status": inp.status},
+                dedupe_key=f"case_status:{inp.case_id}:{inp.status}",
+            )
+        log.info("case_status", case_id=inp.case_id, status=inp.status)

@@ -1,0 +1,195 @@
+"""A case's timeline in words, read from its Temporal history (live or archived).
+
+Auditors see who did what and when: the history is the source of truth, so the
+timeline is built from its events, not from the projection tables.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from pydantic import BaseModel
+
+from models.processes import PROCESSES
+
+UPDATE_VERBS = {
+    "complete_task": "办结",
+    "claim_task": "认领",
+    "unclaim_task": "退回待认领",
+    "reassign_task": "转派",
+}
+OUTCOME_WORDS = {
+    "approve": "通过",
+    "return_for_correction": "退回补正",
+    "return": "退回",
+    "submitted": "已提交",
+    "done": "已办结",
+    "not_applicable": "不适用",
+}
+
+
+class TimelineEntry(BaseModel):
+    at: str
+    event_id: int
+    kind: str
+    step: str | None = None
+    step_title: str | None = None
+    actor: str | None = None
+    outcome: str | None = None
+    text: str
+    comment: str | None = None
+
+
+def _payloads(holder: dict[str, Any] | None) -> list[Any]:
+    out: list[Any] = []
+    for p in (holder or {}).get("payloads", []):
+        try:
+            out.append(json.loads(base64.b64decode(p.get("data", "")).decode("utf-8")))
+        except (ValueError, UnicodeDecodeError):
+            out.append(None)
+    return out
+
+
+def _first(holder: dict[str, Any] | None) -> Any:
+    values = _payloads(holder)
+    return values[0] if values else None
+
+
+def _step_of(task_id: str) -> str:
+    parts = task_id.rsplit(".", 2)
+    return parts[-2] if len(parts) == 3 else task_id
+
+
+def build_timeline(history: dict[str, Any], process: str) -> list[TimelineEntry]:
+    """Turn an exported history (``WorkflowHistory.to_json`` as a dict) into entries."""
+    spec = PROCESSES.get(process)
+
+    def title(step: str | None) -> str | None:
+        if step is None or spec is None:
+            return step
+        try:
+            return spec.step(step).title
+        except KeyError:
+            return step
+
+    entries: list[TimelineEntry] = []
+    for ev in history.get("events", []):
+        at = ev.get("eventTime", "")
+        eid = int(ev.get("eventId", 0))
+        etype = ev.get("eventType", "")
+        entry = _describe(etype, ev, title)
+        if entry is not None:
+            entries.append(TimelineEntry(at=at, event_id=eid, **entry))
+    return entries
+
+
+def _describe(etype: str, ev: dict[str, Any], title: Any) -> dict[str, Any] | None:
+    if etype == "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED":
+        inp = _first(ev["workflowExecutionStartedEventAttributes"].get("input")) or {}
+        return {
+            "kind": "started",
+            "actor": inp.get("started_by"),
+            "text": "案件受理，流程开始",
+        }
+    if etype == "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED":
+        attrs = ev["activityTaskScheduledEventAttributes"]
+        name = attrs.get("activityType", {}).get("name", "")
+        inp = _first(attrs.get("input")) or {}
+        return _describe_activity(name, inp, title)
+    if etype == "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED":
+        attrs = ev["workflowExecutionUpdateAcceptedEventAttributes"]
+        req = attrs.get("acceptedRequest", {}).get("input", {})
+        name = req.get("name", "")
+        inp = _first(req.get("args")) or {}
+        return _describe_update(name, inp, title)
+    if etype == "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED":
+        return {"kind": "closed", "text": "流程办结"}
+    if etype == "EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED":
+        reason = ev.get("workflowExecutionTerminatedEventAttributes", {}).get(
+            "reason", ""
+        )
+        return {"kind": "terminated", "text": f"流程被终止: {reason}"}
+    if etype == "EVENT_TYPE_WORKFLOW_EXECUTION_FAILED":
+        return {"kind": "failed", "text": "流程异常结束"}
+    return None
+
+
+def _describe_activity(
+    name: str, inp: dict[str, Any], title: Any
+) -> dict[str, Any] | None:
+    if name == "open_task":
+        step = inp.get("step")
+        rnd = inp.get("round", 1)
+        suffix = f"(第{rnd}轮)" if rnd and rnd > 1 else ""
+        return {
+            "kind": "task_opened",
+            "step": step,
+            "step_title": title(step),
+            "text": f"待办生成: {title(step)}{suffix}",
+        }
+    if name == "record_skipped_step":
+        step = inp.get("task", {}).get("step")
+        return {
+            "kind": "step_skipped",
+            "step": step,
+            "step_title": title(step),
+            "text": f"环节跳过: {title(step)} — {inp.get('reason', '')}",
+        }
+    if name == "escalate_task":
+        step = _step_of(inp.get("task_id", ""))
+        return {
+            "kind": "overdue",
+            "step": step,
+            "step_title": title(step),
+            "text": f"超期: {title(step)}，已通知上级",
+        }
+    if name == "send_notice":
+        who = (
+            "退役军人"
+            if inp.get("recipient_type") == "veteran"
+            else inp.get("recipient")
+        )
+        return {"kind": "notice", "text": f"发送通知({inp.get('kind')}) 至 {who}"}
+    if name == "set_case_status":
+        return {"kind": "status", "text": f"案件状态: {inp.get('status')}"}
+    return None
+
+
+def _describe_update(
+    name: str, inp: dict[str, Any], title: Any
+) -> dict[str, Any] | None:
+    verb = UPDATE_VERBS.get(name)
+    if verb is None:
+        return None
+    step = _step_of(inp.get("task_id", ""))
+    actor = (inp.get("actor") or {}).get("username")
+    if name == "complete_task":
+        outcome = inp.get("outcome")
+        return {
+            "kind": "task_completed",
+            "step": step,
+            "step_title": title(step),
+            "actor": actor,
+            "outcome": outcome,
+            "comment": inp.get("comment") or None,
+            "text": f"{actor} 办理 {title(step)}: {OUTCOME_WORDS.get(outcome or '', outcome)}",
+        }
+    if name == "reassign_task":
+        target = (inp.get("target") or {}).get("username")
+        return {
+            "kind": "task_reassigned",
+            "step": step,
+            "step_title": title(step),
+            "actor": actor,
+            "comment": inp.get("reason") or None,
+            "text": f"{actor} 将 {title(step)} 转派给 {target}，原因: {inp.get('reason', '')}",
+        }
+    return {
+        "kind": f"task_{name.removesuffix('_task')}",
+        "step": step,
+        "step_title": title(step),
+        "actor": actor,
+        "text": f"{actor} {verb} {title(step)}",
+    }

@@ -1,0 +1,78 @@
+"""Small helpers shared by the tests: polling the projection, building actors."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from models.contracts import Actor
+from models.tables import Account, HumanTask, Notice, OrgUnit
+
+T = TypeVar("T")
+
+
+async def wait_for(
+    fn: Callable[[], T | None], timeout: float = 20.0, interval: float = 0.1
+) -> T:
+    """Poll ``fn`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {fn}")
+        await asyncio.sleep(interval)
+
+
+def tasks(engine: Engine, case_id: str, **where: Any) -> list[HumanTask]:
+    with Session(engine) as s:
+        q = select(HumanTask).where(HumanTask.case_id == case_id)
+        for k, v in where.items():
+            q = q.where(getattr(HumanTask, k) == v)
+        return list(s.exec(q.order_by(HumanTask.created_at)).all())
+
+
+async def open_task(
+    engine: Engine, case_id: str, step: str, timeout: float = 20.0
+) -> HumanTask:
+    """The open task of ``step`` in a case, once the workflow has opened it."""
+    rows = await wait_for(
+        lambda: tasks(engine, case_id, step=step, status="open"), timeout
+    )
+    return rows[-1]
+
+
+def notices(engine: Engine, case_id: str, kind: str | None = None) -> list[Notice]:
+    with Session(engine) as s:
+        q = select(Notice).where(Notice.case_id == case_id)
+        if kind:
+            q = q.where(Notice.kind == kind)
+        return list(s.exec(q).all())
+
+
+def actor(engine: Engine, username: str) -> Actor:
+    with Session(engine) as s:
+        acc = s.exec(select(Account).where(Account.username == username)).one()
+        unit = s.get(OrgUnit, acc.org_unit_id)
+        assert unit is not None
+        return Actor(
+            username=acc.username,
+            roles=list(acc.roles),
+            org_unit_id=unit.id or 0,
+            org_path=unit.path,
+            absent=acc.absent,
+        )
+
+
+def set_absent(engine: Engine, username: str, absent: bool = True) -> None:
+    with Session(engine) as s:
+        acc = s.exec(select(Account).where(Account.username == username)).one()
+        acc.absent = absent
+        s.add(acc)
+        s.commit()

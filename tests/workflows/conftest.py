@@ -1,0 +1,103 @@
+"""Fixtures for workflow tests: demo data, a recording notice adapter, a running worker."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+import pytest_asyncio
+from models.demo import seed_demo
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+from temporalio.client import Client, WorkflowHandle
+from temporalio.worker import Worker
+
+from models.contracts import ProcessPolicy, StartCaseInput, TaskPolicy
+from models.settings import Settings
+from models.tables import Notice, Veteran
+from worker import build_worker
+
+FAST = ProcessPolicy(name="test", default=TaskPolicy(duration=timedelta(minutes=10)))
+
+
+@dataclass
+class RecordingAdapter:
+    """Delivers nowhere; remembers every delivery so tests can count them."""
+
+    channel: str = "test"
+    delivered: list[Notice] = field(default_factory=list)
+
+    def deliver(self, notice: Notice) -> None:
+        self.delivered.append(notice)
+
+
+@pytest.fixture
+def demo_engine(engine: Engine) -> Engine:
+    seed_demo(engine)
+    return engine
+
+
+@pytest.fixture
+def settings(database_url: str, task_queue: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        task_queue=task_queue,
+        secret_key=secrets.token_hex(32),
+    )
+
+
+@pytest.fixture
+def adapter() -> RecordingAdapter:
+    return RecordingAdapter()
+
+
+@pytest_asyncio.fixture
+async def worker(
+    client: Client, settings: Settings, demo_engine: Engine, adapter: RecordingAdapter
+) -> AsyncIterator[Worker]:
+    async with build_worker(client, settings, demo_engine, adapter=adapter) as w:
+        yield w
+
+
+def veteran_id(engine: Engine, *, party_member: bool, village: bool = True) -> int:
+    """A demo veteran living in 东关村 (or directly under 城关镇)."""
+    with Session(engine) as s:
+        for v in s.exec(select(Veteran).order_by(Veteran.id)).all():
+            from models.tables import OrgUnit
+
+            unit = s.get(OrgUnit, v.org_unit_id)
+            assert unit is not None
+            if v.party_member == party_member and (
+                unit.name.startswith("东关村") if village else unit.level == "township"
+            ):
+                return v.id or 0
+    raise AssertionError("demo data has no such veteran")
+
+
+async def start_case(
+    client: Client,
+    settings: Settings,
+    vid: int,
+    policy: ProcessPolicy = FAST,
+    data: dict | None = None,
+) -> WorkflowHandle:
+    from workflows.return_home import ReturnHomeWorkflow
+
+    case_id = f"return_home-{uuid.uuid4().hex[:10]}"
+    return await client.start_workflow(
+        ReturnHomeWorkflow.run,
+        StartCaseInput(
+            case_id=case_id,
+            process="return_home",
+            veteran_id=vid,
+            started_by="county",
+            data=data or {},
+            policy=policy,
+        ),
+        id=case_id,
+        task_queue=settings.task_queue,
+    )

@@ -1,0 +1,81 @@
+"""The vetflow worker: runs every workflow and activity on the task queue.
+
+Scale out by running more of these processes (or compose replicas): Temporal spreads
+the work over every worker polling the same queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import structlog
+from activities.notify_adapters import NotifyAdapter, make_adapter
+from sqlalchemy.engine import Engine
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import PollerBehaviorAutoscaling, Worker
+
+from activities import build_activities
+from models.db import make_engine
+from models.logconfig import configure_logging
+from models.settings import Settings, load_settings
+from workflows import ALL_WORKFLOWS
+
+log = structlog.get_logger(__name__)
+
+
+async def connect_temporal(settings: Settings) -> Client:
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+    )
+
+
+def build_worker(
+    client: Client,
+    settings: Settings,
+    engine: Engine,
+    *,
+    adapter: NotifyAdapter | None = None,
+    executor: ThreadPoolExecutor | None = None,
+) -> Worker:
+    """A worker with every workflow and activity of vetflow (shared by tests)."""
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=ALL_WORKFLOWS,
+        activities=build_activities(engine, client, adapter or make_adapter(settings)),
+        activity_executor=executor or ThreadPoolExecutor(max_workers=16),
+        workflow_task_poller_behavior=PollerBehaviorAutoscaling(),
+        activity_task_poller_behavior=PollerBehaviorAutoscaling(),
+        graceful_shutdown_timeout=timedelta(seconds=5),
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    """Connect to Temporal and the database, then poll until cancelled."""
+    client = await connect_temporal(settings)
+    engine = make_engine(settings.database_url)
+    log.info(
+        "worker_starting",
+        task_queue=settings.task_queue,
+        temporal=settings.temporal_address,
+    )
+    async with build_worker(client, settings, engine):
+        await asyncio.Event().wait()
+
+
+def main() -> None:
+    settings = load_settings()
+    configure_logging(settings)
+    try:
+        asyncio.run(run_worker(settings))
+    except KeyboardInterrupt:
+        log.info("worker_stopped")
+
+
+if __name__ == "__main__":
+    main()
