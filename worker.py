@@ -11,13 +11,13 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import structlog
-from activities.notify_adapters import NotifyAdapter, make_adapter
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import PollerBehaviorAutoscaling, Worker
 
 from activities import build_activities
+from activities.notify_adapters import NotifyAdapter, make_adapter
 from models.db import make_engine
 from models.logconfig import configure_logging
 from models.settings import Settings, load_settings

@@ -7,6 +7,7 @@ exported, with its SHA-256.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 
@@ -47,18 +48,19 @@ class HistoryArchiveActivities:
         text = history.to_json()
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
         count = len(json.loads(text).get("events", []))
-        with session_scope(self.engine) as session:
-            row = session.get(HistoryArchive, inp.workflow_id)
-            if row is None:
-                session.add(
-                    HistoryArchive(
-                        workflow_id=inp.workflow_id,
-                        run_id=desc.run_id or "",
-                        case_id=inp.case_id,
-                        event_count=count,
-                        sha256=digest,
-                        history_json=text,
-                    )
-                )
+        row = HistoryArchive(
+            workflow_id=inp.workflow_id,
+            run_id=desc.run_id or "",
+            case_id=inp.case_id,
+            event_count=count,
+            sha256=digest,
+            history_json=text,
+        )
+        await asyncio.to_thread(self._store, row)
         log.info("history_archived", case_id=inp.case_id, events=count, sha256=digest)
         return digest
+
+    def _store(self, row: HistoryArchive) -> None:
+        with session_scope(self.engine) as session:
+            if session.get(HistoryArchive, row.workflow_id) is None:
+                session.add(row)

@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from models.workdays import WorkCalendar, compute_due, load_overrides
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from temporalio import activity
@@ -27,6 +26,7 @@ from models.contracts import (
 )
 from models.db import session_scope
 from models.tables import Account, HumanTask, OrgUnit
+from models.workdays import WorkCalendar, compute_due, load_overrides
 
 log = structlog.get_logger(__name__)
 

@@ -20,11 +20,11 @@ from temporalio.common import RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.notifications import NotificationActivities
     from pydantic import ValidationError
 
     from activities.cases import CaseActivities
     from activities.human_tasks import HumanTaskActivities
+    from activities.notifications import NotificationActivities
     from models.contracts import (
         SA_STATUS,
         SUPERVISOR_ROLES,

@@ -10,13 +10,13 @@ from datetime import timedelta
 
 import pytest
 import pytest_asyncio
-from models.demo import seed_demo
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from models.contracts import ProcessPolicy, StartCaseInput, TaskPolicy
+from models.demo import seed_demo
 from models.settings import Settings
 from models.tables import Notice, Veteran
 from worker import build_worker

@@ -1,0 +1,131 @@
+"""Read-side queries of the case and task projection, filtered to the caller's subtree.
+
+Sync SQLModel code; route handlers call it through ``run_in_threadpool``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from models.tables import Account, Case, HumanTask, Notice, OrgUnit, Veteran
+
+
+def visible_case(engine: Engine, case_id: str, org_path: str) -> Case | None:
+    """The case if it lies in the caller's subtree, else None (the API answers 404)."""
+    with Session(engine) as s:
+        case = s.get(Case, case_id)
+        if case is None or not case.org_path.startswith(org_path):
+            return None
+        return case
+
+
+def list_cases(
+    engine: Engine,
+    org_path: str,
+    *,
+    process: str | None,
+    status: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[Case], int]:
+    with Session(engine) as s:
+        q = select(Case).where(col(Case.org_path).startswith(org_path))
+        if process:
+            q = q.where(Case.process == process)
+        if status:
+            q = q.where(Case.status == status)
+        total = s.exec(select(func.count()).select_from(q.subquery())).one()
+        rows = s.exec(
+            q.order_by(col(Case.started_at).desc()).offset(offset).limit(limit)
+        ).all()
+        return list(rows), int(total)
+
+
+def case_tasks(engine: Engine, case_id: str) -> list[HumanTask]:
+    with Session(engine) as s:
+        q = (
+            select(HumanTask)
+            .where(HumanTask.case_id == case_id)
+            .order_by(col(HumanTask.created_at))
+        )
+        return list(s.exec(q).all())
+
+
+def case_notices(engine: Engine, case_id: str) -> list[Notice]:
+    with Session(engine) as s:
+        return list(
+            s.exec(
+                select(Notice).where(Notice.case_id == case_id).order_by(col(Notice.id))
+            ).all()
+        )
+
+
+def visible_task(engine: Engine, task_id: str, org_path: str) -> HumanTask | None:
+    with Session(engine) as s:
+        task = s.get(HumanTask, task_id)
+        if task is None or not task.org_path.startswith(org_path):
+            return None
+        return task
+
+
+def list_tasks(
+    engine: Engine,
+    org_path: str,
+    *,
+    username: str,
+    status: str | None,
+    mine: bool,
+    case_id: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[HumanTask], int]:
+    with Session(engine) as s:
+        q = select(HumanTask).where(col(HumanTask.org_path).startswith(org_path))
+        if status:
+            q = q.where(HumanTask.status == status)
+        if mine:
+            q = q.where(HumanTask.assignee == username)
+        if case_id:
+            q = q.where(HumanTask.case_id == case_id)
+        total = s.exec(select(func.count()).select_from(q.subquery())).one()
+        order = (
+            col(HumanTask.due_at).is_(None),
+            col(HumanTask.due_at),
+            col(HumanTask.created_at),
+        )
+        rows = s.exec(q.order_by(*order).offset(offset).limit(limit)).all()
+        return list(rows), int(total)
+
+
+def open_case_of(engine: Engine, veteran_id: int, process: str) -> Case | None:
+    with Session(engine) as s:
+        q = select(Case).where(
+            Case.veteran_id == veteran_id,
+            Case.process == process,
+            Case.status != "closed",
+        )
+        return s.exec(q).first()
+
+
+def veteran_in_subtree(
+    engine: Engine, veteran_id: int, org_path: str
+) -> tuple[Veteran, OrgUnit] | None:
+    with Session(engine) as s:
+        vet = s.get(Veteran, veteran_id)
+        if vet is None:
+            return None
+        unit = s.get(OrgUnit, vet.org_unit_id)
+        if unit is None or not unit.path.startswith(org_path):
+            return None
+        return vet, unit
+
+
+def account_with_unit(engine: Engine, username: str) -> tuple[Account, OrgUnit] | None:
+    with Session(engine) as s:
+        acc = s.exec(select(Account).where(Account.username == username)).first()
+        if acc is None:
+            return None
+        unit = s.get(OrgUnit, acc.org_unit_id)
+        return (acc, unit) if unit else None

@@ -1,0 +1,54 @@
+"""Where a case's history comes from: Temporal while it has it, else the app archive."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+from temporalio.client import Client, WorkflowHistory
+from temporalio.service import RPCError, RPCStatusCode
+
+from models.tables import HistoryArchive
+
+
+@dataclass
+class LoadedHistory:
+    history: WorkflowHistory
+    text: str
+    source: str  # temporal | archive
+    sha256: str
+
+    @property
+    def as_dict(self) -> dict[str, Any]:
+        parsed: dict[str, Any] = json.loads(self.text)
+        return parsed
+
+
+def _archived(engine: Engine, workflow_id: str) -> HistoryArchive | None:
+    with Session(engine) as s:
+        return s.get(HistoryArchive, workflow_id)
+
+
+async def load_history(
+    temporal: Client, engine: Engine, workflow_id: str
+) -> LoadedHistory | None:
+    """The full history of a case; None when neither Temporal nor the archive has it."""
+    try:
+        history = await temporal.get_workflow_handle(workflow_id).fetch_history()
+        text = history.to_json()
+        return LoadedHistory(
+            history, text, "temporal", hashlib.sha256(text.encode()).hexdigest()
+        )
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+    row = await run_in_threadpool(_archived, engine, workflow_id)
+    if row is None:
+        return None
+    history = WorkflowHistory.from_json(workflow_id, row.history_json)
+    return LoadedHistory(history, row.history_json, "archive", row.sha256)

@@ -1,0 +1,115 @@
+"""Auditors: a case's timeline in words, its raw history, and a replay against the code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from api.audit import record_audit
+from api.case_queries import visible_case
+from api.deps import CurrentUser, EngineDep, TemporalDep
+from api.history_source import LoadedHistory, load_history
+from api.timeline import TimelineEntry, build_timeline
+from models.public import ReplayResult
+from models.tables import Case
+from workflows import ALL_WORKFLOWS
+
+router = APIRouter(prefix="/api/cases", tags=["history"])
+
+REPLAY_ROLES = frozenset({"auditor", "admin"})
+
+
+async def _load(
+    engine: EngineDep, temporal: TemporalDep, user: CurrentUser, case_id: str
+) -> tuple[Case, LoadedHistory]:
+    case = await run_in_threadpool(visible_case, engine, case_id, user.org_path)
+    if case is None:
+        raise HTTPException(404, detail="案件不存在 (case not found)")
+    loaded = await load_history(temporal, engine, case.workflow_id)
+    if loaded is None:
+        raise HTTPException(404, detail="案件历史已不存在 (history not found)")
+    return case, loaded
+
+
+@router.get(
+    "/{case_id}/history",
+    response_model=list[TimelineEntry],
+    summary="The case's timeline in words",
+)
+async def case_history(
+    case_id: str, engine: EngineDep, temporal: TemporalDep, user: CurrentUser
+) -> list[TimelineEntry]:
+    """Time, step, actor and what happened, built from the Temporal history (or its
+    archived copy once Temporal's retention has removed it)."""
+    case, loaded = await _load(engine, temporal, user, case_id)
+    return build_timeline(loaded.as_dict, case.process)
+
+
+@router.get("/{case_id}/history/export", summary="The raw Temporal history as JSON")
+async def export_history(
+    case_id: str, engine: EngineDep, temporal: TemporalDep, user: CurrentUser
+) -> Any:
+    """The history exactly as exported (`WorkflowHistory.to_json`); its SHA-256 and source
+    come in the `X-History-SHA256` and `X-History-Source` headers."""
+    _, loaded = await _load(engine, temporal, user, case_id)
+    return JSONResponse(
+        loaded.as_dict,
+        headers={"X-History-SHA256": loaded.sha256, "X-History-Source": loaded.source},
+    )
+
+
+@router.post(
+    "/{case_id}/replay",
+    response_model=ReplayResult,
+    summary="Replay the history against the current code",
+)
+async def replay_case(
+    case_id: str, engine: EngineDep, temporal: TemporalDep, user: CurrentUser
+) -> ReplayResult:
+    """Auditors only: re-run the recorded history through today's workflow code and say
+    whether it still produces the same decisions (no non-determinism)."""
+    if not REPLAY_ROLES.intersection(user.roles):
+        raise HTTPException(403, detail="仅审计人员可执行回放 (auditors only)")
+    _, loaded = await _load(engine, temporal, user, case_id)
+    result = await Replayer(
+        workflows=ALL_WORKFLOWS, data_converter=pydantic_data_converter
+    ).replay_workflow(loaded.history, raise_on_replay_failure=False)
+    error = str(result.replay_failure) if result.replay_failure else None
+    events = len(loaded.as_dict.get("events", []))
+    await run_in_threadpool(
+        _audit_replay,
+        engine,
+        user.username,
+        case_id,
+        {"ok": error is None, "source": loaded.source, "sha256": loaded.sha256},
+    )
+    return ReplayResult(
+        ok=error is None,
+        event_count=events,
+        error=error,
+        source=loaded.source,
+        sha256=loaded.sha256,
+    )
+
+
+def _audit_replay(
+    engine: EngineDep, actor: str, case_id: str, after: dict[str, Any]
+) -> None:
+    from sqlmodel import Session
+
+    with Session(engine) as s:
+        record_audit(
+            s,
+            actor=actor,
+            action="replay_history",
+            entity_type="case",
+            entity_id=case_id,
+            case_id=case_id,
+            after=after,
+        )
+        s.commit()

