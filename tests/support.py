@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy.engine import Engine
@@ -76,3 +78,19 @@ def set_absent(engine: Engine, username: str, absent: bool = True) -> None:
         acc.absent = absent
         s.add(acc)
         s.commit()
+
+
+HISTORY_DIR = Path(__file__).parent / "replay" / "histories"
+
+
+async def record_history(handle: Any, workflow: str, scenario: str) -> None:
+    """Keep a scenario's history for the replay test, only when asked
+    (VETFLOW_RECORD_HISTORIES=1) and never over an existing file."""
+    if os.environ.get("VETFLOW_RECORD_HISTORIES") != "1":
+        return
+    path = HISTORY_DIR / workflow / f"{scenario}.json"
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    history = await handle.fetch_history()
+    path.write_text(history.to_json(), encoding="utf-8")
