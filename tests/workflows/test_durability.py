@@ -1,0 +1,198 @@
+"""Crashes lose nothing: a killed worker and a restarted Temporal server both resume
+every open case, with no task lost and no notice sent twice."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from sqlmodel import Session, select
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from models.contracts import SEARCH_ATTRIBUTES, ProcessPolicy, TaskPolicy
+from models.tables import Notice
+from tests.conftest import temporal_binary
+from tests.support import notices, open_task, tasks, wait_for
+from tests.workflows.conftest import start_case, veteran_id
+from tests.workflows.test_return_home import complete
+from worker import build_worker
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _spawn_worker(settings, address: str) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "VETFLOW_DATABASE_URL": settings.database_url,
+        "VETFLOW_TEMPORAL_ADDRESS": address,
+        "VETFLOW_TASK_QUEUE": settings.task_queue,
+        "VETFLOW_SECRET_KEY": settings.secret_key,
+        "VETFLOW_LOG_FORMAT": "json",
+    }
+    return subprocess.Popen(
+        [sys.executable, "worker.py"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _assert_each_notice_once(engine, case_id: str) -> None:
+    with Session(engine) as s:
+        rows = s.exec(select(Notice).where(Notice.case_id == case_id)).all()
+    assert rows
+    assert len({r.key for r in rows}) == len(rows)
+    assert all(r.status == "sent" and r.attempts == 1 for r in rows), [
+        (r.key, r.status, r.attempts) for r in rows
+    ]
+
+
+async def test_killed_worker_loses_no_task_and_sends_no_notice_twice(
+    client, temporal_env, settings, demo_engine, adapter
+):
+    e = demo_engine
+    address = client.service_client.config.target_host
+    proc = _spawn_worker(settings, address)
+    try:
+        handle = await start_case(client, settings, veteran_id(e, party_member=True))
+        await complete(
+            handle,
+            e,
+            "archive_review",
+            "county",
+            "return_for_correction",
+            {"missing_materials": ["户口簿"]},
+        )
+        await wait_for(lambda: notices(e, handle.id, "correction_request"))
+        await open_task(e, handle.id, "supplement_materials")
+    finally:
+        proc.send_signal(signal.SIGKILL)  # a crash, not a graceful stop
+        proc.wait(timeout=10)
+    # With no worker, the case still accepts nothing but loses nothing; a new worker resumes it.
+    async with build_worker(client, settings, e, adapter=adapter):
+        await complete(
+            handle,
+            e,
+            "supplement_materials",
+            "village",
+            "submitted",
+            {"received_materials": ["户口簿"]},
+        )
+        await complete(handle, e, "archive_review", "county", "approve", {})
+        await open_task(e, handle.id, "information_collection")
+        state = await handle.query("get_state")
+        assert state.rounds == {
+            "archive_review": 2,
+            "supplement_materials": 1,
+            "information_collection": 1,
+        }
+        assert [t.step for t in tasks(e, handle.id, status="completed")] == [
+            "archive_review",
+            "supplement_materials",
+            "archive_review",
+        ]
+        _assert_each_notice_once(e, handle.id)
+        assert not [
+            n for n in adapter.delivered if n.kind == "correction_request"
+        ]  # sent once, before the crash
+        await handle.terminate("test over")
+
+
+async def test_restarted_temporal_server_resumes_open_cases_and_timers(
+    tmp_path, settings, demo_engine, adapter
+):
+    e = demo_engine
+    port = _free_port()
+    state = tmp_path / "temporal.db"
+    args = [
+        temporal_binary(),
+        "server",
+        "start-dev",
+        "--headless",
+        "--db-filename",
+        str(state),
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "error",
+    ]
+    for name in SEARCH_ATTRIBUTES:
+        args += ["--search-attribute", f"{name}=Keyword"]
+
+    async def start_server() -> tuple[subprocess.Popen[bytes], Client]:
+        proc = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        for _ in range(300):
+            try:
+                return proc, await Client.connect(
+                    f"127.0.0.1:{port}", data_converter=pydantic_data_converter
+                )
+            except RuntimeError:
+                await asyncio.sleep(0.1)
+        raise AssertionError("dev server did not start")
+
+    policy = ProcessPolicy(
+        name="test",
+        default=TaskPolicy(duration=timedelta(minutes=10)),
+        steps={"information_collection": TaskPolicy(duration=timedelta(seconds=8))},
+    )
+    proc, client = await start_server()
+    try:
+        async with build_worker(client, settings, e, adapter=adapter):
+            handles = [
+                await start_case(
+                    client, settings, veteran_id(e, party_member=p), policy=policy
+                )
+                for p in (True, False)
+            ]
+            for h in handles:
+                await complete(h, e, "archive_review", "county", "approve", {})
+                await open_task(e, h.id, "information_collection")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+
+    proc, client = await start_server()
+    try:
+        async with build_worker(client, settings, e, adapter=adapter):
+            for h in handles:
+                h = client.get_workflow_handle(h.id)
+                assert (await h.query("get_state")).status == "running"
+                # The 8-second deadline timer set before the restart still fires.
+                overdue = await wait_for(
+                    lambda h=h: tasks(
+                        e, h.id, step="information_collection", overdue=True
+                    ),
+                    timeout=30,
+                )
+                assert overdue
+                await complete(
+                    h,
+                    e,
+                    "information_collection",
+                    "village",
+                    "submitted",
+                    {"hukou_address": "东关村9号", "education": "高中"},
+                )
+                await open_task(e, h.id, "township_review")
+                await h.terminate("test over")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
