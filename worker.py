@@ -17,6 +17,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import PollerBehaviorAutoscaling, Worker
 
 from activities import build_activities
+from activities.log_context import LogContextInterceptor
 from activities.notify_adapters import NotifyAdapter, make_adapter
 from models.db import make_engine
 from models.logconfig import configure_logging
@@ -52,6 +53,7 @@ def build_worker(
         workflow_task_poller_behavior=PollerBehaviorAutoscaling(),
         activity_task_poller_behavior=PollerBehaviorAutoscaling(),
         graceful_shutdown_timeout=timedelta(seconds=5),
+        interceptors=[LogContextInterceptor()],
     )
 
 

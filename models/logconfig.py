@@ -24,6 +24,9 @@ def configure_logging(settings: Settings) -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),
     ]
+    # stdlib records (Temporal SDK, workflow.logger, uvicorn) keep their extras, e.g.
+    # workflow.logger's `temporal_workflow` dict with the workflow id.
+    foreign = [*shared, structlog.stdlib.ExtraAdder()]
     fmt = settings.log_format
     if fmt == "auto":
         fmt = "console" if sys.stderr.isatty() else "json"
@@ -43,7 +46,7 @@ def configure_logging(settings: Settings) -> None:
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
+        foreign_pre_chain=foreign,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             *pre_render,
