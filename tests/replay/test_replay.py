@@ -24,7 +24,9 @@ def test_histories_exist_for_every_workflow():
     assert {wf.__name__ for wf in ALL_WORKFLOWS} <= recorded
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=[f"{p.parent.name}/{p.stem}" for p in HISTORIES])
+@pytest.mark.parametrize(
+    "path", HISTORIES, ids=[f"{p.parent.name}/{p.stem}" for p in HISTORIES]
+)
 async def test_history_replays_without_nondeterminism(path: Path):
     history = WorkflowHistory.from_json(path.stem, path.read_text(encoding="utf-8"))
     replayer = Replayer(workflows=ALL_WORKFLOWS, data_converter=pydantic_data_converter)

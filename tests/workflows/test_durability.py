@@ -23,6 +23,7 @@ from tests.support import notices, open_task, tasks, wait_for
 from tests.workflows.conftest import start_case, veteran_id
 from tests.workflows.test_return_home import complete
 from worker import build_worker
+from workflows.return_home import ReturnHomeWorkflow
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -94,7 +95,7 @@ async def test_killed_worker_loses_no_task_and_sends_no_notice_twice(
         )
         await complete(handle, e, "archive_review", "county", "approve", {})
         await open_task(e, handle.id, "information_collection")
-        state = await handle.query("get_state")
+        state = await handle.query(ReturnHomeWorkflow.get_state)
         assert state.rounds == {
             "archive_review": 2,
             "supplement_materials": 1,
@@ -174,7 +175,7 @@ async def test_restarted_temporal_server_resumes_open_cases_and_timers(
         async with build_worker(client, settings, e, adapter=adapter):
             for h in handles:
                 h = client.get_workflow_handle(h.id)
-                assert (await h.query("get_state")).status == "running"
+                assert (await h.query(ReturnHomeWorkflow.get_state)).status == "running"
                 # The 8-second deadline timer set before the restart still fires.
                 overdue = await wait_for(
                     lambda h=h: tasks(

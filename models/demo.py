@@ -1,0 +1,134 @@
+"""Demo data (`vetflow seed-demo`; `vetflow dev` runs it on an empty database).
+
+The password `demo-password` exists only here: no account outside the demo has a
+default password.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from models.db import session_scope
+from models.idnumber import make_id_number
+from models.orgs import create_org_unit
+from models.passwords import hash_password
+from models.tables import Account, AuditEvent, OrgLevel, OrgUnit, Veteran
+
+DEMO_PASSWORD = "demo-password"  # noqa: S105 - demo data only, documented in README
+
+DESK_ROLES = [
+    "desk_party",
+    "desk_hukou",
+    "desk_social_insurance",
+    "desk_medical_insurance",
+    "desk_housing_fund",
+    "desk_reserve",
+    "desk_bank",
+    "desk_subsidy",
+]
+
+
+def seed_demo(engine: Engine) -> bool:
+    """Load the demo organisation, accounts and veterans; False if data exists already."""
+    with session_scope(engine) as s:
+        if s.exec(select(OrgUnit.id)).first() is not None:
+            return False
+        city = create_org_unit(s, "sfs", "示范市退役军人事务局", OrgLevel.city, None)
+        county = create_org_unit(
+            s, "sfx", "示范县退役军人服务中心", OrgLevel.county, city
+        )
+        chengguan = create_org_unit(
+            s, "sfx-cgz", "城关镇退役军人服务站", OrgLevel.township, county
+        )
+        dongguan = create_org_unit(
+            s, "sfx-cgz-dgc", "东关村退役军人服务站", OrgLevel.village, chengguan
+        )
+        nanguan = create_org_unit(
+            s, "sfx-ngz", "南关镇退役军人服务站", OrgLevel.township, county
+        )
+        nanguan_v = create_org_unit(
+            s, "sfx-ngz-ngc", "南关村退役军人服务站", OrgLevel.village, nanguan
+        )
+        pw = hash_password(DEMO_PASSWORD)
+        accounts = [
+            ("admin", "系统管理员", ["admin"], county, None),
+            ("manager", "王主任", ["manager"], county, None),
+            ("auditor", "李审计", ["auditor"], county, None),
+            ("county", "赵科员", ["county_staff"], county, "county2"),
+            ("county2", "钱科员", ["county_staff"], county, "county"),
+            ("desk", "孙窗口", DESK_ROLES, county, None),
+            ("township", "周站长", ["township_staff"], chengguan, None),
+            ("village", "吴信息员", ["village_staff"], dongguan, "village2"),
+            ("village2", "郑信息员", ["village_staff"], dongguan, "village"),
+            ("township2", "冯站长", ["township_staff"], nanguan, None),
+            ("nvillage", "陈信息员", ["village_staff"], nanguan_v, None),
+        ]
+        for i, (username, name, roles, unit, backup) in enumerate(accounts):
+            s.add(
+                Account(
+                    username=username,
+                    display_name=name,
+                    password_hash=pw,
+                    roles=roles,
+                    org_unit_id=unit.id or 0,
+                    email=f"{username}@demo.vetflow.local",
+                    phone=f"1390000{i:04d}",
+                    backup_username=backup,
+                )
+            )
+        veterans = [
+            (
+                "张伟",
+                "男",
+                "自主就业退役士兵",
+                True,
+                dongguan,
+                date(2002, 3, 14),
+                "011",
+            ),
+            (
+                "刘洋",
+                "男",
+                "逐月领取退役金退役军人",
+                False,
+                dongguan,
+                date(1985, 7, 2),
+                "031",
+            ),
+            ("陈静", "女", "转业军官", True, dongguan, date(1988, 11, 23), "042"),
+            (
+                "杨磊",
+                "男",
+                "自主就业退役士兵",
+                False,
+                nanguan_v,
+                date(2001, 1, 9),
+                "053",
+            ),
+            ("黄建国", "男", "军休干部", True, chengguan, date(1950, 8, 1), "015"),
+        ]
+        for i, (name, gender, category, party, unit, born, seq) in enumerate(veterans):
+            s.add(
+                Veteran(
+                    name=name,
+                    id_number=make_id_number("370102", born, seq),
+                    gender=gender,
+                    phone=f"1380000{i:04d}",
+                    email=f"veteran{i + 1}@demo.vetflow.local",
+                    category=category,
+                    party_member=party,
+                    org_unit_id=unit.id or 0,
+                )
+            )
+        s.add(
+            AuditEvent(
+                actor="system",
+                action="seed_demo",
+                entity_type="system",
+                entity_id="demo",
+            )
+        )
+    return True
