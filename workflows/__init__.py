@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from workflows.history_archive import ArchiveHistoryWorkflow
 from workflows.return_home import ReturnHomeWorkflow
 
 ALL_WORKFLOWS: list[type] = [ReturnHomeWorkflow, ArchiveHistoryWorkflow]
-PROCESS_WORKFLOWS: dict[str, type] = {"return_home": ReturnHomeWorkflow}
+PROCESS_WORKFLOWS: dict[str, Any] = {"return_home": ReturnHomeWorkflow}

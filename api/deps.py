@@ -1,0 +1,137 @@
+"""FastAPI dependencies: settings, engine, Temporal client, the authenticated user."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+import structlog
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+from starlette.concurrency import run_in_threadpool
+from temporalio.client import Client
+
+from api.security import username_from_token
+from models.contracts import SUPERVISOR_ROLES, Actor
+from models.settings import Settings
+from models.tables import Account, OrgUnit
+
+oauth2 = OAuth2PasswordBearer(tokenUrl="/api/auth/token")
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def get_temporal(request: Request) -> Client:
+    client: Client = request.app.state.temporal
+    return client
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+TemporalDep = Annotated[Client, Depends(get_temporal)]
+
+
+@dataclass(frozen=True)
+class AuthUser:
+    """The staff member behind a request, with their org unit's subtree path."""
+
+    username: str
+    display_name: str
+    roles: tuple[str, ...]
+    org_unit_id: int
+    org_unit_name: str
+    org_level: str
+    org_path: str
+    backup_username: str | None
+    absent: bool
+    locale: str
+
+    def actor(self) -> Actor:
+        return Actor(
+            username=self.username,
+            roles=list(self.roles),
+            org_unit_id=self.org_unit_id,
+            org_path=self.org_path,
+            absent=self.absent,
+        )
+
+    def has_role(self, *roles: str) -> bool:
+        return bool(set(roles).intersection(self.roles))
+
+    def can_unmask(self, settings: Settings) -> bool:
+        return bool(settings.unmask_role_set.intersection(self.roles))
+
+    @property
+    def is_supervisor(self) -> bool:
+        return bool(SUPERVISOR_ROLES.intersection(self.roles))
+
+
+def load_user(engine: Engine, username: str) -> AuthUser | None:
+    with Session(engine) as s:
+        acc = s.exec(select(Account).where(Account.username == username)).first()
+        if acc is None or not acc.active:
+            return None
+        unit = s.get(OrgUnit, acc.org_unit_id)
+        if unit is None:
+            return None
+        return AuthUser(
+            username=acc.username,
+            display_name=acc.display_name,
+            roles=tuple(acc.roles),
+            org_unit_id=unit.id or 0,
+            org_unit_name=unit.name,
+            org_level=str(unit.level),
+            org_path=unit.path,
+            backup_username=acc.backup_username,
+            absent=acc.absent,
+            locale=acc.locale,
+        )
+
+
+async def get_current_user(
+    token: Annotated[str, Depends(oauth2)], settings: SettingsDep, engine: EngineDep
+) -> AuthUser:
+    unauthorized = HTTPException(
+        status.HTTP_401_UNAUTHORIZED,
+        detail="未登录或登录已过期 (not authenticated)",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+    username = username_from_token(settings, token)
+    if username is None:
+        raise unauthorized
+    user = await run_in_threadpool(load_user, engine, username)
+    if user is None:
+        raise unauthorized
+    structlog.contextvars.bind_contextvars(user=user.username)
+    return user
+
+
+CurrentUser = Annotated[AuthUser, Depends(get_current_user)]
+
+
+def require_roles(*roles: str) -> Callable[[AuthUser], Awaitable[AuthUser]]:
+    """A dependency that answers 403 unless the user holds one of ``roles``."""
+
+    async def check(user: CurrentUser) -> AuthUser:
+        if not user.has_role(*roles):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                detail=f"需要角色 (requires one of): {', '.join(roles)}",
+            )
+        return user
+
+    return check
+
+
+AdminUser = Annotated[AuthUser, Depends(require_roles("admin"))]

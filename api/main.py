@@ -1,0 +1,79 @@
+"""The vetflow HTTP API (FastAPI)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy.engine import Engine
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from api.middleware import RequestContextMiddleware
+from api.routes import (
+    auth,
+    cases,
+    health,
+    history,
+    org_units,
+    processes,
+    tasks,
+    veterans,
+)
+from api.security import signing_key
+from models.db import make_engine
+from models.settings import Settings
+
+ROUTERS = [
+    health.router,
+    auth.router,
+    veterans.router,
+    org_units.router,
+    processes.router,
+    cases.router,
+    history.router,
+    tasks.router,
+]
+
+DESCRIPTION = """
+**vetflow** 退役军人服务流程编排 — workflow orchestration for veteran service centres and
+stations. Staff start cases and complete tasks; managers follow progress and deadlines;
+auditors read and replay each case's history. Every `/api/*` path needs a bearer token
+from `POST /api/auth/token`. Staff see only their own organisation's subtree (others: 404).
+"""
+
+
+def create_app(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    temporal_client: Client | None = None,
+) -> FastAPI:
+    """The API; the lifespan connects the database and Temporal unless they are given."""
+    signing_key(settings)  # refuse to start without a real token key
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_engine = engine is None
+        app.state.engine = engine or make_engine(settings.database_url)
+        app.state.temporal = temporal_client or await Client.connect(
+            settings.temporal_address,
+            namespace=settings.temporal_namespace,
+            data_converter=pydantic_data_converter,
+        )
+        yield
+        if own_engine:
+            app.state.engine.dispose()
+
+    app = FastAPI(
+        title="vetflow 退役军人服务流程",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.add_middleware(RequestContextMiddleware)
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

@@ -1,0 +1,86 @@
+"""Log in (OAuth2 password form) and who am I."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import BaseModel
+from sqlmodel import Session, select
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import CurrentUser, EngineDep, SettingsDep
+from api.security import create_access_token
+from models.passwords import verify_password
+from models.tables import Account
+
+router = APIRouter(prefix="/api", tags=["auth"])
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
+
+
+class OrgUnitRef(BaseModel):
+    id: int
+    name: str
+    level: str
+    path: str
+
+
+class Me(BaseModel):
+    username: str
+    display_name: str
+    roles: list[str]
+    org_unit: OrgUnitRef
+    backup_username: str | None
+    absent: bool
+    locale: str
+
+
+def _check_password(engine: EngineDep, username: str, password: str) -> bool:
+    with Session(engine) as s:
+        acc = s.exec(select(Account).where(Account.username == username)).first()
+        return (
+            acc is not None
+            and acc.active
+            and verify_password(acc.password_hash, password)
+        )
+
+
+@router.post("/auth/token", response_model=Token, summary="Log in")
+async def login(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    engine: EngineDep,
+    settings: SettingsDep,
+) -> Token:
+    """Exchange username and password for a bearer token; 401 on bad credentials."""
+    if not await run_in_threadpool(
+        _check_password, engine, form.username, form.password
+    ):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="用户名或密码错误 (bad credentials)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return Token(access_token=create_access_token(settings, form.username))
+
+
+@router.get("/me", response_model=Me, summary="Who am I")
+async def me(user: CurrentUser) -> Me:
+    return Me(
+        username=user.username,
+        display_name=user.display_name,
+        roles=list(user.roles),
+        org_unit=OrgUnitRef(
+            id=user.org_unit_id,
+            name=user.org_unit_name,
+            level=user.org_level,
+            path=user.org_path,
+        ),
+        backup_username=user.backup_username,
+        absent=user.absent,
+        locale=user.locale,
+    )
