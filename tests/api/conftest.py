@@ -20,7 +20,10 @@ from models.settings import Settings
 @pytest.fixture
 def settings(database_url: str, task_queue: str) -> Settings:
     return Settings(
-        database_url=database_url, task_queue=task_queue, secret_key=secrets.token_urlsafe(40), policy_profile="fast"
+        database_url=database_url,
+        task_queue=task_queue,
+        secret_key=secrets.token_urlsafe(40),
+        policy_profile="fast",
     )
 
 
@@ -31,7 +34,9 @@ def seeded_engine(engine: Engine) -> Engine:
 
 
 @pytest_asyncio.fixture
-async def app(settings: Settings, seeded_engine: Engine, client) -> AsyncIterator[FastAPI]:
+async def app(
+    settings: Settings, seeded_engine: Engine, client
+) -> AsyncIterator[FastAPI]:
     app = create_app(settings, engine=seeded_engine, temporal_client=client)
     async with app.router.lifespan_context(app):
         yield app
@@ -39,7 +44,9 @@ async def app(settings: Settings, seeded_engine: Engine, client) -> AsyncIterato
 
 @pytest_asyncio.fixture
 async def http(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as c:
         yield c
 
 
@@ -48,7 +55,9 @@ def auth(http: httpx.AsyncClient) -> Callable[[str], Awaitable[dict[str, str]]]:
     """Log a demo account in through POST /api/auth/token; returns bearer headers."""
 
     async def login(username: str) -> dict[str, str]:
-        r = await http.post("/api/auth/token", data={"username": username, "password": DEMO_PASSWORD})
+        r = await http.post(
+            "/api/auth/token", data={"username": username, "password": DEMO_PASSWORD}
+        )
         assert r.status_code == 200, r.text
         return {"Authorization": f"Bearer {r.json()['access_token']}"}
 

@@ -434,7 +434,8 @@ async def test_closed_case_history_survives_temporal_deletion(
         )
         return r if r.headers.get("x-history-source") == "archive" else None
 
-    exported = await _poll(gone, timeout=30)
+    # The dev server deletes asynchronously (about 30 s here).
+    exported = await _poll(gone, timeout=90)
     assert exported.headers["x-history-sha256"] == row.sha256
     assert len(exported.json()["events"]) == row.event_count
     timeline = (
