@@ -25,6 +25,7 @@ from models.contracts import (
     SkipTaskInput,
 )
 from models.db import session_scope
+from models.processes import PROCESSES
 from models.tables import Account, HumanTask, OrgUnit
 from models.workdays import WorkCalendar, compute_due, load_overrides
 
@@ -42,6 +43,13 @@ def _log() -> Any:
         info = activity.info()
         return log.bind(workflow_id=info.workflow_id, activity=info.activity_type)
     return log
+
+
+def form_schema_of(process: str, step: str) -> dict[str, Any]:
+    """The step form's JSON Schema, from the process definition (kept out of the
+    workflow history, where it would repeat with every task)."""
+    spec = PROCESSES.get(process)
+    return spec.step(step).form.model_json_schema() if spec else {}
 
 
 def available_assignee(session: Session, username: str | None) -> str | None:
@@ -111,7 +119,7 @@ class HumanTaskActivities:
                 due_at=due_at,
                 remind_at=remind_at,
                 outcomes=inp.outcomes,
-                form_schema=inp.form_schema,
+                form_schema=inp.form_schema or form_schema_of(inp.process, inp.step),
                 context=inp.context,
             )
             session.add(row)

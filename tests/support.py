@@ -88,9 +88,11 @@ async def record_history(handle: Any, workflow: str, scenario: str) -> None:
     (VETFLOW_RECORD_HISTORIES=1) and never over an existing file."""
     if os.environ.get("VETFLOW_RECORD_HISTORIES") != "1":
         return
-    path = HISTORY_DIR / workflow / f"{scenario}.json"
-    if path.exists():
+    folder = HISTORY_DIR / workflow
+    if list(folder.glob(f"{scenario}__*.json")):
         return
+    # The workflow id is part of the name: replay needs it (child ids derive from it).
+    path = folder / f"{scenario}__{handle.id}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     history = await handle.fetch_history()
     path.write_text(history.to_json(), encoding="utf-8")

@@ -413,7 +413,6 @@ class ProcessWorkflow:
             candidate_role=spec.role,
             org_unit_id=org_unit_id,
             outcomes=list(spec.outcomes),
-            form_schema=spec.form.model_json_schema(),
             context=context,
             round=n,
             created_at=workflow.now(),

@@ -25,10 +25,13 @@ def test_histories_exist_for_every_workflow():
 
 
 @pytest.mark.parametrize(
-    "path", HISTORIES, ids=[f"{p.parent.name}/{p.stem}" for p in HISTORIES]
+    "path",
+    HISTORIES,
+    ids=[f"{p.parent.name}/{p.stem.split('__')[0]}" for p in HISTORIES],
 )
 async def test_history_replays_without_nondeterminism(path: Path):
-    history = WorkflowHistory.from_json(path.stem, path.read_text(encoding="utf-8"))
+    workflow_id = path.stem.split("__", 1)[1]
+    history = WorkflowHistory.from_json(workflow_id, path.read_text(encoding="utf-8"))
     replayer = Replayer(workflows=ALL_WORKFLOWS, data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"

@@ -16,7 +16,15 @@ from models.contracts import (
     TaskPolicy,
 )
 from models.processes.return_home import ONE_STOP_KEYS
-from tests.support import actor, notices, open_task, set_absent, tasks, wait_for
+from tests.support import (
+    actor,
+    notices,
+    open_task,
+    record_history,
+    set_absent,
+    tasks,
+    wait_for,
+)
 from tests.workflows.conftest import start_case, veteran_id
 from workflows.return_home import ReturnHomeWorkflow
 
@@ -173,6 +181,7 @@ async def test_full_case_with_correction_round_and_level_return(
     )
     assert await wait_for(lambda: notices(e, handle.id, "case_summary"))
     assert all(t.status == "completed" for t in tasks(e, handle.id))
+    await record_history(handle, "ReturnHomeWorkflow", "correction_and_level_return")
 
 
 async def test_non_member_skips_party_transfer_with_reason(
@@ -302,6 +311,7 @@ async def test_claim_unclaim_reassign(client, settings, demo_engine, worker):
     )
     assert view.assignee is None
     await handle.terminate("test over")
+    await record_history(handle, "ReturnHomeWorkflow", "claim_reassign_unclaim")
 
 
 async def test_deadline_reminds_escalates_and_routes_to_backup(
@@ -348,3 +358,4 @@ async def test_deadline_reminds_escalates_and_routes_to_backup(
     )
     await open_task(e, handle.id, "information_collection")
     await handle.terminate("test over")
+    await record_history(handle, "ReturnHomeWorkflow", "overdue_escalation_backup")
