@@ -13,7 +13,7 @@ from models.tables import AuditEvent, OrgUnit
 def unit_id(engine, name_prefix: str) -> int:
     with Session(engine) as s:
         return next(
-            u.id
+            u.id or 0
             for u in s.exec(select(OrgUnit)).all()
             if u.name.startswith(name_prefix)
         )
