@@ -60,3 +60,4 @@ def configure_logging(settings: Settings) -> None:
     root.setLevel(settings.log_level.upper())
     for noisy in ("temporalio.activity", "temporalio.workflow"):
         logging.getLogger(noisy).setLevel(settings.log_level.upper())
+    logging.getLogger("alembic").setLevel(logging.WARNING)
