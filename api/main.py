@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+from urllib.parse import quote
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import PlainTextResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from api.middleware import RequestContextMiddleware
+from api.pages import auth as auth_pages
 from api.routes import (
     auth,
     cases,
@@ -22,6 +27,7 @@ from api.routes import (
     veterans,
 )
 from api.security import signing_key
+from api.web.session import CsrfFailed, LoginRequired
 from models.db import make_engine
 from models.settings import Settings
 
@@ -35,6 +41,8 @@ ROUTERS = [
     history.router,
     tasks.router,
 ]
+PAGES = [auth_pages.router]
+STATIC = Path(__file__).resolve().parent / "static"
 
 DESCRIPTION = """
 **vetflow** 退役军人服务流程编排 — workflow orchestration for veteran service centres and
@@ -74,6 +82,18 @@ def create_app(
     )
     app.state.settings = settings
     app.add_middleware(RequestContextMiddleware)
-    for router in ROUTERS:
+    for router in [*ROUTERS, *PAGES]:
         app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.exception_handler(LoginRequired)
+    async def _to_login(request: Request, exc: LoginRequired) -> RedirectResponse:
+        return RedirectResponse(f"/login?next={quote(exc.next_url)}", status_code=303)
+
+    @app.exception_handler(CsrfFailed)
+    async def _csrf(request: Request, exc: CsrfFailed) -> PlainTextResponse:
+        return PlainTextResponse(
+            "CSRF token missing or wrong / 表单已过期，请刷新页面", status_code=403
+        )
+
     return app

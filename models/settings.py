@@ -60,6 +60,10 @@ class Settings(BaseSettings):
         default="standard",
         description="Deadline policy: `standard` = statutory working days; `fast` = seconds (demo/tests).",
     )
+    at_risk_hours: float = Field(
+        default=24.0,
+        description="A task due within this many hours shows as at risk (amber).",
+    )
     unmask_roles: str = Field(
         default="county_staff,desk_party,desk_hukou,desk_social_insurance,desk_medical_insurance,desk_housing_fund,desk_reserve,desk_bank,desk_subsidy",
         description="Comma-separated roles that see full ID numbers (every such read is audited).",

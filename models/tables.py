@@ -59,7 +59,9 @@ class Account(SQLModel, table=True):
     # B角 (003 §7.7): takes over when this account is absent.
     backup_username: str | None = Field(default=None, max_length=64)
     absent: bool = Field(default=False)
-    locale: str = Field(default="zh-CN", max_length=10)
+    locale: str = Field(
+        default="", max_length=10
+    )  # "" = follow the browser (zh-CN first)
     active: bool = Field(default=True)
 
 
@@ -212,3 +214,18 @@ class HistoryArchive(SQLModel, table=True):
     event_count: int
     sha256: str = Field(max_length=64)
     history_json: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class SavedFilter(SQLModel, table=True):
+    """An inbox filter a clerk saved: private, or shared with their org unit."""
+
+    __tablename__ = "saved_filter"
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner: str = Field(index=True, max_length=64)
+    name: str = Field(max_length=100)
+    query: str = Field(max_length=2000)  # the inbox query string
+    shared_org_unit_id: int | None = Field(
+        default=None, foreign_key="org_unit.id", index=True
+    )
+    created_at: datetime = Field(default_factory=utcnow)

@@ -8,27 +8,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
-from temporalio.client import WorkflowUpdateFailedError
-from temporalio.service import RPCError
 
-from api.case_queries import account_with_unit, list_tasks, visible_task
+from api import task_actions
+from api.case_queries import list_tasks
 from api.deps import CurrentUser, EngineDep, TemporalDep
-from api.update_errors import http_error_for
-from models.contracts import Actor, ClaimTaskInput, CompleteTaskInput, ReassignTaskInput
 from models.public import TaskClaim, TaskComplete, TaskPublic, TaskReassign, TasksPublic
 from models.tables import HumanTask
-from workflows.human_task import ProcessWorkflow
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
 
 async def _task(engine: EngineDep, user: CurrentUser, task_id: str) -> HumanTask:
-    task = await run_in_threadpool(visible_task, engine, task_id, user.org_path)
-    if task is None:
-        raise HTTPException(404, detail="任务不存在 (task not found)")
-    return task
+    return await task_actions.load_task(engine, user, task_id)
 
 
 @router.get("", response_model=TasksPublic, summary="List tasks visible to me")
@@ -75,10 +68,7 @@ async def claim_task(
     """Take an open task into my list. A task a colleague holds answers 409 naming the
     holder, unless `force` confirms the takeover."""
     task = await _task(engine, user, task_id)
-    inp = ClaimTaskInput(
-        task_id=task_id, actor=user.actor(), force=bool(body and body.force)
-    )
-    await _update(temporal, task, ProcessWorkflow.claim_task, inp)
+    await task_actions.claim(temporal, task, user, force=bool(body and body.force))
     return TaskPublic.model_validate(await _task(engine, user, task_id))
 
 
@@ -89,12 +79,7 @@ async def unclaim_task(
     task_id: str, engine: EngineDep, temporal: TemporalDep, user: CurrentUser
 ) -> TaskPublic:
     task = await _task(engine, user, task_id)
-    await _update(
-        temporal,
-        task,
-        ProcessWorkflow.unclaim_task,
-        ClaimTaskInput(task_id=task_id, actor=user.actor()),
-    )
+    await task_actions.unclaim(temporal, task, user)
     return TaskPublic.model_validate(await _task(engine, user, task_id))
 
 
@@ -111,30 +96,9 @@ async def reassign_task(
     user: CurrentUser,
 ) -> TaskPublic:
     task = await _task(engine, user, task_id)
-    found = await run_in_threadpool(account_with_unit, engine, body.username)
-    if found is None or not found[1].path.startswith(user.org_path):
-        raise HTTPException(
-            422,
-            detail=[
-                {
-                    "loc": ["body", "username"],
-                    "msg": "未知的工作人员 (unknown staff member)",
-                    "type": "value_error",
-                }
-            ],
-        )
-    acc, unit = found
-    target = Actor(
-        username=acc.username,
-        roles=list(acc.roles),
-        org_unit_id=unit.id or 0,
-        org_path=unit.path,
-        absent=acc.absent,
+    await task_actions.reassign(
+        temporal, engine, task, user, body.username, body.reason
     )
-    inp = ReassignTaskInput(
-        task_id=task_id, actor=user.actor(), target=target, reason=body.reason
-    )
-    await _update(temporal, task, ProcessWorkflow.reassign_task, inp)
     return TaskPublic.model_validate(await _task(engine, user, task_id))
 
 
@@ -151,22 +115,7 @@ async def complete_task(
     """Finish the step with an outcome and its form. Wrong outcome or form data: 422 with
     the field errors; a task no longer open or held by someone else: 409."""
     task = await _task(engine, user, task_id)
-    inp = CompleteTaskInput(
-        task_id=task_id,
-        actor=user.actor(),
-        outcome=body.outcome,
-        data=body.data,
-        comment=body.comment,
+    await task_actions.complete(
+        temporal, task, user, body.outcome, body.data, body.comment
     )
-    await _update(temporal, task, ProcessWorkflow.complete_task, inp)
     return TaskPublic.model_validate(await _task(engine, user, task_id))
-
-
-async def _update(
-    temporal: TemporalDep, task: HumanTask, update: object, inp: object
-) -> None:
-    handle = temporal.get_workflow_handle(task.workflow_id)
-    try:
-        await handle.execute_update(update, inp)  # type: ignore[call-overload]
-    except (WorkflowUpdateFailedError, RPCError) as exc:
-        raise http_error_for(exc) from exc
