@@ -16,6 +16,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from api.middleware import RequestContextMiddleware
 from api.pages import auth as auth_pages
+from api.pages import inbox as inbox_pages
+from api.pages import tasks as task_pages
 from api.routes import (
     auth,
     cases,
@@ -41,7 +43,7 @@ ROUTERS = [
     history.router,
     tasks.router,
 ]
-PAGES = [auth_pages.router]
+PAGES = [auth_pages.router, inbox_pages.router, task_pages.router]
 STATIC = Path(__file__).resolve().parent / "static"
 
 DESCRIPTION = """

@@ -1,0 +1,140 @@
+"""我的工作台: the clerk's inbox page (mine / claimable / done), its self-refreshing
+list, and saved filters (private or shared with the org unit)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlmodel import Session, col, or_, select
+from starlette.concurrency import run_in_threadpool
+
+from api.audit import record_audit
+from api.deps import AuthUser, EngineDep, SettingsDep
+from api.inbox_queries import InboxFilters, inbox_page
+from api.web.render import render
+from api.web.session import PageUser
+from models.processes import PROCESSES
+from models.tables import OrgUnit, SavedFilter
+
+router = APIRouter(include_in_schema=False)
+
+
+def _saved_filters(engine: EngineDep, user: AuthUser) -> list[SavedFilter]:
+    with Session(engine) as s:
+        q = select(SavedFilter).where(
+            or_(
+                SavedFilter.owner == user.username,
+                SavedFilter.shared_org_unit_id == user.org_unit_id,
+            )
+        )
+        return list(s.exec(q.order_by(col(SavedFilter.name))).all())
+
+
+def _org_units(engine: EngineDep, user: AuthUser) -> list[OrgUnit]:
+    with Session(engine) as s:
+        return list(
+            s.exec(
+                select(OrgUnit)
+                .where(col(OrgUnit.path).startswith(user.org_path))
+                .order_by(col(OrgUnit.path))
+            ).all()
+        )
+
+
+def _context(
+    request: Request, engine: EngineDep, settings: SettingsDep, user: AuthUser
+) -> dict[str, object]:
+    params = dict(request.query_params)
+    filters = InboxFilters.from_query(params)
+    page = inbox_page(engine, user, filters, datetime.now(UTC), settings.at_risk_hours)
+    keep = {k: v for k, v in params.items() if v and k != "page"}
+    return {
+        "page": page,
+        "qs": urlencode(params),
+        "base_qs": urlencode(keep),
+        "tab_links": {
+            tab: urlencode({**keep, "tab": tab})
+            for tab in ("mine", "claimable", "done")
+        },
+        "processes": list(PROCESSES.values()),
+        "org_units": _org_units(engine, user),
+        "saved": _saved_filters(engine, user),
+        "now": datetime.now(UTC),
+    }
+
+
+@router.get("/inbox", response_class=HTMLResponse)
+async def inbox(
+    request: Request, user: PageUser, engine: EngineDep, settings: SettingsDep
+) -> HTMLResponse:
+    ctx = await run_in_threadpool(_context, request, engine, settings, user)
+    flash = request.query_params.get("flash")
+    return render(request, "inbox/inbox.html", {**ctx, "flash": flash})
+
+
+@router.get("/inbox/list", response_class=HTMLResponse)
+async def inbox_list(
+    request: Request, user: PageUser, engine: EngineDep, settings: SettingsDep
+) -> HTMLResponse:
+    """The list alone: htmx polls it so the inbox refreshes itself."""
+    ctx = await run_in_threadpool(_context, request, engine, settings, user)
+    return render(request, "inbox/_list.html", ctx)
+
+
+@router.post("/inbox/filters")
+async def save_filter(
+    user: PageUser,
+    engine: EngineDep,
+    name: Annotated[str, Form(min_length=1, max_length=100)],
+    query: Annotated[str, Form(max_length=2000)],
+    shared: Annotated[bool, Form()] = False,
+) -> RedirectResponse:
+    def save() -> None:
+        with Session(engine) as s:
+            row = SavedFilter(
+                owner=user.username,
+                name=name,
+                query=query,
+                shared_org_unit_id=user.org_unit_id if shared else None,
+            )
+            s.add(row)
+            s.flush()
+            record_audit(
+                s,
+                actor=user.username,
+                action="filter_saved",
+                entity_type="saved_filter",
+                entity_id=str(row.id),
+                after={"name": name, "query": query, "shared": shared},
+            )
+            s.commit()
+
+    await run_in_threadpool(save)
+    return RedirectResponse(f"/inbox?{query}", status_code=303)
+
+
+@router.post("/inbox/filters/{filter_id}/delete")
+async def delete_filter(
+    filter_id: int, user: PageUser, engine: EngineDep
+) -> RedirectResponse:
+    def delete() -> None:
+        with Session(engine) as s:
+            row = s.get(SavedFilter, filter_id)
+            if row is None or row.owner != user.username:
+                raise HTTPException(404)
+            s.delete(row)
+            record_audit(
+                s,
+                actor=user.username,
+                action="filter_deleted",
+                entity_type="saved_filter",
+                entity_id=str(filter_id),
+            )
+            s.commit()
+
+    await run_in_threadpool(delete)
+    return RedirectResponse("/inbox", status_code=303)

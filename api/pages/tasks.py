@@ -1,0 +1,265 @@
+"""The task page: case summary, diagram, the step's form with errors beside each field,
+outcome buttons, claim / unclaim / take over (confirmed) and reassign (with a reason)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlmodel import Session, col, select
+from starlette.concurrency import run_in_threadpool
+
+from api import task_actions
+from api.case_queries import case_tasks
+from api.deps import AuthUser, EngineDep, TemporalDep
+from api.web.diagram import diagram_svg, step_states
+from api.web.forms import data_from_form, field_errors, fields_of
+from api.web.render import render, translator
+from api.web.session import PageUser
+from models.idnumber import mask_id_number
+from models.processes import PROCESSES
+from models.tables import Account, Case, HumanTask, OrgUnit, Veteran
+
+router = APIRouter(include_in_schema=False)
+
+
+def _detail(exc: HTTPException) -> dict[str, Any]:
+    """An HTTPException's detail as {message, errors?, holder?}."""
+    if isinstance(exc.detail, dict):
+        return exc.detail
+    if isinstance(exc.detail, list):
+        return {
+            "message": str(exc.detail[0].get("msg", "")) if exc.detail else "",
+            "errors": [],
+        }
+    return {"message": str(exc.detail)}
+
+
+def _back(request: Request) -> str:
+    back = request.query_params.get("back", "")
+    return "/inbox?" + urlencode(parse_qsl(back)) if back else "/inbox"
+
+
+def _reassign_candidates(
+    engine: EngineDep, task: HumanTask, user: AuthUser
+) -> list[Account]:
+    with Session(engine) as s:
+        units = {
+            u.id: u
+            for u in s.exec(
+                select(OrgUnit).where(col(OrgUnit.path).startswith(user.org_path))
+            ).all()
+        }
+        accounts = s.exec(
+            select(Account).where(
+                col(Account.org_unit_id).in_(units.keys()), Account.active
+            )
+        ).all()
+        return [
+            a
+            for a in accounts
+            if task.candidate_role in a.roles
+            and task.org_path.startswith(units[a.org_unit_id].path)
+            and not a.absent
+        ]
+
+
+def _page_context(engine: EngineDep, task: HumanTask, user: AuthUser) -> dict[str, Any]:
+    with Session(engine) as s:
+        case = s.get(Case, task.case_id)
+        vet = s.get(Veteran, case.veteran_id) if case else None
+        unit = s.get(OrgUnit, task.org_unit_id)
+    spec = PROCESSES.get(task.process)
+    rows = case_tasks(engine, task.case_id)
+    may_act = task.status == "open" and (
+        task.assignee == user.username or task.candidate_role in user.roles
+    )
+    supervisor = user.has_role("manager", "admin") or (
+        user.org_path != task.org_path and any(r.endswith("_staff") for r in user.roles)
+    )
+    return {
+        "task": task,
+        "case": case,
+        "veteran": vet,
+        "veteran_id_masked": mask_id_number(vet.id_number) if vet else "",
+        "unit": unit,
+        "spec": spec,
+        "history_tasks": [t for t in rows if t.status in ("completed", "skipped")],
+        "states": step_states(spec, [(t.step, t.status) for t in rows]) if spec else {},
+        "may_act": may_act,
+        "may_reassign": task.status == "open" and supervisor,
+        "candidates": _reassign_candidates(engine, task, user)
+        if supervisor and task.status == "open"
+        else [],
+    }
+
+
+async def _render_task(
+    request: Request,
+    engine: EngineDep,
+    task: HumanTask,
+    user: AuthUser,
+    status_code: int = 200,
+    **extra: Any,
+) -> HTMLResponse:
+    ctx = await run_in_threadpool(_page_context, engine, task, user)
+    tr = translator(request)
+    spec = ctx["spec"]
+    ctx["diagram"] = diagram_svg(spec, ctx["states"], tr.gettext) if spec else ""
+    ctx["fields"] = fields_of(task.form_schema, extra.pop("values", {}), task.context)
+    ctx["back"] = _back(request)
+    ctx["back_qs"] = request.query_params.get("back", "")
+    return render(request, "tasks/task.html", {**ctx, **extra}, status_code=status_code)
+
+
+@router.get("/tasks/{task_id}", response_class=HTMLResponse)
+async def task_page(
+    task_id: str, request: Request, user: PageUser, engine: EngineDep
+) -> HTMLResponse:
+    task = await task_actions.load_task(engine, user, task_id)
+    return await _render_task(request, engine, task, user)
+
+
+@router.post("/tasks/{task_id}/complete", response_model=None)
+async def complete_form(
+    task_id: str,
+    request: Request,
+    user: PageUser,
+    engine: EngineDep,
+    temporal: TemporalDep,
+) -> Response:
+    task = await task_actions.load_task(engine, user, task_id)
+    form = await request.form()
+    data = data_from_form(task.form_schema, form)
+    outcome = str(form.get("outcome") or "")
+    comment = str(form.get("comment") or "")
+    tr = translator(request)
+    try:
+        await task_actions.complete(temporal, task, user, outcome, data, comment)
+    except HTTPException as exc:
+        detail = _detail(exc)
+        errors, general = field_errors(list(detail.get("errors") or []), tr)
+        if exc.status_code != 422:
+            general = [tr.gettext(str(detail.get("message", "")))]
+        return await _render_task(
+            request,
+            engine,
+            task,
+            user,
+            status_code=exc.status_code,
+            values=data,
+            errors=errors,
+            general_errors=general,
+            comment=comment,
+            flash=tr.gettext("提交未成功，请按提示修改"),
+            flash_kind="error",
+        )
+    back = _back(request)
+    sep = "&" if "?" in back else "?"
+    return RedirectResponse(
+        f"{back}{sep}flash={tr.gettext('已办结')}: {tr.gettext(task.title)}",
+        status_code=303,
+    )
+
+
+@router.post("/tasks/{task_id}/claim", response_model=None)
+async def claim_form(
+    task_id: str,
+    request: Request,
+    user: PageUser,
+    engine: EngineDep,
+    temporal: TemporalDep,
+) -> Response:
+    """Claim; a task a colleague holds asks for confirmation first and names the holder."""
+    task = await task_actions.load_task(engine, user, task_id)
+    form = await request.form()
+    force = form.get("force") == "1"
+    tr = translator(request)
+    try:
+        await task_actions.claim(temporal, task, user, force=force)
+    except HTTPException as exc:
+        detail = _detail(exc)
+        if exc.status_code == 409 and detail.get("holder"):
+            return await _render_task(
+                request,
+                engine,
+                task,
+                user,
+                status_code=409,
+                confirm_takeover=detail["holder"],
+            )
+        return await _render_task(
+            request,
+            engine,
+            task,
+            user,
+            status_code=exc.status_code,
+            flash=tr.gettext(str(detail.get("message", exc.detail))),
+            flash_kind="error",
+        )
+    return RedirectResponse(f"/tasks/{task_id}?{request.url.query}", status_code=303)
+
+
+@router.post("/tasks/{task_id}/unclaim", response_model=None)
+async def unclaim_form(
+    task_id: str,
+    request: Request,
+    user: PageUser,
+    engine: EngineDep,
+    temporal: TemporalDep,
+) -> Response:
+    task = await task_actions.load_task(engine, user, task_id)
+    try:
+        await task_actions.unclaim(temporal, task, user)
+    except HTTPException as exc:
+        detail = _detail(exc)
+        return await _render_task(
+            request,
+            engine,
+            task,
+            user,
+            status_code=exc.status_code,
+            flash=translator(request).gettext(str(detail.get("message"))),
+            flash_kind="error",
+        )
+    return RedirectResponse(f"/tasks/{task_id}?{request.url.query}", status_code=303)
+
+
+@router.post("/tasks/{task_id}/reassign", response_model=None)
+async def reassign_form(
+    task_id: str,
+    request: Request,
+    user: PageUser,
+    engine: EngineDep,
+    temporal: TemporalDep,
+) -> Response:
+    task = await task_actions.load_task(engine, user, task_id)
+    form = await request.form()
+    tr = translator(request)
+    reason = str(form.get("reason") or "").strip()
+    if not reason:
+        return await _render_task(
+            request,
+            engine,
+            task,
+            user,
+            status_code=422,
+            reassign_error=tr.gettext("转派须说明原因"),
+        )
+    try:
+        await task_actions.reassign(
+            temporal, engine, task, user, str(form.get("username") or ""), reason
+        )
+    except HTTPException as exc:
+        detail = _detail(exc)
+        return await _render_task(
+            request,
+            engine,
+            task,
+            user,
+            status_code=exc.status_code,
+            reassign_error=tr.gettext(str(detail.get("message", detail))),
+        )
+    return RedirectResponse(f"/tasks/{task_id}?{request.url.query}", status_code=303)

@@ -1,0 +1,85 @@
+"""The process diagram as SVG, drawn from the process's own step definitions, with the
+case's done, current and pending steps marked."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from html import escape
+
+from models.process_spec import ProcessSpec
+
+COLOURS = {
+    "done": "#1e7d3a",
+    "current": "#2b6cb0",
+    "pending": "#a0aec0",
+    "skipped": "#718096",
+}
+BOX_W, BOX_H, GAP_X, GAP_Y = 176, 40, 14, 34
+
+
+def stages(spec: ProcessSpec) -> list[list[str]]:
+    """Steps in order; the steps of a parallel group share one stage."""
+    out: list[list[str]] = []
+    for step in spec.steps:
+        if step.group and out and spec.step(out[-1][0]).group == step.group:
+            out[-1].append(step.key)
+        else:
+            out.append([step.key])
+    return out
+
+
+def step_states(
+    spec: ProcessSpec, task_states: list[tuple[str, str]]
+) -> dict[str, str]:
+    """done / current / skipped / pending per step, from the case's (step, status) rows."""
+    state = {s.key: "pending" for s in spec.steps}
+    for step, status in task_states:  # in creation order: the latest row wins
+        if step in state:
+            state[step] = {
+                "open": "current",
+                "completed": "done",
+                "skipped": "skipped",
+            }.get(status, state[step])
+    return state
+
+
+def diagram_svg(
+    spec: ProcessSpec,
+    states: dict[str, str],
+    title_of: Callable[[str], str] | None = None,
+) -> str:
+    rows = stages(spec)
+    width = max(len(r) for r in rows) * (BOX_W + GAP_X) + GAP_X
+    cols = 4
+    # Wrap the wide parallel stage into rows of `cols` boxes.
+    layout: list[list[str]] = []
+    for r in rows:
+        layout.extend(r[i : i + cols] for i in range(0, len(r), cols))
+    width = min(width, cols * (BOX_W + GAP_X) + GAP_X)
+    height = len(layout) * (BOX_H + GAP_Y) + GAP_Y
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="diagram" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(spec.title)}">'
+    ]
+    tr: Callable[[str], str] = title_of or (lambda s: s)
+    for i, row in enumerate(layout):
+        y = GAP_Y // 2 + i * (BOX_H + GAP_Y)
+        x0 = (width - len(row) * (BOX_W + GAP_X) + GAP_X) // 2
+        if i:
+            parts.append(
+                f'<line x1="{width // 2}" y1="{y - GAP_Y + 4}" x2="{width // 2}" y2="{y - 4}" stroke="#5b6775" stroke-width="1.5" marker-end="url(#arr)"/>'
+            )
+        for j, key in enumerate(row):
+            x = x0 + j * (BOX_W + GAP_X)
+            st = states.get(key, "pending")
+            title = escape(tr(spec.step(key).title))
+            parts.append(
+                f'<g class="step {st}" data-step="{key}" data-state="{st}"><rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="6" '
+                f'fill="{COLOURS[st]}" fill-opacity="0.15" stroke="{COLOURS[st]}" stroke-width="2"/>'
+                f'<text x="{x + BOX_W // 2}" y="{y + BOX_H // 2 + 5}" text-anchor="middle" font-size="13" fill="#1d2733">{title}</text></g>'
+            )
+    parts.insert(
+        1,
+        '<defs><marker id="arr" markerWidth="8" markerHeight="8" refX="6" refY="4" orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="#5b6775"/></marker></defs>',
+    )
+    parts.append("</svg>")
+    return "".join(parts)
