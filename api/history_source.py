@@ -52,3 +52,29 @@ async def load_history(
         return None
     history = WorkflowHistory.from_json(workflow_id, row.history_json)
     return LoadedHistory(history, row.history_json, "archive", row.sha256)
+
+
+async def replay(loaded: LoadedHistory) -> str | None:
+    """Replay a history against today's workflow code; the failure text, or None if clean."""
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.worker import Replayer
+
+    from workflows import ALL_WORKFLOWS
+
+    result = await Replayer(
+        workflows=ALL_WORKFLOWS, data_converter=pydantic_data_converter
+    ).replay_workflow(loaded.history, raise_on_replay_failure=False)
+    return str(result.replay_failure) if result.replay_failure else None
+
+
+def build_ids(history: dict[str, Any]) -> list[str]:
+    """The worker build ids that ran the case (the workflow code versions), in order."""
+    seen: list[str] = []
+    for ev in history.get("events", []):
+        attrs = ev.get("workflowTaskCompletedEventAttributes") or {}
+        build = (attrs.get("workerVersion") or {}).get("buildId") or (
+            attrs.get("deploymentVersion") or {}
+        ).get("buildId")
+        if build and build not in seen:
+            seen.append(build)
+    return seen

@@ -15,7 +15,9 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from api.middleware import RequestContextMiddleware
+from api.pages import audit as audit_pages
 from api.pages import auth as auth_pages
+from api.pages import cases as case_pages
 from api.pages import inbox as inbox_pages
 from api.pages import tasks as task_pages
 from api.routes import (
@@ -43,7 +45,13 @@ ROUTERS = [
     history.router,
     tasks.router,
 ]
-PAGES = [auth_pages.router, inbox_pages.router, task_pages.router]
+PAGES = [
+    auth_pages.router,
+    inbox_pages.router,
+    task_pages.router,
+    case_pages.router,
+    audit_pages.router,
+]
 STATIC = Path(__file__).resolve().parent / "static"
 
 DESCRIPTION = """

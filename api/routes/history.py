@@ -7,17 +7,14 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer
 
 from api.audit import record_audit
 from api.case_queries import visible_case
 from api.deps import CurrentUser, EngineDep, TemporalDep
-from api.history_source import LoadedHistory, load_history
+from api.history_source import LoadedHistory, load_history, replay
 from api.timeline import TimelineEntry, build_timeline
 from models.public import ReplayResult
 from models.tables import Case
-from workflows import ALL_WORKFLOWS
 
 router = APIRouter(prefix="/api/cases", tags=["history"])
 
@@ -76,10 +73,7 @@ async def replay_case(
     if not REPLAY_ROLES.intersection(user.roles):
         raise HTTPException(403, detail="仅审计人员可执行回放 (auditors only)")
     _, loaded = await _load(engine, temporal, user, case_id)
-    result = await Replayer(
-        workflows=ALL_WORKFLOWS, data_converter=pydantic_data_converter
-    ).replay_workflow(loaded.history, raise_on_replay_failure=False)
-    error = str(result.replay_failure) if result.replay_failure else None
+    error = await replay(loaded)
     events = len(loaded.as_dict.get("events", []))
     await run_in_threadpool(
         _audit_replay,

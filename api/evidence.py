@@ -1,0 +1,81 @@
+"""The evidence pack of a case: what an auditor needs to verify it offline.
+
+A zip with the timeline in words, every form as submitted with outcome and reason, the
+workflow version (worker build ids), the exported history and its SHA-256.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from api.history_source import LoadedHistory, build_ids
+from api.timeline import TimelineEntry
+from models.tables import Case, HumanTask
+
+
+def _vetflow_version() -> str:
+    try:
+        return version("vetflow")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def evidence_zip(
+    case: Case,
+    tasks: list[HumanTask],
+    timeline: list[TimelineEntry],
+    loaded: LoadedHistory,
+    actor: str,
+) -> bytes:
+    forms: list[dict[str, Any]] = [
+        {
+            "task_id": t.id,
+            "step": t.step,
+            "title": t.title,
+            "round": t.round,
+            "regulation": t.regulation,
+            "status": t.status,
+            "outcome": t.outcome,
+            "data": t.result,
+            "comment": t.comment,
+            "completed_by": t.completed_by,
+            "completed_at": t.completed_at.isoformat() if t.completed_at else None,
+            "due_at": t.due_at.isoformat() if t.due_at else None,
+            "overdue": t.overdue,
+        }
+        for t in tasks
+    ]
+    manifest = {
+        "case_id": case.id,
+        "process": case.process,
+        "workflow_id": case.workflow_id,
+        "workflow_build_ids": build_ids(loaded.as_dict),
+        "vetflow_version": _vetflow_version(),
+        "history_source": loaded.source,
+        "history_sha256": loaded.sha256,
+        "generated_at": datetime.now(UTC).isoformat(),
+        "generated_by": actor,
+    }
+    text_timeline = "\n".join(
+        f"{e.at}\t{e.actor or ''}\t{e.text}" + (f"\t{e.comment}" if e.comment else "")
+        for e in timeline
+    )
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2))
+        z.writestr(
+            "timeline.json",
+            json.dumps(
+                [e.model_dump() for e in timeline], ensure_ascii=False, indent=2
+            ),
+        )
+        z.writestr("timeline.txt", text_timeline)
+        z.writestr("forms.json", json.dumps(forms, ensure_ascii=False, indent=2))
+        z.writestr("history.json", loaded.text)
+        z.writestr("history.sha256", f"{loaded.sha256}  history.json\n")
+    return buf.getvalue()

@@ -1,0 +1,274 @@
+"""Auditors: search cases, read the timeline beside the raw Temporal events, replay the
+history against today's code, download the evidence pack, read and export the audit
+trail (who saw unmasked ID numbers, who reassigned what and why)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlmodel import Session, col, or_, select
+from starlette.concurrency import run_in_threadpool
+
+from api.audit import record_audit
+from api.deps import AuthUser, EngineDep, TemporalDep
+from api.evidence import evidence_zip
+from api.history_source import replay
+from api.pages.cases import case_view
+from api.web.render import render
+from api.web.session import PageUser
+from models.idnumber import mask_id_number
+from models.processes import PROCESSES
+from models.tables import AuditEvent, Case, Veteran
+from models.workdays import TZ
+
+router = APIRouter(include_in_schema=False)
+
+
+def _require_auditor(user: AuthUser) -> None:
+    if not user.has_role("auditor", "admin"):
+        raise HTTPException(403, detail="仅审计人员可访问")
+
+
+def _day(value: str | None, *, end: bool = False) -> datetime | None:
+    try:
+        d = date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+    if d is None:
+        return None
+    return datetime.combine(d + timedelta(days=1) if end else d, time.min, tzinfo=TZ)
+
+
+def _audit(
+    engine: EngineDep, actor: str, action: str, case_id: str, after: dict[str, Any]
+) -> None:
+    with Session(engine) as s:
+        record_audit(
+            s,
+            actor=actor,
+            action=action,
+            entity_type="case",
+            entity_id=case_id,
+            case_id=case_id,
+            after=after,
+        )
+        s.commit()
+
+
+@router.get("/audit", response_class=HTMLResponse)
+async def audit_search(
+    request: Request, user: PageUser, engine: EngineDep
+) -> HTMLResponse:
+    _require_auditor(user)
+    p = dict(request.query_params)
+
+    def search() -> list[tuple[Case, Veteran | None]]:
+        with Session(engine) as s:
+            q = select(Case).where(col(Case.org_path).startswith(user.org_path))
+            if p.get("number"):
+                q = q.where(col(Case.id).contains(p["number"].strip()))
+            if p.get("veteran"):
+                term = p["veteran"].strip()
+                vets = select(Veteran.id).where(
+                    or_(
+                        col(Veteran.name).startswith(term),
+                        col(Veteran.id_number) == term.upper(),
+                    )
+                )
+                q = q.where(col(Case.veteran_id).in_(vets))
+            if p.get("process"):
+                q = q.where(Case.process == p["process"])
+            if start := _day(p.get("from")):
+                q = q.where(col(Case.started_at) >= start)
+            if end := _day(p.get("to"), end=True):
+                q = q.where(col(Case.started_at) < end)
+            cases = list(
+                s.exec(q.order_by(col(Case.started_at).desc()).limit(200)).all()
+            )
+            vets_by_id = {
+                v.id: v
+                for v in s.exec(
+                    select(Veteran).where(
+                        col(Veteran.id).in_({c.veteran_id for c in cases})
+                    )
+                ).all()
+            }
+            return [(c, vets_by_id.get(c.veteran_id)) for c in cases]
+
+    rows = await run_in_threadpool(search)
+    return render(
+        request,
+        "audit/search.html",
+        {
+            "rows": rows,
+            "params": p,
+            "processes": list(PROCESSES.values()),
+            "mask": mask_id_number,
+        },
+    )
+
+
+@router.get("/audit/cases/{case_id}", response_class=HTMLResponse)
+async def audit_case(
+    case_id: str,
+    request: Request,
+    user: PageUser,
+    engine: EngineDep,
+    temporal: TemporalDep,
+) -> HTMLResponse:
+    _require_auditor(user)
+    view = await case_view(request, engine, temporal, user, case_id)
+    raw = (
+        json.dumps(view["history"].as_dict, ensure_ascii=False, indent=1)
+        if view["history"]
+        else ""
+    )
+    return render(request, "audit/case.html", {**view, "raw": raw})
+
+
+@router.post("/audit/cases/{case_id}/replay", response_class=HTMLResponse)
+async def audit_replay(
+    case_id: str,
+    request: Request,
+    user: PageUser,
+    engine: EngineDep,
+    temporal: TemporalDep,
+) -> HTMLResponse:
+    """Replays the history against the current code; answers the verdict fragment (htmx)."""
+    _require_auditor(user)
+    view = await case_view(request, engine, temporal, user, case_id)
+    loaded = view["history"]
+    if loaded is None:
+        raise HTTPException(404, detail="案件历史已不存在")
+    error = await replay(loaded)
+    await run_in_threadpool(
+        _audit,
+        engine,
+        user.username,
+        "replay_history",
+        case_id,
+        {"ok": error is None, "sha256": loaded.sha256},
+    )
+    return render(
+        request,
+        "audit/_verdict.html",
+        {
+            "ok": error is None,
+            "error": error,
+            "loaded": loaded,
+            "events": len(loaded.as_dict.get("events", [])),
+        },
+    )
+
+
+@router.get("/audit/cases/{case_id}/evidence.zip")
+async def audit_evidence(
+    case_id: str,
+    request: Request,
+    user: PageUser,
+    engine: EngineDep,
+    temporal: TemporalDep,
+) -> Response:
+    _require_auditor(user)
+    view = await case_view(request, engine, temporal, user, case_id)
+    if view["history"] is None:
+        raise HTTPException(404, detail="案件历史已不存在")
+    data = evidence_zip(
+        view["case"], view["tasks"], view["timeline"], view["history"], user.username
+    )
+    await run_in_threadpool(
+        _audit,
+        engine,
+        user.username,
+        "evidence_exported",
+        case_id,
+        {"sha256": view["history"].sha256},
+    )
+    return Response(
+        data,
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="evidence-{case_id}.zip"'
+        },
+    )
+
+
+def _trail(engine: EngineDep, p: dict[str, str], limit: int | None) -> list[AuditEvent]:
+    with Session(engine) as s:
+        q = select(AuditEvent)
+        if p.get("actor"):
+            q = q.where(AuditEvent.actor == p["actor"].strip())
+        if p.get("action"):
+            q = q.where(AuditEvent.action == p["action"].strip())
+        if p.get("case_id"):
+            q = q.where(AuditEvent.case_id == p["case_id"].strip())
+        if start := _day(p.get("from")):
+            q = q.where(col(AuditEvent.at) >= start)
+        if end := _day(p.get("to"), end=True):
+            q = q.where(col(AuditEvent.at) < end)
+        q = q.order_by(col(AuditEvent.at).desc(), col(AuditEvent.id).desc())
+        return list(s.exec(q.limit(limit) if limit else q).all())
+
+
+@router.get("/audit/trail", response_class=HTMLResponse)
+async def audit_trail(
+    request: Request, user: PageUser, engine: EngineDep
+) -> HTMLResponse:
+    _require_auditor(user)
+    p = dict(request.query_params)
+    rows = await run_in_threadpool(_trail, engine, p, 500)
+    return render(
+        request,
+        "audit/trail.html",
+        {"rows": rows, "params": p, "qs": request.url.query},
+    )
+
+
+@router.get("/audit/trail.csv")
+async def audit_trail_csv(
+    request: Request, user: PageUser, engine: EngineDep
+) -> Response:
+    _require_auditor(user)
+    rows = await run_in_threadpool(_trail, engine, dict(request.query_params), None)
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(
+        [
+            "at",
+            "actor",
+            "action",
+            "entity_type",
+            "entity_id",
+            "case_id",
+            "before",
+            "after",
+            "request_id",
+        ]
+    )
+    for r in rows:
+        at = r.at if r.at.tzinfo else r.at.replace(tzinfo=UTC)
+        w.writerow(
+            [
+                at.isoformat(),
+                r.actor,
+                r.action,
+                r.entity_type,
+                r.entity_id,
+                r.case_id or "",
+                json.dumps(r.before, ensure_ascii=False) if r.before else "",
+                json.dumps(r.after, ensure_ascii=False) if r.after else "",
+                r.request_id or "",
+            ]
+        )
+    # A BOM so that spreadsheet programs read the Chinese text as UTF-8.
+    return Response(
+        "\ufeff" + buf.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="audit-trail.csv"'},
+    )

@@ -1,0 +1,181 @@
+"""Case pages: the list of my subtree's cases, one case (diagram, timeline in words,
+tasks, notices) and one veteran (every case of the person, one timeline)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse
+from sqlmodel import Session, col, or_, select
+from starlette.concurrency import run_in_threadpool
+
+from api.case_queries import case_notices, case_tasks, visible_case
+from api.deps import AuthUser, EngineDep, TemporalDep
+from api.history_source import load_history
+from api.timeline import TimelineEntry, build_timeline
+from api.web.diagram import diagram_svg, step_states
+from api.web.render import render, translator
+from api.web.session import PageUser
+from models.idnumber import mask_id_number
+from models.processes import PROCESSES
+from models.tables import Case, OrgUnit, Veteran
+
+router = APIRouter(include_in_schema=False)
+
+
+def _cases(
+    engine: EngineDep, user: AuthUser, params: dict[str, str]
+) -> list[tuple[Case, Veteran | None]]:
+    with Session(engine) as s:
+        q = select(Case).where(col(Case.org_path).startswith(user.org_path))
+        if params.get("process"):
+            q = q.where(Case.process == params["process"])
+        if params.get("status"):
+            q = q.where(Case.status == params["status"])
+        if params.get("q"):
+            term = params["q"].strip()
+            vets = select(Veteran.id).where(
+                or_(
+                    col(Veteran.name).startswith(term),
+                    col(Veteran.id_number) == term.upper(),
+                )
+            )
+            q = q.where(
+                or_(col(Case.id).startswith(term), col(Case.veteran_id).in_(vets))
+            )
+        cases = list(s.exec(q.order_by(col(Case.started_at).desc()).limit(200)).all())
+        vets_by_id = {
+            v.id: v
+            for v in s.exec(
+                select(Veteran).where(
+                    col(Veteran.id).in_({c.veteran_id for c in cases})
+                )
+            ).all()
+        }
+        return [(c, vets_by_id.get(c.veteran_id)) for c in cases]
+
+
+@router.get("/cases", response_class=HTMLResponse)
+async def cases_page(
+    request: Request, user: PageUser, engine: EngineDep
+) -> HTMLResponse:
+    params = dict(request.query_params)
+    rows = await run_in_threadpool(_cases, engine, user, params)
+    return render(
+        request,
+        "cases/list.html",
+        {
+            "rows": rows,
+            "params": params,
+            "processes": list(PROCESSES.values()),
+            "mask": mask_id_number,
+        },
+    )
+
+
+async def case_view(
+    request: Request,
+    engine: EngineDep,
+    temporal: TemporalDep,
+    user: AuthUser,
+    case_id: str,
+) -> dict[str, Any]:
+    """Everything the case and audit pages show about one case (404 outside the subtree)."""
+    case = await run_in_threadpool(visible_case, engine, case_id, user.org_path)
+    if case is None:
+        raise HTTPException(404, detail="案件不存在")
+    tasks = await run_in_threadpool(case_tasks, engine, case_id)
+    notices = await run_in_threadpool(case_notices, engine, case_id)
+
+    def vet_and_unit() -> tuple[Veteran | None, OrgUnit | None]:
+        with Session(engine) as s:
+            return s.get(Veteran, case.veteran_id), s.get(OrgUnit, case.org_unit_id)
+
+    vet, unit = await run_in_threadpool(vet_and_unit)
+    loaded = await load_history(temporal, engine, case.workflow_id)
+    timeline = build_timeline(loaded.as_dict, case.process) if loaded else []
+    spec = PROCESSES.get(case.process)
+    tr = translator(request)
+    diagram = (
+        diagram_svg(
+            spec, step_states(spec, [(t.step, t.status) for t in tasks]), tr.gettext
+        )
+        if spec
+        else ""
+    )
+    return {
+        "case": case,
+        "tasks": tasks,
+        "notices": notices,
+        "veteran": vet,
+        "unit": unit,
+        "spec": spec,
+        "veteran_id_masked": mask_id_number(vet.id_number) if vet else "",
+        "timeline": timeline,
+        "history": loaded,
+        "diagram": diagram,
+    }
+
+
+@router.get("/cases/{case_id}", response_class=HTMLResponse)
+async def case_page(
+    case_id: str,
+    request: Request,
+    user: PageUser,
+    engine: EngineDep,
+    temporal: TemporalDep,
+) -> HTMLResponse:
+    return render(
+        request,
+        "cases/case.html",
+        await case_view(request, engine, temporal, user, case_id),
+    )
+
+
+@router.get("/veterans/{veteran_id}", response_class=HTMLResponse)
+async def veteran_page(
+    veteran_id: int,
+    request: Request,
+    user: PageUser,
+    engine: EngineDep,
+    temporal: TemporalDep,
+) -> HTMLResponse:
+    """Every case of one person across all processes, with one merged timeline."""
+
+    def load() -> tuple[Veteran, list[Case]] | None:
+        with Session(engine) as s:
+            vet = s.get(Veteran, veteran_id)
+            unit = s.get(OrgUnit, vet.org_unit_id) if vet else None
+            if vet is None or unit is None or not unit.path.startswith(user.org_path):
+                return None
+            cases = s.exec(
+                select(Case)
+                .where(Case.veteran_id == veteran_id)
+                .order_by(col(Case.started_at))
+            ).all()
+            return vet, [c for c in cases if c.org_path.startswith(user.org_path)]
+
+    found = await run_in_threadpool(load)
+    if found is None:
+        raise HTTPException(404, detail="退役军人不存在")
+    vet, cases = found
+    merged: list[tuple[Case, TimelineEntry]] = []
+    for case in cases:
+        loaded = await load_history(temporal, engine, case.workflow_id)
+        if loaded:
+            merged.extend(
+                (case, e) for e in build_timeline(loaded.as_dict, case.process)
+            )
+    merged.sort(key=lambda pair: pair[1].at)
+    return render(
+        request,
+        "veterans/veteran.html",
+        {
+            "veteran": vet,
+            "masked": mask_id_number(vet.id_number),
+            "cases": cases,
+            "timeline": merged,
+            "processes": PROCESSES,
+        },
+    )
