@@ -15,6 +15,7 @@ from api.web.i18n import Translator, negotiate
 TEMPLATES = Jinja2Templates(
     directory=Path(__file__).resolve().parent.parent / "templates"
 )
+TEMPLATES.env.filters["json_zh"] = lambda value: json.dumps(value, ensure_ascii=False)
 
 
 def translator(request: Request) -> Translator:
