@@ -18,6 +18,7 @@ from api.middleware import RequestContextMiddleware
 from api.pages import audit as audit_pages
 from api.pages import auth as auth_pages
 from api.pages import cases as case_pages
+from api.pages import dashboard as dashboard_pages
 from api.pages import inbox as inbox_pages
 from api.pages import tasks as task_pages
 from api.routes import (
@@ -51,6 +52,7 @@ PAGES = [
     task_pages.router,
     case_pages.router,
     audit_pages.router,
+    dashboard_pages.router,
 ]
 STATIC = Path(__file__).resolve().parent / "static"
 

@@ -99,3 +99,138 @@ async def test_village_clerk_claims_fixes_an_error_and_completes(server, open_se
     assert case_id not in await other.page.locator("#inbox-table").inner_text()
     r = await other.page.goto(f"{server}/tasks/{case_id}.information_collection.1")
     assert r is not None and r.status == 404
+
+
+async def start_overdue_case(client, settings, engine) -> str:
+    """A case whose first step has a one-second deadline, so it is overdue at once."""
+    import uuid
+    from datetime import timedelta
+
+    from sqlmodel import Session, select
+
+    from models.contracts import ProcessPolicy, StartCaseInput, TaskPolicy
+    from models.tables import Veteran
+    from tests.support import wait_for
+    from workflows.return_home import ReturnHomeWorkflow
+
+    with Session(engine) as s:
+        vid = s.exec(select(Veteran).where(Veteran.name == "陈静")).one().id
+    case_id = f"return_home-{uuid.uuid4().hex[:12]}"
+    policy = ProcessPolicy(
+        name="test", default=TaskPolicy(duration=timedelta(seconds=1))
+    )
+    await client.start_workflow(
+        ReturnHomeWorkflow.run,
+        StartCaseInput(
+            case_id=case_id,
+            process="return_home",
+            veteran_id=vid,
+            started_by="county",
+            policy=policy,
+        ),
+        id=case_id,
+        task_queue=settings.task_queue,
+    )
+    from tests.support import tasks
+
+    await wait_for(lambda: tasks(engine, case_id, overdue=True), timeout=20)
+    return case_id
+
+
+async def test_manager_sees_counts_and_overdue_and_reassigns(
+    server, open_session, client, settings, seeded_engine
+):
+    normal = await start_case(server, "张伟")
+    late = await start_overdue_case(client, settings, seeded_engine)
+    manager = await open_session("manager")
+    page = manager.page
+    await page.goto(f"{server}/dashboard")
+    assert int(await page.locator("#kpi-open-cases .v").inner_text()) == 2
+    assert int(await page.locator("#kpi-overdue .v").inner_text()) >= 1
+    assert await page.locator("svg.chart").count() >= 4
+    await manager.shot("dashboard")
+    await page.click("#kpi-overdue")
+    row = page.locator(f"#dashboard-tasks tr[data-task='{late}.archive_review.1']")
+    assert await row.get_attribute("class") == "overdue"
+    colour = await row.locator(".badge").evaluate(
+        "el => getComputedStyle(el).backgroundColor"
+    )
+    assert colour == "rgb(197, 48, 48)"  # --late
+    await manager.shot("dashboard-overdue")
+    # Bulk reassign needs a reason; with one it moves the task and is audited.
+    await row.locator("input[type=checkbox]").check()
+    await page.select_option("select[name=username]", "county2")
+    await page.fill("input[name=reason]", "county 休假，AB角补位")
+    await page.click("#bulk-reassign")
+    assert "已转派 1 项" in await page.locator(".flash").inner_text()
+    await page.goto(f"{server}/dashboard/tasks?assignee=county2")
+    assert await page.locator(f"tr[data-task='{late}.archive_review.1']").count() == 1
+    assert normal != late
+
+
+async def test_auditor_replays_and_downloads_the_evidence_pack(
+    server, open_session, tmp_path
+):
+    import json
+    import zipfile
+
+    case_id = await start_case(server, "刘洋")
+    auditor = await open_session("auditor")
+    page = auditor.page
+    await page.goto(f"{server}/audit")
+    await page.fill("input[name=number]", case_id[-6:])
+    await page.click("#audit-search button")
+    await page.click(f"a[href='/audit/cases/{case_id}']")
+    assert "档案审核" in await page.locator("#timeline").inner_text()
+    assert (
+        "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"
+        in await page.locator("#raw-events").inner_text()
+    )
+    await page.click("#replay")
+    verdict = page.locator("#verdict-text")
+    await verdict.wait_for()
+    assert "回放通过" in await verdict.inner_text()
+    await auditor.shot("audit-case")
+    async with page.expect_download() as info:
+        await page.click("#evidence")
+    download = await info.value
+    path = tmp_path / "evidence.zip"
+    await download.save_as(path)
+    with zipfile.ZipFile(path) as z:
+        names = set(z.namelist())
+        manifest = json.loads(z.read("manifest.json"))
+        forms = json.loads(z.read("forms.json"))
+        import hashlib
+
+        assert (
+            hashlib.sha256(z.read("history.json")).hexdigest()
+            == manifest["history_sha256"]
+        )
+    assert {
+        "manifest.json",
+        "timeline.json",
+        "timeline.txt",
+        "forms.json",
+        "history.json",
+        "history.sha256",
+    } <= names
+    assert manifest["case_id"] == case_id and manifest["workflow_build_ids"]
+    assert any(
+        f["step"] == "archive_review" and f["outcome"] == "approve" for f in forms
+    )
+    # The audit trail shows the replay and the export, and exports as CSV.
+    await page.goto(f"{server}/audit/trail?case_id={case_id}")
+    trail = await page.locator("#trail").inner_text()
+    assert "replay_history" in trail and "evidence_exported" in trail
+    async with page.expect_download() as info:
+        await page.click("#trail-csv")
+    csv_path = tmp_path / "trail.csv"
+    await (await info.value).save_as(csv_path)
+    assert "evidence_exported" in csv_path.read_text(encoding="utf-8-sig")
+
+
+async def test_english_is_the_second_language(server, open_session):
+    clerk = await open_session("village", locale="en-US")
+    await clerk.page.goto(f"{server}/inbox")
+    assert "My tasks" in await clerk.page.locator("#tabs").inner_text()
+    assert "To claim" in await clerk.page.locator("#tabs").inner_text()

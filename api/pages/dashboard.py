@@ -1,0 +1,197 @@
+"""The manager dashboard: where every case stands and what is late in the subtree, each
+figure a link to the list behind it, and bulk reassignment (reason required, audited)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlmodel import Session, col, select
+from starlette.concurrency import run_in_threadpool
+
+from api import task_actions
+from api.dashboard_queries import dashboard_stats
+from api.deps import AuthUser, EngineDep, SettingsDep, TemporalDep
+from api.inbox_queries import urgency
+from api.web.charts import Bar, bar_chart
+from api.web.render import render, translator
+from api.web.session import PageUser
+from models.tables import Account, HumanTask, OrgUnit
+
+router = APIRouter(include_in_schema=False)
+COLOURS = {
+    "overdue": "#c53030",
+    "at_risk": "#b7791f",
+    "on_time": "#1e7d3a",
+    "none": "#718096",
+}
+
+
+def _require_manager(user: AuthUser) -> None:
+    if not user.has_role("manager", "admin"):
+        raise HTTPException(403, detail="仅管理人员可访问")
+
+
+@router.get("/dashboard", response_class=HTMLResponse)
+async def dashboard(
+    request: Request, user: PageUser, engine: EngineDep, settings: SettingsDep
+) -> HTMLResponse:
+    _require_manager(user)
+    stats = await run_in_threadpool(
+        dashboard_stats,
+        engine,
+        user.org_path,
+        datetime.now(UTC),
+        settings.at_risk_hours,
+    )
+    tr = translator(request)
+    charts = {
+        "status": bar_chart(
+            [
+                Bar(
+                    tr.gettext("已超期"),
+                    stats.overdue,
+                    COLOURS["overdue"],
+                    "/dashboard/tasks?urgency=overdue",
+                ),
+                Bar(
+                    tr.gettext("即将到期"),
+                    stats.at_risk,
+                    COLOURS["at_risk"],
+                    "/dashboard/tasks?urgency=at_risk",
+                ),
+                Bar(
+                    tr.gettext("正常"),
+                    stats.on_time,
+                    COLOURS["on_time"],
+                    "/dashboard/tasks?urgency=on_time",
+                ),
+            ]
+        ),
+        "steps": bar_chart(
+            [
+                Bar(
+                    tr.gettext(s.title),
+                    s.count,
+                    "#2b6cb0",
+                    f"/dashboard/tasks?step={s.step}",
+                )
+                for s in stats.open_tasks_by_step
+            ]
+        ),
+        "orgs": bar_chart(
+            [
+                Bar(
+                    o.org_unit_name,
+                    o.count,
+                    "#4a5568",
+                    f"/dashboard/tasks?org_unit={o.org_unit_id}",
+                )
+                for o in stats.open_tasks_by_org_unit
+            ]
+        ),
+        "ages": bar_chart(
+            [Bar(tr.gettext(k), v, "#805ad5") for k, v in stats.backlog_age.items()]
+        ),
+        "durations": bar_chart(
+            [
+                Bar(tr.gettext(d.title), d.median_hours, "#2c7a7b")
+                for d in stats.step_durations
+            ],
+            unit="h",
+        ),
+    }
+    return render(
+        request, "dashboard/dashboard.html", {"stats": stats, "charts": charts}
+    )
+
+
+def _tasks(
+    engine: EngineDep, user: AuthUser, p: dict[str, str], at_risk_hours: float
+) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    with Session(engine) as s:
+        q = select(HumanTask).where(
+            col(HumanTask.org_path).startswith(user.org_path),
+            HumanTask.status == "open",
+        )
+        if p.get("step"):
+            q = q.where(HumanTask.step == p["step"])
+        if p.get("org_unit", "").isdigit():
+            q = q.where(HumanTask.org_unit_id == int(p["org_unit"]))
+        if p.get("assignee"):
+            q = q.where(HumanTask.assignee == p["assignee"])
+        rows = list(s.exec(q.order_by(col(HumanTask.due_at)).limit(500)).all())
+        units = {
+            u.id: u
+            for u in s.exec(
+                select(OrgUnit).where(col(OrgUnit.path).startswith(user.org_path))
+            ).all()
+        }
+        staff = [
+            a
+            for a in s.exec(
+                select(Account).where(
+                    col(Account.org_unit_id).in_(units.keys()), Account.active
+                )
+            ).all()
+            if any(r.endswith("_staff") or r.startswith("desk_") for r in a.roles)
+        ]
+    labelled = [(t, urgency(t, now, timedelta(hours=at_risk_hours))) for t in rows]
+    if p.get("urgency"):
+        labelled = [(t, u) for t, u in labelled if u == p["urgency"]]
+    return {"rows": labelled, "units": units, "staff": staff, "params": p}
+
+
+@router.get("/dashboard/tasks", response_class=HTMLResponse)
+async def dashboard_tasks(
+    request: Request, user: PageUser, engine: EngineDep, settings: SettingsDep
+) -> HTMLResponse:
+    """The open tasks behind a dashboard figure, with bulk reassignment."""
+    _require_manager(user)
+    ctx = await run_in_threadpool(
+        _tasks, engine, user, dict(request.query_params), settings.at_risk_hours
+    )
+    return render(
+        request,
+        "dashboard/tasks.html",
+        {**ctx, "qs": request.url.query, "flash": request.query_params.get("flash")},
+    )
+
+
+@router.post("/dashboard/reassign")
+async def bulk_reassign(
+    request: Request, user: PageUser, engine: EngineDep, temporal: TemporalDep
+) -> RedirectResponse:
+    """Reassign the selected tasks to one clerk, e.g. to cover an absence (reason required)."""
+    _require_manager(user)
+    form = await request.form()
+    tr = translator(request)
+    back = str(form.get("back") or "")
+    ids = [str(v) for v in form.getlist("task_id")]
+    username, reason = (
+        str(form.get("username") or ""),
+        str(form.get("reason") or "").strip(),
+    )
+    if not reason or not ids:
+        msg = tr.gettext("请选择任务并填写转派原因")
+        return RedirectResponse(
+            f"/dashboard/tasks?{back}&{urlencode({'flash': msg})}", status_code=303
+        )
+    done, failed = 0, []
+    for task_id in ids:
+        try:
+            task = await task_actions.load_task(engine, user, task_id)
+            await task_actions.reassign(temporal, engine, task, user, username, reason)
+            done += 1
+        except HTTPException as exc:
+            failed.append(f"{task_id}: {exc.status_code}")
+    msg = tr.gettext("已转派 {n} 项", n=done) + (
+        f"; {tr.gettext('失败')}: {', '.join(failed)}" if failed else ""
+    )
+    return RedirectResponse(
+        f"/dashboard/tasks?{back}&flash={quote(msg)}", status_code=303
+    )

@@ -1,0 +1,263 @@
+"""Write api/locale/en/LC_MESSAGES/messages.po: the English catalog of vetflow's pages.
+
+Message ids are the Chinese texts. Run after changing page texts:
+    .venv/bin/pybabel extract -F babel.cfg -k _ -k gettext -o /tmp/messages.pot api
+    .venv/bin/python tools/english_catalog.py /tmp/messages.pot
+A test fails when a page text has no English translation.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from babel.messages.catalog import Catalog
+from babel.messages.pofile import read_po, write_po
+
+from api.web.forms import ERROR_TYPES
+from models.processes import PROCESSES
+
+EN = {
+    "用户名或密码错误": "Wrong user name or password",
+    "已超期": "Overdue",
+    "即将到期": "Due soon",
+    "正常": "On time",
+    "请选择任务并填写转派原因": "Select tasks and give a reason for the reassignment",
+    "已转派 {n} 项": "Reassigned {n}",
+    "提交未成功，请按提示修改": "Not submitted: please correct the fields marked",
+    "转派须说明原因": "A reassignment needs a reason",
+    "退役军人服务流程": "Veteran service workflows",
+    "我的工作台": "My desk",
+    "案件": "Cases",
+    "管理看板": "Dashboard",
+    "审计": "Audit",
+    "退出": "Log out",
+    "登录": "Log in",
+    "用户名": "User name",
+    "密码": "Password",
+    "回放通过：{n} 个事件与当前代码一致": "Replay passed: {n} events match the current code",
+    "回放失败": "Replay failed",
+    "状态": "Status",
+    "已办结": "Done",
+    "办理中": "In progress",
+    "历史来源": "History source",
+    "按当前代码回放历史": "Replay the history against the current code",
+    "下载证据包": "Download the evidence pack",
+    "办理过程": "Timeline",
+    "Temporal 原始事件": "Raw Temporal events",
+    "操作审计记录": "Audit trail",
+    "案件编号": "Case no.",
+    "姓名或身份证号": "Name or ID number",
+    "流程": "Process",
+    "全部": "All",
+    "受理自": "Started from",
+    "受理至": "Started until",
+    "查询": "Search",
+    "退役军人": "Veteran",
+    "受理时间": "Started",
+    "没有案件": "No cases",
+    "操作人": "Actor",
+    "操作": "Action",
+    "自": "From",
+    "至": "To",
+    "筛选": "Filter",
+    "导出CSV": "Export CSV",
+    "时间": "Time",
+    "对象": "Object",
+    "变更前": "Before",
+    "变更后": "After",
+    "暂无": "None yet",
+    "暂无记录": "No entries yet",
+    "案件概况": "Case summary",
+    "所属机构": "Org unit",
+    "受理": "Started",
+    "办结": "Closed",
+    "流程图": "Process diagram",
+    "全部任务": "All tasks",
+    "环节": "Step",
+    "轮次": "Round",
+    "办理人": "Handler",
+    "结果": "Outcome",
+    "意见": "Comment",
+    "时限": "Due",
+    "依据条款": "Clause",
+    "已发送的通知": "Notices sent",
+    "类型": "Kind",
+    "接收人": "Recipient",
+    "标题": "Subject",
+    "渠道": "Channel",
+    "案件编号、姓名或身份证号": "Case no., name or ID number",
+    "办结时间": "Closed",
+    "办理中案件": "Open cases",
+    "待办任务": "Open tasks",
+    "按时办结率": "On-time rate",
+    "任务时限状态": "Deadline status",
+    "各环节待办": "Open tasks by step",
+    "各机构待办": "Open tasks by org unit",
+    "积压时长": "Backlog age",
+    "各环节办理用时(中位数，小时)": "Time per step (median, hours)",
+    "中位数": "Median",
+    "90%分位": "90th percentile",
+    "案件与补正": "Cases and corrections",
+    "件办理中": "in progress",
+    "已办结案件": "Closed cases",
+    "平均补正轮次": "Average correction rounds",
+    "最多补正轮次": "Most correction rounds",
+    "机构": "Org unit",
+    "办理时限": "Due",
+    "未认领": "Unclaimed",
+    "没有任务": "No tasks",
+    "转派给": "Reassign to",
+    "转派原因(必填)": "Reason (required)",
+    "批量转派": "Reassign selected",
+    "第{n}轮": "round {n}",
+    "剩余{n}个工作日": "{n} working days left",
+    "上一页": "Previous",
+    "第{p}/{n}页，共{t}条": "Page {p}/{n}, {t} in all",
+    "下一页": "Next",
+    "我的待办": "My tasks",
+    "待认领": "To claim",
+    "已办": "Done by me",
+    "到期自": "Due from",
+    "到期至": "Due until",
+    "清除": "Clear",
+    "已保存的筛选": "Saved filters",
+    "本机构共享": "shared with my unit",
+    "筛选名称": "Filter name",
+    "与本机构共享": "Share with my unit",
+    "保存当前筛选": "Save this filter",
+    "返回工作台": "Back to my desk",
+    "依据": "per",
+    "办理机构": "Handling unit",
+    "候选角色": "Role",
+    "一次性告知的材料": "Materials requested (one-time notice)",
+    "上次退回原因": "Returned because",
+    "已补交材料": "Materials handed in",
+    "已完成": "Done",
+    "当前": "Current",
+    "未开始": "Not started",
+    "该任务已由 {holder} 认领。确认由您接手吗？": "{holder} holds this task. Take it over?",
+    "确认接手": "Take over",
+    "取消": "Cancel",
+    "退回待认领": "Give back",
+    "认领": "Claim",
+    "转派": "Reassign",
+    "办理": "Handle",
+    "其他(每行一项)": "Other (one per line)",
+    "每行一项": "one per line",
+    "意见/备注": "Comment",
+    "办理结果": "Outcome",
+    "办理记录与意见": "History and comments",
+    "已跳过": "Skipped",
+    "党(团)员": "Party/League member",
+    "群众": "Not a member",
+    "全部案件": "All cases",
+    "统一时间线": "One timeline",
+    "失败": "failed",
+    "通过": "Approve",
+    "退回补正(一次性告知)": "Return for correction (one-time notice)",
+    "退回下一级": "Return one level down",
+    "提交": "Submit",
+    "不适用": "Not applicable",
+    "<1天": "<1 day",
+    "1-3天": "1–3 days",
+    "3-7天": "3–7 days",
+    "7-30天": "7–30 days",
+    ">30天": ">30 days",
+    "仅管理人员可访问": "Managers only",
+    "仅审计人员可访问": "Auditors only",
+    "此项为必填项": "This field is required",
+    "内容过短，请填写完整": "Too short: please complete it",
+    "内容过长": "Too long",
+    "至少填写一项": "Give at least one item",
+    "日期格式不正确，应为 年-月-日": "Wrong date: use YYYY-MM-DD",
+    "应为“是”或“否”": "Must be yes or no",
+    "不允许填写此项": "This field is not allowed",
+    "格式不正确": "Wrong format",
+    "退回补正须一次性列明全部缺少或需补正的材料 (list every missing material)": "A return must list every missing or defective material at once",
+    "退回时必须填写退回原因 (reasons are required to return)": "Give the reasons for the return",
+    "选择“不适用”时必须填写原因 (a reason is required)": "Give a reason for “not applicable”",
+    # Processes, steps and form fields (from the process definitions)
+    "退役返乡报到(一站式报到)": "Return home and one-stop registration",
+    "档案审核": "Archive review",
+    "补充材料": "Supplement materials",
+    "信息采集": "Information collection",
+    "乡镇(街道)站审核": "Township station review",
+    "区(县)中心审核": "County centre review",
+    "党(团)组织关系转接": "Party/League relation transfer",
+    "退役报到": "Registration",
+    "落户": "Household registration",
+    "社会保险关系转接": "Social insurance transfer",
+    "医疗保险": "Medical insurance",
+    "住房公积金转接": "Housing fund transfer",
+    "预备役登记": "Reserve registration",
+    "开设银行账户": "Bank account",
+    "一次性经济补助预登记": "One-off subsidy pre-registration",
+    "入户走访(发放联络服务卡)": "Home visit (contact card)",
+    "缺少的材料": "Missing materials",
+    "需补正的材料": "Defective materials",
+    "审核意见": "Review opinion",
+    "已收到的材料": "Materials received",
+    "备注": "Note",
+    "户籍地址": "Household address",
+    "学历": "Education",
+    "服役部队类别": "Service branch",
+    "立功受奖": "Awards",
+    "伤残等级": "Disability grade",
+    "已采集近期免冠照片": "Recent photo taken",
+    "接收党(团)组织": "Receiving organisation",
+    "介绍信编号": "Letter no.",
+    "转接日期": "Transfer date",
+    "报到登记号": "Registration no.",
+    "报到日期": "Registration date",
+    "办理凭证号": "Reference no.",
+    "不适用原因": "Reason not applicable",
+    "走访日期": "Visit date",
+    "联络服务卡编号": "Contact card no.",
+    "走访情况": "Visit notes",
+    "退回原因": "Reasons for return",
+    "退出现役日期": "Discharge date",
+}
+
+
+def dynamic_ids() -> set[str]:
+    ids = set(ERROR_TYPES.values())
+    for spec in PROCESSES.values():
+        ids.add(spec.title)
+        for step in spec.steps:
+            ids.add(step.title)
+            for f in step.form.model_fields.values():
+                if f.title:
+                    ids.add(f.title)
+    return ids
+
+
+def main(pot: str) -> None:
+    with open(pot, "rb") as f:
+        template = read_po(f)
+    ids = (
+        {str(m.id) for m in template if m.id}
+        | dynamic_ids()
+        | {"失败", "通过", "退回补正(一次性告知)", "退回下一级", "提交", "不适用"}
+    )
+    missing = sorted(i for i in ids if i not in EN)
+    if missing:
+        raise SystemExit(f"no English for: {missing}")
+    catalog = Catalog(locale="en", project="vetflow")
+    for msgid in sorted(ids):
+        catalog.add(msgid, EN[msgid])
+    out = (
+        Path(__file__).resolve().parent.parent
+        / "api"
+        / "locale"
+        / "en"
+        / "LC_MESSAGES"
+        / "messages.po"
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("wb") as f:
+        write_po(f, catalog, width=0)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
