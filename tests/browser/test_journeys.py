@@ -234,3 +234,69 @@ async def test_english_is_the_second_language(server, open_session):
     await clerk.page.goto(f"{server}/inbox")
     assert "My tasks" in await clerk.page.locator("#tabs").inner_text()
     assert "To claim" in await clerk.page.locator("#tabs").inner_text()
+
+
+async def test_filters_survive_a_visit_to_a_task_and_can_be_saved(server, open_session):
+    case_a = await start_case(server, "张伟")
+    case_b = await start_case(server, "陈静")
+    clerk = await open_session("village")
+    page = clerk.page
+    await page.goto(f"{server}/inbox?tab=claimable")
+    await page.fill("input[name=q]", "陈静")
+    await page.click("#filters button.primary")
+    table = page.locator("#inbox-table")
+    for _ in range(50):
+        if case_b in await table.inner_text():
+            break
+        await page.wait_for_timeout(200)
+        await page.reload()
+    assert case_b in await table.inner_text() and case_a not in await table.inner_text()
+    # The list refreshes itself (htmx polling of /inbox/list with the same filters).
+    poll = await page.locator("#inbox-list").get_attribute("hx-get")
+    assert (
+        poll is not None
+        and "q=" in poll
+        and await page.locator("#inbox-list").get_attribute("hx-trigger") == "every 15s"
+    )
+    await page.locator("a.task-link").first.click()
+    await page.click("text=返回工作台")
+    assert await page.locator("input[name=q]").input_value() == "陈静"
+    assert case_a not in await table.inner_text()
+    # Save the filter, shared with the station; a colleague of the same station sees it.
+    await page.fill("#save-filter input[name=name]", "陈静的案件")
+    await page.check("#save-filter input[name=shared]")
+    await page.click("#save-filter button")
+    assert await page.locator("a.saved-filter", has_text="陈静的案件").count() == 1
+    colleague = await open_session("village2")
+    await colleague.page.goto(f"{server}/inbox")
+    await colleague.page.click("a.saved-filter:has-text('陈静的案件')")
+    assert await colleague.page.locator("input[name=q]").input_value() == "陈静"
+    # A clerk elsewhere does not get it.
+    stranger = await open_session("nvillage")
+    assert await stranger.page.locator("a.saved-filter").count() == 0
+
+
+async def test_login_logout_csrf_and_session(server, browser):
+    ctx = await browser.new_context(locale="zh-CN")
+    page = await ctx.new_page()
+    r = await page.goto(f"{server}/inbox")
+    assert r is not None and "/login" in page.url
+    await page.fill("input[name=username]", "village")
+    await page.fill("input[name=password]", "wrong")
+    await page.click("button[type=submit]")
+    assert "用户名或密码错误" in await page.locator(".error").inner_text()
+    await page.fill("input[name=password]", DEMO_PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_url("**/inbox**")
+    cookie = next(c for c in await ctx.cookies() if c["name"] == "vetflow_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+    # A form post without the CSRF token is refused.
+    resp = await page.request.post(
+        f"{server}/inbox/filters", form={"name": "x", "query": "tab=mine"}
+    )
+    assert resp.status == 403
+    await page.click("#logout")
+    await page.wait_for_url("**/login**")
+    r = await page.goto(f"{server}/inbox")
+    assert "/login" in page.url
+    await ctx.close()
