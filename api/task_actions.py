@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from fastapi import HTTPException
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
@@ -24,6 +25,7 @@ async def load_task(engine: Engine, user: AuthUser, task_id: str) -> HumanTask:
     task = await run_in_threadpool(visible_task, engine, task_id, user.org_path)
     if task is None:
         raise HTTPException(404, detail="任务不存在 (task not found)")
+    structlog.contextvars.bind_contextvars(task_id=task.id, case_id=task.case_id)
     return task
 
 

@@ -10,7 +10,8 @@ from pydantic import BaseModel
 from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CurrentUser, EngineDep, SettingsDep
+from api.audit import record_audit
+from api.deps import CurrentUser, EngineDep, SettingsDep, load_user
 from api.security import create_access_token
 from models.passwords import verify_password
 from models.tables import Account
@@ -84,3 +85,62 @@ async def me(user: CurrentUser) -> Me:
         absent=user.absent,
         locale=user.locale,
     )
+
+
+class AvailabilityUpdate(BaseModel):
+    absent: bool | None = None
+    backup_username: str | None = None
+
+
+@router.put(
+    "/me/availability",
+    response_model=Me,
+    summary="Set my B角 (backup) and whether I am away",
+)
+async def set_availability(
+    body: AvailabilityUpdate, engine: EngineDep, user: CurrentUser
+) -> Me:
+    """A clerk names their B角 (003 §7.7) and marks themselves away; tasks that fall due
+    while they are away go to the backup. 422 when the backup is unknown or is oneself."""
+
+    def save() -> None:
+        with Session(engine) as s:
+            acc = s.exec(select(Account).where(Account.username == user.username)).one()
+            before = {"absent": acc.absent, "backup_username": acc.backup_username}
+            if body.backup_username is not None:
+                backup = s.exec(
+                    select(Account).where(Account.username == body.backup_username)
+                ).first()
+                if (
+                    backup is None
+                    or backup.username == acc.username
+                    or backup.org_unit_id != acc.org_unit_id
+                ):
+                    raise HTTPException(
+                        422,
+                        detail=[
+                            {
+                                "loc": ["body", "backup_username"],
+                                "msg": "B角须为本机构的其他工作人员 (a colleague of the same unit)",
+                                "type": "value_error",
+                            }
+                        ],
+                    )
+                acc.backup_username = backup.username
+            if body.absent is not None:
+                acc.absent = body.absent
+            s.add(acc)
+            record_audit(
+                s,
+                actor=user.username,
+                action="availability_set",
+                entity_type="account",
+                entity_id=user.username,
+                before=before,
+                after={"absent": acc.absent, "backup_username": acc.backup_username},
+            )
+            s.commit()
+
+    await run_in_threadpool(save)
+    fresh = await run_in_threadpool(load_user, engine, user.username)
+    return await me(fresh or user)

@@ -87,3 +87,33 @@ async def test_holidays_are_admin_only_and_audited(http, auth, seeded_engine):
         "城关镇退役军人服务站",
         "东关村退役军人服务站",
     }
+
+
+async def test_a_clerk_names_a_backup_and_marks_absence(http, auth, seeded_engine):
+    h = await auth("county")
+    r = await http.put(
+        "/api/me/availability", json={"backup_username": "village"}, headers=h
+    )
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == [
+        "body",
+        "backup_username",
+    ]
+    r = await http.put(
+        "/api/me/availability",
+        json={"backup_username": "county2", "absent": True},
+        headers=h,
+    )
+    assert (
+        r.status_code == 200
+        and r.json()["absent"] is True
+        and r.json()["backup_username"] == "county2"
+    )
+    from sqlmodel import Session, select
+
+    from models.tables import AuditEvent
+
+    with Session(seeded_engine) as s:
+        row = s.exec(
+            select(AuditEvent).where(AuditEvent.action == "availability_set")
+        ).one()
+    assert row.after == {"absent": True, "backup_username": "county2"}

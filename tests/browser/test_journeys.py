@@ -300,3 +300,25 @@ async def test_login_logout_csrf_and_session(server, browser):
     r = await page.goto(f"{server}/inbox")
     assert "/login" in page.url
     await ctx.close()
+
+
+async def test_taking_over_a_colleagues_task_asks_first(server, open_session):
+    case_id = await start_case(server, "张伟")
+    first = await open_session("village")
+    task_url = f"{server}/tasks/{case_id}.information_collection.1"
+    for _ in range(50):
+        r = await first.page.goto(task_url)
+        if r is not None and r.status == 200:
+            break
+        await first.page.wait_for_timeout(200)
+    await first.page.click("#claim")
+    second = await open_session("village2")
+    await second.page.goto(task_url)
+    await second.page.click("#claim")
+    box = second.page.locator("#confirm-takeover")
+    assert "village" in await box.inner_text() and "确认" in await box.inner_text()
+    assert (
+        await second.page.locator("#assignee").inner_text() == "village"
+    )  # nothing taken silently
+    await second.page.click("#confirm-takeover-button")
+    assert await second.page.locator("#assignee").inner_text() == "village2"
