@@ -40,6 +40,7 @@ class InboxFilters:
     due_to: date | None = None
     org_unit: int | None = None
     q: str = ""
+    urgency: str = ""  # overdue | at_risk | on_time
     sort: str = "due"
     desc: bool = False
     page: int = 1
@@ -63,6 +64,9 @@ class InboxFilters:
             due_to=as_date(params.get("due_to")),
             org_unit=int(org) if org.isdigit() else None,
             q=params.get("q", "").strip(),
+            urgency=params.get("urgency", "")
+            if params.get("urgency") in ("overdue", "at_risk", "on_time")
+            else "",
             sort=params.get("sort", "due") if params.get("sort") in SORTS else "due",
             desc=params.get("desc") == "1",
             page=max(1, int(page)) if page.isdigit() else 1,
@@ -106,7 +110,9 @@ def _tab_query(user: AuthUser, tab: str) -> Any:
     )
 
 
-def _filtered(session: Session, query: Any, f: InboxFilters) -> Any:
+def _filtered(
+    session: Session, query: Any, f: InboxFilters, now: datetime, at_risk: timedelta
+) -> Any:
     if f.process:
         query = query.where(HumanTask.process == f.process)
     if f.step:
@@ -124,6 +130,18 @@ def _filtered(session: Session, query: Any, f: InboxFilters) -> Any:
         unit = session.get(OrgUnit, f.org_unit)
         query = query.where(
             col(HumanTask.org_path).startswith(unit.path if unit else "/nowhere/")
+        )
+    if f.urgency == "overdue":
+        query = query.where(or_(col(HumanTask.overdue), col(HumanTask.due_at) < now))
+    elif f.urgency == "at_risk":
+        query = query.where(
+            ~col(HumanTask.overdue),
+            col(HumanTask.due_at) >= now,
+            col(HumanTask.due_at) <= now + at_risk,
+        )
+    elif f.urgency == "on_time":
+        query = query.where(
+            ~col(HumanTask.overdue), col(HumanTask.due_at) > now + at_risk
         )
     if f.q:
         vets = select(Veteran.id).where(
@@ -152,18 +170,19 @@ def urgency(task: HumanTask, now: datetime, at_risk: timedelta) -> str:
 def inbox_page(
     engine: Engine, user: AuthUser, f: InboxFilters, now: datetime, at_risk_hours: float
 ) -> InboxPage:
+    risk = timedelta(hours=at_risk_hours)
     with Session(engine) as s:
         counts = {
             tab: int(
                 s.exec(
                     select(func.count()).select_from(
-                        _filtered(s, _tab_query(user, tab), f).subquery()
+                        _filtered(s, _tab_query(user, tab), f, now, risk).subquery()
                     )
                 ).one()
             )
             for tab in TABS
         }
-        query = _filtered(s, _tab_query(user, f.tab), f)
+        query = _filtered(s, _tab_query(user, f.tab), f, now, risk)
         order = SORTS[f.sort].desc() if f.desc else SORTS[f.sort].asc()
         tasks = list(
             s.exec(
@@ -226,7 +245,7 @@ def inbox_page(
                 veteran_id=vet.id or 0 if vet else 0,
                 org_unit_name=units.get(t.org_unit_id, ""),
                 process_title=spec.title if spec else t.process,
-                urgency=urgency(t, now, timedelta(hours=at_risk_hours)),
+                urgency=urgency(t, now, risk),
                 working_days_left=cal.working_days_between(now, due)
                 if due is not None and t.status == "open"
                 else None,
