@@ -7,7 +7,7 @@ from sqlalchemy.engine import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.audit import write_audit
+from models.audit import add_audit_event
 from models.contracts import (
     CaseStatusInput,
     OrgChain,
@@ -65,7 +65,7 @@ class CaseActivities:
                         data=inp.data,
                     )
                 )
-                write_audit(
+                add_audit_event(
                     session,
                     actor=inp.started_by,
                     action="case_started",
@@ -100,7 +100,7 @@ class CaseActivities:
             if inp.closed_at is not None:
                 case.closed_at = inp.closed_at
             session.add(case)
-            write_audit(
+            add_audit_event(
                 session,
                 actor=inp.actor,
                 action="case_status",

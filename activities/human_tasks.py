@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from temporalio import activity
 
-from activities.audit import write_audit
+from models.audit import add_audit_event
 from models.contracts import (
     AssignTaskInput,
     CloseTaskInput,
@@ -123,7 +123,7 @@ class HumanTaskActivities:
                 context=inp.context,
             )
             session.add(row)
-            write_audit(
+            add_audit_event(
                 session,
                 actor="system",
                 action="task_opened",
@@ -172,7 +172,7 @@ class HumanTaskActivities:
                     completed_at=t.created_at,
                 )
             )
-            write_audit(
+            add_audit_event(
                 session,
                 actor="system",
                 action="step_skipped",
@@ -194,7 +194,7 @@ class HumanTaskActivities:
             before = row.assignee
             row.assignee = inp.assignee
             session.add(row)
-            write_audit(
+            add_audit_event(
                 session,
                 actor=inp.actor,
                 action=f"task_{inp.action}",
@@ -231,7 +231,7 @@ class HumanTaskActivities:
                 row.completed_at = inp.result.completed_at
                 row.assignee = inp.result.completed_by
             session.add(row)
-            write_audit(
+            add_audit_event(
                 session,
                 actor=inp.result.completed_by if inp.result else "system",
                 action=f"task_{inp.status}",
@@ -271,7 +271,7 @@ class HumanTaskActivities:
             session.add(row)
             supervisors = supervisors_of(session, inp.org_unit_id)
             if first_time:
-                write_audit(
+                add_audit_event(
                     session,
                     actor="system",
                     action="task_overdue",

@@ -1,4 +1,5 @@
-"""Audit records written by the API: reference-data changes and unmasked reads."""
+"""Audit records written by the API (reference-data changes, unmasked reads, replays),
+tagged with the request id."""
 
 from __future__ import annotations
 
@@ -7,33 +8,12 @@ from typing import Any
 import structlog
 from sqlmodel import Session
 
-from models.tables import AuditEvent
+from models.audit import add_audit_event
 
 
-def record_audit(
-    session: Session,
-    *,
-    actor: str,
-    action: str,
-    entity_type: str,
-    entity_id: str,
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
-    case_id: str | None = None,
-    request_id: str | None = None,
-) -> None:
-    """Add an audit row to ``session`` (committed with the change it records)."""
-    if request_id is None:
-        request_id = structlog.contextvars.get_contextvars().get("request_id")
-    session.add(
-        AuditEvent(
-            actor=actor,
-            action=action,
-            entity_type=entity_type,
-            entity_id=entity_id,
-            before=before,
-            after=after,
-            case_id=case_id,
-            request_id=request_id,
-        )
+def record_audit(session: Session, **fields: Any) -> None:
+    """`models.audit.add_audit_event` with the current request id."""
+    fields.setdefault(
+        "request_id", structlog.contextvars.get_contextvars().get("request_id")
     )
+    add_audit_event(session, **fields)

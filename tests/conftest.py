@@ -5,6 +5,7 @@ never downloaded), a fresh app database per test (SQLite, and PostgreSQL where
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import sys
 import uuid
@@ -24,6 +25,8 @@ from temporalio.testing import WorkflowEnvironment
 import models.tables  # noqa: F401  (registers the tables)
 from models.contracts import SEARCH_ATTRIBUTES
 from models.db import make_engine
+from models.demo import seed_demo
+from models.settings import Settings
 
 POSTGRES_URL = os.environ.get("VETFLOW_TEST_POSTGRES_URL", "")
 DB_BACKENDS = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
@@ -110,3 +113,22 @@ def engine(database_url: str) -> Iterator[Engine]:
             conn.execute(text("SELECT 1"))
             SQLModel.metadata.drop_all(conn)
     engine.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str, task_queue: str) -> Settings:
+    """Settings of one test: its own database and task queue, a random token key, and
+    the `fast` deadline profile."""
+    return Settings(
+        database_url=database_url,
+        task_queue=task_queue,
+        secret_key=secrets.token_urlsafe(40),
+        policy_profile="fast",
+    )
+
+
+@pytest.fixture
+def seeded_engine(engine: Engine) -> Engine:
+    """The test database with the demo organisation, accounts and veterans."""
+    seed_demo(engine)
+    return engine

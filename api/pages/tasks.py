@@ -114,6 +114,26 @@ async def _render_task(
     return render(request, "tasks/task.html", {**ctx, **extra}, status_code=status_code)
 
 
+async def _render_error(
+    request: Request,
+    engine: EngineDep,
+    task: HumanTask,
+    user: AuthUser,
+    exc: HTTPException,
+) -> HTMLResponse:
+    """The task page again, with the refusal in the flash line."""
+    message = translator(request).gettext(str(_detail(exc).get("message", "")))
+    return await _render_task(
+        request,
+        engine,
+        task,
+        user,
+        status_code=exc.status_code,
+        flash=message,
+        flash_kind="error",
+    )
+
+
 @router.get("/tasks/{task_id}", response_class=HTMLResponse)
 async def task_page(
     task_id: str, request: Request, user: PageUser, engine: EngineDep
@@ -176,7 +196,6 @@ async def claim_form(
     task = await task_actions.load_task(engine, user, task_id)
     form = await request.form()
     force = form.get("force") == "1"
-    tr = translator(request)
     try:
         await task_actions.claim(temporal, task, user, force=force)
     except HTTPException as exc:
@@ -190,15 +209,7 @@ async def claim_form(
                 status_code=409,
                 confirm_takeover=detail["holder"],
             )
-        return await _render_task(
-            request,
-            engine,
-            task,
-            user,
-            status_code=exc.status_code,
-            flash=tr.gettext(str(detail.get("message", exc.detail))),
-            flash_kind="error",
-        )
+        return await _render_error(request, engine, task, user, exc)
     return RedirectResponse(f"/tasks/{task_id}?{request.url.query}", status_code=303)
 
 
@@ -214,16 +225,7 @@ async def unclaim_form(
     try:
         await task_actions.unclaim(temporal, task, user)
     except HTTPException as exc:
-        detail = _detail(exc)
-        return await _render_task(
-            request,
-            engine,
-            task,
-            user,
-            status_code=exc.status_code,
-            flash=translator(request).gettext(str(detail.get("message"))),
-            flash_kind="error",
-        )
+        return await _render_error(request, engine, task, user, exc)
     return RedirectResponse(f"/tasks/{task_id}?{request.url.query}", status_code=303)
 
 

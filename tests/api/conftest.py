@@ -3,7 +3,6 @@ through FastAPI's whole stack, and logins of the demo accounts."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
@@ -13,24 +12,8 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
 from api.main import create_app
-from models.demo import DEMO_PASSWORD, seed_demo
+from models.demo import DEMO_PASSWORD
 from models.settings import Settings
-
-
-@pytest.fixture
-def settings(database_url: str, task_queue: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        task_queue=task_queue,
-        secret_key=secrets.token_urlsafe(40),
-        policy_profile="fast",
-    )
-
-
-@pytest.fixture
-def seeded_engine(engine: Engine) -> Engine:
-    seed_demo(engine)
-    return engine
 
 
 @pytest_asyncio.fixture

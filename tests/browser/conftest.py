@@ -6,20 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import shutil
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 import pytest_asyncio
 import uvicorn
 from playwright.async_api import Browser, Page, async_playwright
 from sqlalchemy.engine import Engine
 
 from api.main import create_app
-from models.demo import DEMO_PASSWORD, seed_demo
+from models.demo import DEMO_PASSWORD
 from models.settings import Settings
 from worker import build_worker
 
@@ -35,22 +33,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def settings(database_url: str, task_queue: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        task_queue=task_queue,
-        secret_key=secrets.token_urlsafe(40),
-        policy_profile="fast",
-    )
-
-
-@pytest.fixture
-def seeded_engine(engine: Engine) -> Engine:
-    seed_demo(engine)
-    return engine
 
 
 @pytest_asyncio.fixture

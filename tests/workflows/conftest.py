@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -16,7 +15,6 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from models.contracts import ProcessPolicy, StartCaseInput, TaskPolicy
-from models.demo import seed_demo
 from models.settings import Settings
 from models.tables import Notice, Veteran
 from worker import build_worker
@@ -36,18 +34,8 @@ class RecordingAdapter:
 
 
 @pytest.fixture
-def demo_engine(engine: Engine) -> Engine:
-    seed_demo(engine)
-    return engine
-
-
-@pytest.fixture
-def settings(database_url: str, task_queue: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        task_queue=task_queue,
-        secret_key=secrets.token_hex(32),
-    )
+def demo_engine(seeded_engine: Engine) -> Engine:
+    return seeded_engine
 
 
 @pytest.fixture

@@ -1,5 +1,4 @@
-"""Audit rows written by activities (state changes of a case), deduplicated by key so
-that a retried activity records each change once."""
+"""The append-only audit trail: one function for every writer (activities and the API)."""
 
 from __future__ import annotations
 
@@ -10,7 +9,7 @@ from sqlmodel import Session, select
 from models.tables import AuditEvent
 
 
-def write_audit(
+def add_audit_event(
     session: Session,
     *,
     actor: str,
@@ -20,15 +19,18 @@ def write_audit(
     case_id: str | None = None,
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
+    request_id: str | None = None,
     dedupe_key: str | None = None,
 ) -> None:
-    """Append an audit record unless one with the same ``dedupe_key`` exists."""
-    if dedupe_key is not None:
-        found = session.exec(
+    """Add an audit row to ``session`` (committed with the change it records); with a
+    ``dedupe_key``, a retried writer records the change once."""
+    if (
+        dedupe_key is not None
+        and session.exec(
             select(AuditEvent.id).where(AuditEvent.dedupe_key == dedupe_key)
         ).first()
-        if found is not None:
-            return
+    ):
+        return
     session.add(
         AuditEvent(
             actor=actor,
@@ -38,6 +40,7 @@ def write_audit(
             case_id=case_id,
             before=before,
             after=after,
+            request_id=request_id,
             dedupe_key=dedupe_key,
         )
     )
