@@ -51,6 +51,10 @@ class ProcessSpec(BaseModel):
     clauses: tuple[str, ...]
     start_form: type[BaseModel]
     first: str
+    # How many cases of this process one veteran may have: "once" (the return home
+    # happens once) gives the case a deterministic id, so a repeated start is refused
+    # by Temporal itself; "many" numbers each case anew.
+    per_veteran: str = "once"
     steps: tuple[StepSpec, ...] = Field(default_factory=tuple)
 
     def step(self, key: str) -> StepSpec:

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
         default="var/temporal.db", description="State file of the embedded dev server."
     )
     task_queue: str = Field(default=TASK_QUEUE_DEFAULT)
+    case_id_prefix: str = Field(
+        default="",
+        description="Prefix of case/workflow ids (isolates installations sharing one namespace).",
+    )
     api_host: str = Field(default="127.0.0.1")
     api_port: int = Field(default=8000)
     secret_key: str = Field(

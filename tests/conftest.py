@@ -124,6 +124,8 @@ def settings(database_url: str, task_queue: str) -> Settings:
         task_queue=task_queue,
         secret_key=secrets.token_urlsafe(40),
         policy_profile="fast",
+        # Tests share one Temporal server but not their databases: keep case ids apart.
+        case_id_prefix=f"t{uuid.uuid4().hex[:8]}-",
     )
 
 

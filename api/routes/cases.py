@@ -12,7 +12,10 @@ from temporalio.common import (
     SearchAttributeKey,
     SearchAttributePair,
     TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
 )
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api.case_queries import (
     case_notices,
@@ -110,33 +113,41 @@ async def create_case(
     if found is None:
         raise HTTPException(404, detail="退役军人不存在 (veteran not found)")
     _, unit = found
+    # The workflow id is the business key (style B3.5): a second start of a once-per-
+    # veteran process is refused by Temporal itself, even when two requests race.
+    key = f"v{body.veteran_id}" if spec.per_veteran == "once" else uuid.uuid4().hex[:12]
+    case_id = f"{settings.case_id_prefix}{spec.key}-{key}"
     existing = await run_in_threadpool(
         open_case_of, engine, body.veteran_id, body.process
     )
+    if existing is None and spec.per_veteran == "once":
+        existing = await run_in_threadpool(visible_case, engine, case_id, "/")
     if existing is not None:
         raise HTTPException(
-            409,
-            detail={
-                "message": "该退役军人已有办理中的同类案件",
-                "case_id": existing.id,
-            },
+            409, detail={"message": "该退役军人已有同类案件", "case_id": existing.id}
         )
-    case_id = f"{spec.key}-{uuid.uuid4().hex[:12]}"
     workflow = PROCESS_WORKFLOWS[spec.key]
-    await temporal.start_workflow(
-        workflow.run,
-        StartCaseInput(
-            case_id=case_id,
-            process=spec.key,
-            veteran_id=body.veteran_id,
-            started_by=user.username,
-            data=data,
-            policy=policy_for(spec.key, settings.policy_profile),
-        ),
-        id=case_id,
-        task_queue=settings.task_queue,
-        search_attributes=_search_attributes(spec.key, unit.path, body.veteran_id),
-    )
+    try:
+        await temporal.start_workflow(
+            workflow.run,
+            StartCaseInput(
+                case_id=case_id,
+                process=spec.key,
+                veteran_id=body.veteran_id,
+                started_by=user.username,
+                data=data,
+                policy=policy_for(spec.key, settings.policy_profile),
+            ),
+            id=case_id,
+            task_queue=settings.task_queue,
+            search_attributes=_search_attributes(spec.key, unit.path, body.veteran_id),
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        )
+    except WorkflowAlreadyStartedError:
+        raise HTTPException(
+            409, detail={"message": "该退役军人已有同类案件", "case_id": case_id}
+        ) from None
     return CaseStarted(
         id=case_id,
         workflow_id=case_id,

@@ -457,3 +457,24 @@ async def test_closed_case_history_survives_temporal_deletion(
             )
         ).all()
     assert len(summaries) == 1
+
+
+async def test_two_simultaneous_starts_make_one_case(
+    http, auth, seeded_engine, running_worker, settings
+):
+    """The case id is the business key: Temporal refuses the second start even in a race."""
+    county = await auth("county")
+    vid = demo_veteran(seeded_engine, party_member=True)
+    body = {"process": "return_home", "veteran_id": vid}
+    answers = await asyncio.gather(
+        *(http.post("/api/cases", json=body, headers=county) for _ in range(3))
+    )
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [201, 409, 409], [r.text for r in answers]
+    created = next(r.json() for r in answers if r.status_code == 201)
+    assert created["id"] == f"{settings.case_id_prefix}return_home-v{vid}"
+    assert all(
+        r.json()["detail"]["case_id"] == created["id"]
+        for r in answers
+        if r.status_code == 409
+    )
