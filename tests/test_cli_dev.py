@@ -1,0 +1,125 @@
+"""`vetflow dev` end to end: it starts Temporal on a state file, migrates, seeds, serves;
+Ctrl-C stops everything; starting again keeps the open case and its task."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start(tmp_path: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    log = (tmp_path / "dev.log").open("ab")
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "vetflow_cli.py"), "dev"],
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
+
+
+def _wait_healthy(base: str, proc: subprocess.Popen[bytes], tmp_path: Path) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, (tmp_path / "dev.log").read_text(errors="replace")[
+            -3000:
+        ]
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError("vetflow dev did not become healthy")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    assert proc.wait(timeout=60) == 0
+
+
+def test_dev_runs_stops_and_resumes(tmp_path):
+    api, temporal, ui = _free_port(), _free_port(), _free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "VETFLOW_API_PORT": str(api),
+        "VETFLOW_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal}",
+        "VETFLOW_TEMPORAL_UI_PORT": str(ui),
+        "VETFLOW_DATABASE_URL": f"sqlite:///{tmp_path}/var/vetflow.db",
+        "VETFLOW_LOG_FORMAT": "json",
+    }
+    env.pop("VETFLOW_SECRET_KEY", None)  # dev makes one under var/
+    base = f"http://127.0.0.1:{api}"
+    proc = _start(tmp_path, env)
+    try:
+        _wait_healthy(base, proc, tmp_path)
+        assert (tmp_path / "var" / "temporal.db").exists() and (
+            tmp_path / "var" / "secret_key"
+        ).exists()
+        tok = httpx.post(
+            f"{base}/api/auth/token",
+            data={"username": "county", "password": "demo-password"},
+        ).json()["access_token"]
+        h = {"Authorization": f"Bearer {tok}"}
+        case = httpx.post(
+            f"{base}/api/cases",
+            json={"process": "return_home", "veteran_id": 1},
+            headers=h,
+        ).json()
+        for _ in range(100):
+            open_tasks = httpx.get(
+                f"{base}/api/tasks",
+                params={"case_id": case["id"], "status": "open"},
+                headers=h,
+            ).json()["data"]
+            if open_tasks:
+                break
+            time.sleep(0.1)
+        assert [t["step"] for t in open_tasks] == ["archive_review"]
+        assert "vetflow is running" in (tmp_path / "dev.log").read_text(
+            errors="replace"
+        )
+    finally:
+        _stop(proc)
+    # Start again on the same state files: the case and its task are still there and move on.
+    proc = _start(tmp_path, env)
+    try:
+        _wait_healthy(base, proc, tmp_path)
+        tok = httpx.post(
+            f"{base}/api/auth/token",
+            data={"username": "county", "password": "demo-password"},
+        ).json()["access_token"]
+        h = {"Authorization": f"Bearer {tok}"}
+        task = httpx.get(
+            f"{base}/api/tasks",
+            params={"case_id": case["id"], "status": "open"},
+            headers=h,
+        ).json()["data"][0]
+        r = httpx.post(
+            f"{base}/api/tasks/{task['id']}/complete",
+            json={"outcome": "approve"},
+            headers=h,
+            timeout=30,
+        )
+        assert r.status_code == 200, r.text
+        assert (
+            httpx.get(f"{base}/api/veterans", headers=h).json()["count"] == 5
+        )  # seeded once, not twice
+    finally:
+        _stop(proc)
