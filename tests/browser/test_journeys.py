@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 
 from models.demo import DEMO_PASSWORD
+from tests.browser.conftest import Session
 
 
 async def start_case(base: str, veteran_name: str = "张伟") -> str:
@@ -227,6 +228,15 @@ async def test_auditor_replays_and_downloads_the_evidence_pack(
     csv_path = tmp_path / "trail.csv"
     await (await info.value).save_as(csv_path)
     assert "evidence_exported" in csv_path.read_text(encoding="utf-8-sig")
+    await auditor.shot("audit-trail")
+    # The case page and the veteran's page, as staff see them.
+    await page.goto(f"{server}/cases/{case_id}")
+    assert "档案审核" in await page.locator("#timeline").inner_text()
+    assert await page.locator("svg.diagram g.step.done").count() >= 1
+    await auditor.shot("case")
+    await page.click("a[href^='/veterans/']")
+    assert case_id in await page.locator("#veteran-cases").inner_text()
+    await auditor.shot("veteran")
 
 
 async def test_english_is_the_second_language(server, open_session):
@@ -285,6 +295,7 @@ async def test_login_logout_csrf_and_session(server, browser):
     await page.fill("input[name=password]", "wrong")
     await page.click("button[type=submit]")
     assert "用户名或密码错误" in await page.locator(".error").inner_text()
+    await Session(page, server).shot("login-error")
     await page.fill("input[name=password]", DEMO_PASSWORD)
     await page.click("button[type=submit]")
     await page.wait_for_url("**/inbox**")
