@@ -71,6 +71,14 @@ class Translator:
             value = value.replace(tzinfo=UTC)
         return format_datetime(value, fmt, tzinfo=TZ, locale=self.babel_locale)
 
+    def iso(self, value: str) -> str:
+        """An RFC 3339 time from a Temporal history, in Beijing time."""
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+        return self.datetime(parsed, "yyyy-MM-dd HH:mm:ss")
+
     def number(self, value: float | int) -> str:
         return format_decimal(value, locale=self.babel_locale)
 
@@ -85,6 +93,7 @@ class Translator:
         return {
             "_": self.gettext,
             "fmt_dt": self.datetime,
+            "fmt_iso": self.iso,
             "fmt_num": self.number,
             "fmt_pct": self.percent,
         }
