@@ -133,6 +133,14 @@ class ProcessWorkflow:
         task.view.due_at = opened.due_at
         if not task.done:
             task.view.assignee = opened.assignee
+        workflow.logger.info(
+            "task opened",
+            extra={
+                "case_id": self._input.case_id,
+                "task_id": task.view.task_id,
+                "assignee": task.view.assignee,
+            },
+        )
         return await self._await_completion(task, opened.remind_at)
 
     async def skip_step(self, step_key: str, reason: str) -> None:
@@ -446,6 +454,10 @@ class ProcessWorkflow:
         the holder is absent (003 §7.7)."""
         task.view.overdue = True
         absent_user = task.view.assignee
+        workflow.logger.warning(
+            "task overdue",
+            extra={"case_id": self._input.case_id, "task_id": task.view.task_id},
+        )
         outcome = await workflow.execute_activity_method(
             HumanTaskActivities.escalate_task,
             EscalateTaskInput(
