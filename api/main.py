@@ -8,9 +8,11 @@ from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.responses import PlainTextResponse, RedirectResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
@@ -32,6 +34,7 @@ from api.routes import (
     veterans,
 )
 from api.security import signing_key
+from api.web.render import render
 from api.web.session import CsrfFailed, LoginRequired
 from models.db import make_engine
 from models.settings import Settings
@@ -101,6 +104,19 @@ def create_app(
     @app.exception_handler(LoginRequired)
     async def _to_login(request: Request, exc: LoginRequired) -> RedirectResponse:
         return RedirectResponse(f"/login?next={quote(exc.next_url)}", status_code=303)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """Pages answer errors with a page; the JSON API keeps FastAPI's JSON."""
+        if request.url.path.startswith(("/api", "/healthz", "/static")):
+            return await http_exception_handler(request, exc)
+        detail = exc.detail if isinstance(exc.detail, str) else ""
+        return render(
+            request,
+            "error.html",
+            {"status": exc.status_code, "message": detail},
+            status_code=exc.status_code,
+        )
 
     @app.exception_handler(CsrfFailed)
     async def _csrf(request: Request, exc: CsrfFailed) -> PlainTextResponse:

@@ -217,6 +217,9 @@ EN = {
     "走访情况": "Visit notes",
     "退回原因": "Reasons for return",
     "退出现役日期": "Discharge date",
+    "找不到该页面或您无权查看": "Not found, or not yours to see",
+    "您没有权限进行此操作": "You may not do this",
+    "出错了": "Something went wrong",
 }
 
 

@@ -62,8 +62,15 @@ async def test_case_and_veteran_pages(http, auth, seeded_engine, running_worker)
     # Another township: 404.
     http.cookies.clear()
     await login(http, "township2")
-    assert (await http.get(f"/cases/{case_id}")).status_code == 404
+    missing = await http.get(f"/cases/{case_id}")
+    assert (
+        missing.status_code == 404 and 'id="error-page"' in missing.text
+    )  # a page, not JSON
     assert (await http.get(f"/veterans/{vet['id']}")).status_code == 404
+    api_missing = await http.get(
+        f"/api/cases/{case_id}", headers=await auth("township2")
+    )
+    assert api_missing.status_code == 404 and api_missing.json()["detail"]
 
 
 async def test_csrf_and_language_switch(http, seeded_engine):
