@@ -5,7 +5,10 @@ Sync SQLModel code; route handlers call it through ``run_in_threadpool``.
 
 from __future__ import annotations
 
-from sqlalchemy import func
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -129,3 +132,63 @@ def account_with_unit(engine: Engine, username: str) -> tuple[Account, OrgUnit] 
             return None
         unit = s.get(OrgUnit, acc.org_unit_id)
         return (acc, unit) if unit else None
+
+
+def search_cases(
+    engine: Engine,
+    org_path: str,
+    *,
+    number: str = "",
+    veteran: str = "",
+    process: str = "",
+    status: str = "",
+    started_from: datetime | None = None,
+    started_before: datetime | None = None,
+    text: str = "",
+    limit: int = 200,
+) -> list[tuple[Case, Veteran | None]]:
+    """Cases of the subtree, newest first, each with its veteran: by case number (part of
+    it), veteran name prefix or full ID number (``text``: either), process, status and
+    start date."""
+
+    def veterans_matching(term: str) -> Any:
+        term = term.strip()
+        return select(Veteran.id).where(
+            or_(
+                col(Veteran.name).startswith(term),
+                col(Veteran.id_number) == term.upper(),
+            )
+        )
+
+    with Session(engine) as s:
+        q = select(Case).where(col(Case.org_path).startswith(org_path))
+        if number:
+            q = q.where(col(Case.id).contains(number.strip()))
+        if veteran:
+            term = veteran.strip()
+            vets = select(Veteran.id).where(
+                or_(
+                    col(Veteran.name).startswith(term),
+                    col(Veteran.id_number) == term.upper(),
+                )
+            )
+            q = q.where(col(Case.veteran_id).in_(vets))
+        if process:
+            q = q.where(Case.process == process)
+        if status:
+            q = q.where(Case.status == status)
+        if started_from:
+            q = q.where(col(Case.started_at) >= started_from)
+        if started_before:
+            q = q.where(col(Case.started_at) < started_before)
+        cases = list(s.exec(q.order_by(col(Case.started_at).desc()).limit(limit)).all())
+        ids = {c.veteran_id for c in cases}
+        vets_by_id = (
+            {
+                v.id: v
+                for v in s.exec(select(Veteran).where(col(Veteran.id).in_(ids))).all()
+            }
+            if ids
+            else {}
+        )
+        return [(c, vets_by_id.get(c.veteran_id)) for c in cases]

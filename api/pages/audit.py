@@ -12,10 +12,11 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlmodel import Session, col, or_, select
+from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
 from api.audit import record_audit
+from api.case_queries import search_cases
 from api.deps import AuthUser, EngineDep, TemporalDep
 from api.evidence import evidence_zip
 from api.history_source import replay
@@ -69,37 +70,15 @@ async def audit_search(
     p = dict(request.query_params)
 
     def search() -> list[tuple[Case, Veteran | None]]:
-        with Session(engine) as s:
-            q = select(Case).where(col(Case.org_path).startswith(user.org_path))
-            if p.get("number"):
-                q = q.where(col(Case.id).contains(p["number"].strip()))
-            if p.get("veteran"):
-                term = p["veteran"].strip()
-                vets = select(Veteran.id).where(
-                    or_(
-                        col(Veteran.name).startswith(term),
-                        col(Veteran.id_number) == term.upper(),
-                    )
-                )
-                q = q.where(col(Case.veteran_id).in_(vets))
-            if p.get("process"):
-                q = q.where(Case.process == p["process"])
-            if start := _day(p.get("from")):
-                q = q.where(col(Case.started_at) >= start)
-            if end := _day(p.get("to"), end=True):
-                q = q.where(col(Case.started_at) < end)
-            cases = list(
-                s.exec(q.order_by(col(Case.started_at).desc()).limit(200)).all()
-            )
-            vets_by_id = {
-                v.id: v
-                for v in s.exec(
-                    select(Veteran).where(
-                        col(Veteran.id).in_({c.veteran_id for c in cases})
-                    )
-                ).all()
-            }
-            return [(c, vets_by_id.get(c.veteran_id)) for c in cases]
+        return search_cases(
+            engine,
+            user.org_path,
+            number=p.get("number", ""),
+            veteran=p.get("veteran", ""),
+            process=p.get("process", ""),
+            started_from=_day(p.get("from")),
+            started_before=_day(p.get("to"), end=True),
+        )
 
     rows = await run_in_threadpool(search)
     return render(

@@ -7,10 +7,10 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
-from sqlmodel import Session, col, or_, select
+from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
-from api.case_queries import case_notices, case_tasks, visible_case
+from api.case_queries import case_notices, case_tasks, search_cases, visible_case
 from api.deps import AuthUser, EngineDep, TemporalDep
 from api.history_source import load_history
 from api.timeline import TimelineEntry, build_timeline
@@ -24,44 +24,20 @@ from models.tables import Case, OrgUnit, Veteran
 router = APIRouter(include_in_schema=False)
 
 
-def _cases(
-    engine: EngineDep, user: AuthUser, params: dict[str, str]
-) -> list[tuple[Case, Veteran | None]]:
-    with Session(engine) as s:
-        q = select(Case).where(col(Case.org_path).startswith(user.org_path))
-        if params.get("process"):
-            q = q.where(Case.process == params["process"])
-        if params.get("status"):
-            q = q.where(Case.status == params["status"])
-        if params.get("q"):
-            term = params["q"].strip()
-            vets = select(Veteran.id).where(
-                or_(
-                    col(Veteran.name).startswith(term),
-                    col(Veteran.id_number) == term.upper(),
-                )
-            )
-            q = q.where(
-                or_(col(Case.id).startswith(term), col(Case.veteran_id).in_(vets))
-            )
-        cases = list(s.exec(q.order_by(col(Case.started_at).desc()).limit(200)).all())
-        vets_by_id = {
-            v.id: v
-            for v in s.exec(
-                select(Veteran).where(
-                    col(Veteran.id).in_({c.veteran_id for c in cases})
-                )
-            ).all()
-        }
-        return [(c, vets_by_id.get(c.veteran_id)) for c in cases]
-
-
 @router.get("/cases", response_class=HTMLResponse)
 async def cases_page(
     request: Request, user: PageUser, engine: EngineDep
 ) -> HTMLResponse:
     params = dict(request.query_params)
-    rows = await run_in_threadpool(_cases, engine, user, params)
+    rows = await run_in_threadpool(
+        lambda: search_cases(
+            engine,
+            user.org_path,
+            text=params.get("q", ""),
+            process=params.get("process", ""),
+            status=params.get("status", ""),
+        )
+    )
     return render(
         request,
         "cases/list.html",
