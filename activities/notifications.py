@@ -9,7 +9,7 @@ import structlog
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 from temporalio import activity
 
 from activities.notify_adapters import NotifyAdapter
@@ -117,11 +117,3 @@ class NotificationActivities:
                 row.error = error
             session.add(row)
             session.commit()
-
-
-def notices_for_case(session: Session, case_id: str) -> list[Notice]:
-    return list(
-        session.exec(
-            select(Notice).where(Notice.case_id == case_id).order_by(col(Notice.id))
-        ).all()
-    )

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
 from api.security import username_from_token
-from models.contracts import SUPERVISOR_ROLES, Actor
+from models.contracts import Actor
 from models.settings import Settings
 from models.tables import Account, OrgUnit
 
@@ -71,10 +71,6 @@ class AuthUser:
 
     def can_unmask(self, settings: Settings) -> bool:
         return bool(settings.unmask_role_set.intersection(self.roles))
-
-    @property
-    def is_supervisor(self) -> bool:
-        return bool(SUPERVISOR_ROLES.intersection(self.roles))
 
 
 def load_user(engine: Engine, username: str) -> AuthUser | None:

@@ -20,13 +20,3 @@ def create_org_unit(
     session.add(unit)
     session.flush()
     return unit
-
-
-def ancestors(session: Session, unit: OrgUnit) -> list[OrgUnit]:
-    """From the unit itself up to the root."""
-    chain: list[OrgUnit] = []
-    current: OrgUnit | None = unit
-    while current is not None:
-        chain.append(current)
-        current = session.get(OrgUnit, current.parent_id) if current.parent_id else None
-    return chain

@@ -11,7 +11,7 @@ stale input before anything reaches the history.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
@@ -74,7 +74,6 @@ class OpenTask:
     view: TaskView
     spec: StepSpec
     result: TaskResult | None = None
-    updates: int = field(default=0)
 
     @property
     def done(self) -> bool:

@@ -8,14 +8,13 @@ import csv
 import io
 import json
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
-from api.audit import record_audit
+from api.audit import record_case_action
 from api.case_queries import search_cases
 from api.deps import AuthUser, EngineDep, TemporalDep
 from api.evidence import evidence_zip
@@ -44,22 +43,6 @@ def _day(value: str | None, *, end: bool = False) -> datetime | None:
     if d is None:
         return None
     return datetime.combine(d + timedelta(days=1) if end else d, time.min, tzinfo=TZ)
-
-
-def _audit(
-    engine: EngineDep, actor: str, action: str, case_id: str, after: dict[str, Any]
-) -> None:
-    with Session(engine) as s:
-        record_audit(
-            s,
-            actor=actor,
-            action=action,
-            entity_type="case",
-            entity_id=case_id,
-            case_id=case_id,
-            after=after,
-        )
-        s.commit()
 
 
 @router.get("/audit", response_class=HTMLResponse)
@@ -127,7 +110,7 @@ async def audit_replay(
         raise HTTPException(404, detail="案件历史已不存在")
     error = await replay(loaded)
     await run_in_threadpool(
-        _audit,
+        record_case_action,
         engine,
         user.username,
         "replay_history",
@@ -162,7 +145,7 @@ async def audit_evidence(
         view["case"], view["tasks"], view["timeline"], view["history"], user.username
     )
     await run_in_threadpool(
-        _audit,
+        record_case_action,
         engine,
         user.username,
         "evidence_exported",

@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.audit import record_audit
+from api.audit import record_case_action
 from api.case_queries import visible_case
 from api.deps import CurrentUser, EngineDep, TemporalDep
 from api.history_source import LoadedHistory, load_history, replay
@@ -76,9 +76,10 @@ async def replay_case(
     error = await replay(loaded)
     events = len(loaded.as_dict.get("events", []))
     await run_in_threadpool(
-        _audit_replay,
+        record_case_action,
         engine,
         user.username,
+        "replay_history",
         case_id,
         {"ok": error is None, "source": loaded.source, "sha256": loaded.sha256},
     )
@@ -89,21 +90,3 @@ async def replay_case(
         source=loaded.source,
         sha256=loaded.sha256,
     )
-
-
-def _audit_replay(
-    engine: EngineDep, actor: str, case_id: str, after: dict[str, Any]
-) -> None:
-    from sqlmodel import Session
-
-    with Session(engine) as s:
-        record_audit(
-            s,
-            actor=actor,
-            action="replay_history",
-            entity_type="case",
-            entity_id=case_id,
-            case_id=case_id,
-            after=after,
-        )
-        s.commit()
