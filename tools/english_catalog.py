@@ -220,6 +220,11 @@ EN = {
     "找不到该页面或您无权查看": "Not found, or not yours to see",
     "您没有权限进行此操作": "You may not do this",
     "出错了": "Something went wrong",
+    "受理业务": "Start a case",
+    "姓名": "Name",
+    "身份证号": "ID number",
+    "类别": "Category",
+    "政治面貌": "Political status",
 }
 
 

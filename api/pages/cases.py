@@ -3,15 +3,18 @@ tasks, notices) and one veteran (every case of the person, one timeline)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import HTMLResponse
-from sqlmodel import Session, col, select
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlmodel import Session, col, or_, select
 from starlette.concurrency import run_in_threadpool
 
+from api import case_actions
 from api.case_queries import case_notices, case_tasks, search_cases, visible_case
-from api.deps import AuthUser, EngineDep, TemporalDep
+from api.deps import AuthUser, EngineDep, SettingsDep, TemporalDep
 from api.history_source import load_history
 from api.timeline import TimelineEntry, build_timeline
 from api.web.diagram import diagram_svg, step_states
@@ -19,6 +22,7 @@ from api.web.render import render, translator
 from api.web.session import PageUser
 from models.idnumber import mask_id_number
 from models.processes import PROCESSES
+from models.public import CaseCreate
 from models.tables import Case, OrgUnit, Veteran
 
 router = APIRouter(include_in_schema=False)
@@ -153,5 +157,74 @@ async def veteran_page(
             "cases": cases,
             "timeline": merged,
             "processes": PROCESSES,
+            "startable": [
+                p for k, p in PROCESSES.items() if k not in {c.process for c in cases}
+            ],
+            "flash": request.query_params.get("flash"),
+            "flash_kind": "error",
         },
     )
+
+
+@router.get("/veterans", response_class=HTMLResponse)
+async def veterans_page(
+    request: Request, user: PageUser, engine: EngineDep
+) -> HTMLResponse:
+    """The registry of my subtree (ID numbers masked), to find a person and start a case."""
+    q = request.query_params.get("q", "").strip()
+
+    def load() -> list[Veteran]:
+        with Session(engine) as s:
+            query = (
+                select(Veteran)
+                .join(OrgUnit, col(OrgUnit.id) == col(Veteran.org_unit_id))
+                .where(col(OrgUnit.path).startswith(user.org_path))
+            )
+            if q:
+                query = query.where(
+                    or_(
+                        col(Veteran.name).startswith(q),
+                        col(Veteran.id_number) == q.upper(),
+                    )
+                )
+            return list(s.exec(query.order_by(col(Veteran.id)).limit(200)).all())
+
+    rows = await run_in_threadpool(load)
+    return render(
+        request, "veterans/list.html", {"rows": rows, "q": q, "mask": mask_id_number}
+    )
+
+
+@router.post("/veterans/{veteran_id}/cases", response_model=None)
+async def start_case_form(
+    veteran_id: int,
+    request: Request,
+    user: PageUser,
+    engine: EngineDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> Response:
+    """受理: start a process for this veteran from their page."""
+    form = await request.form()
+    try:
+        started = await case_actions.start_case(
+            engine,
+            temporal,
+            settings,
+            user,
+            CaseCreate(process=str(form.get("process") or ""), veteran_id=veteran_id),
+        )
+    except HTTPException as exc:
+        detail = (
+            exc.detail if isinstance(exc.detail, dict) else {"message": str(exc.detail)}
+        )
+        message = translator(request).gettext(str(detail.get("message", "")))
+        return RedirectResponse(
+            f"/veterans/{veteran_id}?flash={quote(message)}", status_code=303
+        )
+    # The case row is written by the workflow's first activity, moments after the start.
+    for _ in range(50):
+        if await run_in_threadpool(visible_case, engine, started.id, user.org_path):
+            break
+        await asyncio.sleep(0.1)
+    return RedirectResponse(f"/cases/{started.id}", status_code=303)

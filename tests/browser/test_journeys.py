@@ -333,3 +333,27 @@ async def test_taking_over_a_colleagues_task_asks_first(server, open_session):
     )  # nothing taken silently
     await second.page.click("#confirm-takeover-button")
     assert await second.page.locator("#assignee").inner_text() == "village2"
+
+
+async def test_county_clerk_starts_a_case_from_the_veteran_page(server, open_session):
+    clerk = await open_session("county")
+    page = clerk.page
+    await page.click("nav a[href='/veterans']")
+    await page.fill("input[name=q]", "黄建国")
+    await page.click("form.filters button")
+    await page.click("#veterans a")
+    assert "*" in await page.locator("h1 .muted").inner_text()  # masked on the page
+    await page.click("#start-return_home")
+    await page.wait_for_url("**/cases/**")
+    assert "return_home-v" in page.url
+    for _ in range(50):
+        if "档案审核" in await page.locator("#case-tasks").inner_text():
+            break
+        await page.wait_for_timeout(200)
+        await page.reload()
+    assert "档案审核" in await page.locator("#case-tasks").inner_text()
+    await clerk.shot("case-started")
+    # Starting it again is refused: the button is gone, and a forged post says why.
+    await page.go_back()
+    await page.reload()
+    assert await page.locator("#start-return_home").count() == 0

@@ -1,0 +1,136 @@
+"""Starting a case, shared by the JSON API and the web pages."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import HTTPException
+from pydantic import ValidationError
+from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
+from temporalio.client import Client
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from api.case_queries import open_case_of, veteran_in_subtree, visible_case
+from api.deps import AuthUser
+from models.contracts import (
+    SA_ORG_UNIT,
+    SA_PROCESS,
+    SA_STATUS,
+    SA_VETERAN,
+    StartCaseInput,
+)
+from models.processes import PROCESSES, policy_for
+from models.public import CaseCreate, CaseStarted
+from models.settings import Settings
+from workflows import PROCESS_WORKFLOWS
+
+STARTER_ROLES = frozenset({"county_staff", "township_staff", "village_staff", "admin"})
+
+
+def _search_attributes(
+    process: str, org_path: str, veteran_id: int
+) -> TypedSearchAttributes:
+    pairs: list[SearchAttributePair[str]] = [
+        SearchAttributePair(SearchAttributeKey.for_keyword(SA_PROCESS), process),
+        SearchAttributePair(SearchAttributeKey.for_keyword(SA_ORG_UNIT), org_path),
+        SearchAttributePair(SearchAttributeKey.for_keyword(SA_STATUS), "running"),
+        SearchAttributePair(
+            SearchAttributeKey.for_keyword(SA_VETERAN), str(veteran_id)
+        ),
+    ]
+    return TypedSearchAttributes(pairs)
+
+
+async def start_case(
+    engine: Engine,
+    temporal: Client,
+    settings: Settings,
+    user: AuthUser,
+    body: CaseCreate,
+) -> CaseStarted:
+    """Start `body.process` for a veteran of the user's subtree. 403: not a starter role;
+    422: unknown process or bad start data; 404: veteran not mine; 409: already has it."""
+    if not STARTER_ROLES.intersection(user.roles):
+        raise HTTPException(403, detail="无权受理案件 (not allowed to start cases)")
+    spec = PROCESSES.get(body.process)
+    if spec is None:
+        raise HTTPException(
+            422,
+            detail=[
+                {
+                    "loc": ["body", "process"],
+                    "msg": f"未知的流程, 可选: {sorted(PROCESSES)}",
+                    "type": "value_error",
+                }
+            ],
+        )
+    try:
+        data = spec.start_form.model_validate(body.data).model_dump(mode="json")
+    except ValidationError as e:
+        errors = [
+            {
+                "loc": ["body", "data", *err["loc"]],
+                "msg": err["msg"],
+                "type": err["type"],
+            }
+            for err in e.errors(
+                include_url=False, include_context=False, include_input=False
+            )
+        ]
+        raise HTTPException(422, detail=errors) from None
+    found = await run_in_threadpool(
+        veteran_in_subtree, engine, body.veteran_id, user.org_path
+    )
+    if found is None:
+        raise HTTPException(404, detail="退役军人不存在 (veteran not found)")
+    _, unit = found
+    # The workflow id is the business key (style B3.5): a second start of a once-per-
+    # veteran process is refused by Temporal itself, even when two requests race.
+    key = f"v{body.veteran_id}" if spec.per_veteran == "once" else uuid.uuid4().hex[:12]
+    case_id = f"{settings.case_id_prefix}{spec.key}-{key}"
+    existing = await run_in_threadpool(
+        open_case_of, engine, body.veteran_id, body.process
+    )
+    if existing is None and spec.per_veteran == "once":
+        existing = await run_in_threadpool(visible_case, engine, case_id, "/")
+    if existing is not None:
+        raise HTTPException(
+            409, detail={"message": "该退役军人已有同类案件", "case_id": existing.id}
+        )
+    workflow = PROCESS_WORKFLOWS[spec.key]
+    try:
+        await temporal.start_workflow(
+            workflow.run,
+            StartCaseInput(
+                case_id=case_id,
+                process=spec.key,
+                veteran_id=body.veteran_id,
+                started_by=user.username,
+                data=data,
+                policy=policy_for(spec.key, settings.policy_profile),
+            ),
+            id=case_id,
+            task_queue=settings.task_queue,
+            search_attributes=_search_attributes(spec.key, unit.path, body.veteran_id),
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        )
+    except WorkflowAlreadyStartedError:
+        raise HTTPException(
+            409, detail={"message": "该退役军人已有同类案件", "case_id": case_id}
+        ) from None
+    return CaseStarted(
+        id=case_id,
+        workflow_id=case_id,
+        status="running",
+        process=spec.key,
+        veteran_id=body.veteran_id,
+    )
