@@ -218,14 +218,15 @@ class ProcessWorkflow:
     def veteran_name(self) -> str:
         return self._case.veteran_name if self._case else ""
 
-    def unit_for(self, level: str) -> tuple[int, str]:
-        """The org unit (id, path) at ``level`` in the veteran's chain, or the nearest above."""
+    def unit_for(self, level: str) -> tuple[int, str, str]:
+        """The org unit (id, path, level) at ``level`` in the veteran's chain, or the
+        nearest unit above it."""
         if self._case is None:
             raise RuntimeError("register_case() must run before the first step")
         chain = self._case.chain
         for lvl in LEVELS_UP[LEVELS_UP.index(level) :]:
             if lvl in chain.units:
-                return chain.units[lvl], chain.paths[lvl]
+                return chain.units[lvl], chain.paths[lvl], lvl
         raise ApplicationError(
             f"no org unit at or above {level}",
             type="UnknownOrgUnit",
@@ -393,14 +394,19 @@ class ProcessWorkflow:
         spec = self.spec.step(step_key)
         n = self._rounds[step_key] = self._rounds.get(step_key, 0) + 1
         task_id = f"{self._input.case_id}.{step_key}.{n}"
-        org_unit_id, org_path = self.unit_for(spec.level)
+        org_unit_id, org_path, level = self.unit_for(spec.level)
+        role = spec.role
+        if level != spec.level and role == f"{spec.level}_staff":
+            # A village step of a veteran with no village station goes to the township
+            # station's staff (002 §3.2), not to a role nobody there holds.
+            role = f"{level}_staff"
         view = TaskView(
             task_id=task_id,
             step=step_key,
             status="open",
             org_unit_id=org_unit_id,
             org_path=org_path,
-            candidate_role=spec.role,
+            candidate_role=role,
             outcomes=list(spec.outcomes),
         )
         preferred = self._first_handler.get(_handler_key(view))
@@ -417,7 +423,7 @@ class ProcessWorkflow:
             step=step_key,
             title=spec.title,
             regulation=spec.clause,
-            candidate_role=spec.role,
+            candidate_role=role,
             org_unit_id=org_unit_id,
             outcomes=list(spec.outcomes),
             context=context,

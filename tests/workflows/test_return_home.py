@@ -359,3 +359,30 @@ async def test_deadline_reminds_escalates_and_routes_to_backup(
     await open_task(e, handle.id, "information_collection")
     await handle.terminate("test over")
     await record_history(handle, "ReturnHomeWorkflow", "overdue_escalation_backup")
+
+
+async def test_village_steps_of_a_veteran_without_village_station_go_to_the_township(
+    client, settings, demo_engine, worker
+):
+    """黄建国 lives directly under 城关镇: the village-level steps are the township's (002 §3.2)."""
+    from sqlmodel import Session, select
+
+    from models.tables import Veteran
+
+    e = demo_engine
+    with Session(e) as s:
+        vid = s.exec(select(Veteran).where(Veteran.name == "黄建国")).one().id
+    handle = await start_case(client, settings, vid)
+    await complete(handle, e, "archive_review", "county", "approve", {})
+    task = await open_task(e, handle.id, "information_collection")
+    assert task.candidate_role == "township_staff"
+    await complete(
+        handle,
+        e,
+        "information_collection",
+        "township",
+        "submitted",
+        {"hukou_address": "城关镇1号", "education": "中专"},
+    )
+    await open_task(e, handle.id, "township_review")
+    await handle.terminate("test over")
