@@ -23,7 +23,7 @@ def bar_chart(
     top = max((b.value for b in bars), default=0) or 1
     span = width - label_width - 60
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">'
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {width} {height}" style="width:100%;max-width:{width}px;height:auto" role="img">'
     ]
     for i, b in enumerate(bars):
         y = gap + i * (row_h + gap)

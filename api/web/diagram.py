@@ -58,7 +58,7 @@ def diagram_svg(
     width = min(width, cols * (BOX_W + GAP_X) + GAP_X)
     height = len(layout) * (BOX_H + GAP_Y) + GAP_Y
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="diagram" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(spec.title)}">'
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="diagram" viewBox="0 0 {width} {height}" style="width:100%;max-width:{width}px;height:auto" role="img" aria-label="{escape(spec.title)}">'
     ]
     tr: Callable[[str], str] = title_of or (lambda s: s)
     for i, row in enumerate(layout):
