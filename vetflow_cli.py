@@ -11,6 +11,7 @@ every open case, task and timer from the state files.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import shutil
@@ -19,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import structlog
@@ -126,31 +128,54 @@ def migrate_and_seed(settings: Settings, seed: bool) -> None:
         engine.dispose()
 
 
-async def serve_api_and_worker(
-    settings: Settings, *, with_worker: bool = True, with_api: bool = True
-) -> None:
-    import uvicorn
+class _ApiServer:
+    """uvicorn, minus its own signal handling: vetflow stops the API and the worker in
+    order on one SIGINT/SIGTERM instead."""
 
-    from api.main import create_app
-    from worker import run_worker
+    def __init__(self, settings: Settings) -> None:
+        import uvicorn
 
-    jobs: list[asyncio.Task[None]] = []
-    if with_worker:
-        jobs.append(asyncio.create_task(run_worker(settings)))
-    if with_api:
+        from api.main import create_app
+
+        class Server(uvicorn.Server):
+            @contextlib.contextmanager
+            def capture_signals(self) -> Iterator[None]:
+                yield
+
         config = uvicorn.Config(
             create_app(settings),
             host=settings.api_host,
             port=settings.api_port,
             log_config=None,
         )
-        server = uvicorn.Server(config)
-        jobs.append(asyncio.create_task(server.serve()))
-    done, pending = await asyncio.wait(jobs, return_when=asyncio.FIRST_COMPLETED)
-    for job in pending:
-        job.cancel()
-    for job in done:
-        job.result()
+        self.server = Server(config)
+
+
+async def serve_api_and_worker(
+    settings: Settings, *, with_worker: bool = True, with_api: bool = True
+) -> None:
+    """Run the API and/or a worker until Ctrl-C (SIGINT) or SIGTERM, then stop both cleanly."""
+    from models.db import make_engine
+    from worker import build_worker, connect_temporal, stop_requested
+
+    async with contextlib.AsyncExitStack() as stack:
+        if with_worker:
+            client = await connect_temporal(settings)
+            engine = make_engine(settings.database_url)
+            stack.callback(engine.dispose)
+            await stack.enter_async_context(build_worker(client, settings, engine))
+        api = _ApiServer(settings).server if with_api else None
+        serving = asyncio.create_task(api.serve()) if api else None
+        stopping = asyncio.create_task(stop_requested())
+        waiting: set[asyncio.Task[None]] = {stopping} | (
+            {serving} if serving else set()
+        )
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if api and serving:
+            api.should_exit = True
+            await serving
+    log.info("stopped", api=with_api, worker=with_worker)
 
 
 @app.command()

@@ -7,6 +7,7 @@ the work over every worker polling the same queue.
 from __future__ import annotations
 
 import asyncio
+import signal
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -57,8 +58,22 @@ def build_worker(
     )
 
 
+async def stop_requested() -> None:
+    """Return when the process gets SIGINT (Ctrl-C) or SIGTERM (docker stop), so that
+    the caller can shut down in order instead of being cancelled mid-shutdown."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
 async def run_worker(settings: Settings) -> None:
-    """Connect to Temporal and the database, then poll until cancelled."""
+    """Connect to Temporal and the database, then poll until SIGINT/SIGTERM."""
     client = await connect_temporal(settings)
     engine = make_engine(settings.database_url)
     log.info(
@@ -67,16 +82,14 @@ async def run_worker(settings: Settings) -> None:
         temporal=settings.temporal_address,
     )
     async with build_worker(client, settings, engine):
-        await asyncio.Event().wait()
+        await stop_requested()
+    log.info("worker_stopped")
 
 
 def main() -> None:
     settings = load_settings()
     configure_logging(settings)
-    try:
-        asyncio.run(run_worker(settings))
-    except KeyboardInterrupt:
-        log.info("worker_stopped")
+    asyncio.run(run_worker(settings))
 
 
 if __name__ == "__main__":
