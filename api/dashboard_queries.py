@@ -1,25 +1,35 @@
 """The manager dashboard's figures for an org subtree (read-side SQL over the projection).
 
-Counts are aggregated in SQL; per-step duration percentiles are computed from the
-completed tasks' durations (nearest rank).
+Task figures cover the tasks whose ``org_path`` lies in the subtree, case figures the
+cases whose ``org_path`` does. Counts are aggregated in SQL (GROUP BY); duration
+percentiles need every duration, so they are computed here from the completed tasks.
+Overdue / at risk follow the inbox's colours (``api.inbox_queries.urgency``).
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import func
-from sqlalchemy import select as sa_select
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import col
 
-from models.processes import PROCESSES
 from models.tables import Case, HumanTask, OrgUnit
 
-AGE_BUCKETS = (("<1天", 1), ("1-3天", 3), ("3-7天", 7), ("7-30天", 30), (">30天", None))
+# Backlog age buckets: label and exclusive upper bound in days (None = unbounded).
+AGE_BUCKETS: tuple[tuple[str, int | None], ...] = (
+    ("<1天", 1),
+    ("1-3天", 3),
+    ("3-7天", 7),
+    ("7-30天", 30),
+    (">30天", None),
+)
+CORRECTION_STEP = "archive_review"  # 一次性告知 then 补正 rounds (003 §7.6)
 
 
 class StepCount(BaseModel):
@@ -48,6 +58,8 @@ class StepDuration(BaseModel):
 
 
 class CorrectionRounds(BaseModel):
+    """Correction rounds per case: 0 = archive review approved the first time."""
+
     avg: float
     max: int
     distribution: dict[int, int]
@@ -68,170 +80,157 @@ class DashboardStats(BaseModel):
     correction_rounds: CorrectionRounds
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    return (
-        value.replace(tzinfo=UTC)
-        if value is not None and value.tzinfo is None
-        else value
-    )
-
-
-def _title(process: str, step: str) -> str:
-    spec = PROCESSES.get(process)
-    try:
-        return spec.step(step).title if spec else step
-    except KeyError:
-        return step
+def _utc(value: datetime) -> datetime:
+    """SQLite hands datetimes back naive; everything is stored in UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def nearest_rank(sorted_values: list[float], pct: float) -> float:
-    if not sorted_values:
-        return 0.0
-    rank = max(1, math.ceil(pct / 100 * len(sorted_values)))
-    return sorted_values[rank - 1]
+    """The ``pct`` percentile by the nearest-rank method (a value that occurred)."""
+    return sorted_values[max(1, math.ceil(pct / 100 * len(sorted_values))) - 1]
+
+
+def _open_tasks(
+    conn: Connection, in_tree: Any, now: datetime, risk_until: datetime
+) -> tuple[list[Any], list[Any], dict[str, int]]:
+    """Open tasks counted by step, by org unit and by age bucket, with late/at risk."""
+    due, created = col(HumanTask.due_at), col(HumanTask.created_at)
+    late = or_(col(HumanTask.overdue), due < now)
+    risk = and_(~col(HumanTask.overdue), due >= now, due <= risk_until)
+    age = case(
+        *[(created > now - timedelta(days=d), k) for k, d in AGE_BUCKETS if d],
+        else_=AGE_BUCKETS[-1][0],
+    )
+    # Flags per task in a subquery, GROUP BY on its columns: PostgreSQL cannot match
+    # a CASE with bound parameters between SELECT and GROUP BY.
+    t = (
+        select(
+            col(HumanTask.process),
+            col(HumanTask.step),
+            col(HumanTask.title),
+            col(HumanTask.org_unit_id),
+            case((late, 1), else_=0).label("late"),
+            case((risk, 1), else_=0).label("risk"),
+            age.label("age"),
+        )
+        .where(in_tree, col(HumanTask.status) == "open")
+        .subquery()
+    )
+    tally = (func.count(), func.sum(t.c.late), func.sum(t.c.risk))
+    steps = conn.execute(
+        select(t.c.process, t.c.step, func.max(t.c.title), *tally).group_by(
+            t.c.process, t.c.step
+        )
+    ).all()
+    orgs = conn.execute(
+        select(t.c.org_unit_id, col(OrgUnit.name), *tally[:2])
+        .join(OrgUnit, col(OrgUnit.id) == t.c.org_unit_id)
+        .group_by(t.c.org_unit_id, col(OrgUnit.name))
+    ).all()
+    ages = conn.execute(select(t.c.age, func.count()).group_by(t.c.age)).all()
+    return list(steps), list(orgs), {str(k): int(n) for k, n in ages}
+
+
+def _step_durations(rows: list[Any]) -> list[StepDuration]:
+    """Median and p90 hours (created → completed) of each step's completed tasks."""
+    hours: dict[tuple[str, str], list[float]] = {}
+    titles: dict[tuple[str, str], str] = {}
+    for process, step, title, created, completed in rows:
+        delta = _utc(completed) - _utc(created)
+        hours.setdefault((process, step), []).append(delta.total_seconds() / 3600)
+        titles[(process, step)] = title
+    return [
+        StepDuration(
+            process=p,
+            step=st,
+            title=titles[(p, st)],
+            completed=len(v),
+            median_hours=round(statistics.median(v), 2),
+            p90_hours=round(nearest_rank(sorted(v), 90), 2),
+        )
+        for (p, st), v in sorted(hours.items())
+    ]
 
 
 def dashboard_stats(
     engine: Engine, org_path: str, now: datetime, at_risk_hours: float = 24.0
 ) -> DashboardStats:
-    risk_until = now + timedelta(hours=at_risk_hours)
-    with Session(engine) as s:
-        in_tree = col(Case.org_path).startswith(org_path)
-        open_cases = dict(
-            s.exec(
-                select(Case.process, func.count())
-                .where(in_tree, Case.status != "closed")
-                .group_by(Case.process)
-            ).all()
-        )
-        closed = s.exec(
-            select(func.count())
-            .where(in_tree, Case.status == "closed")
-            .select_from(Case)
-        ).one()
-        task_tree = col(HumanTask.org_path).startswith(org_path)
-        open_rows = s.execute(
-            sa_select(
-                col(HumanTask.process),
-                col(HumanTask.step),
-                col(HumanTask.org_unit_id),
-                col(HumanTask.overdue),
-                col(HumanTask.due_at),
-                col(HumanTask.created_at),
-            ).where(task_tree, col(HumanTask.status) == "open")
+    """Where the subtree's cases stand, what is late and how long steps take."""
+    now = _utc(now)  # aware UTC binds compare right on both (SQLite drops the zone)
+    in_tree = col(HumanTask.org_path).startswith(org_path)
+    case_tree = col(Case.org_path).startswith(org_path)
+    done = [
+        in_tree,
+        col(HumanTask.status) == "completed",
+        col(HumanTask.completed_at).is_not(None),
+    ]
+    with engine.connect() as conn:
+        risk_until = now + timedelta(hours=at_risk_hours)
+        steps, orgs, ages = _open_tasks(conn, in_tree, now, risk_until)
+        cases = conn.execute(
+            select(col(Case.process), col(Case.status), func.count())
+            .where(case_tree)
+            .group_by(col(Case.process), col(Case.status))
         ).all()
-        done_rows = s.execute(
-            sa_select(
+        in_time = case(
+            (col(HumanTask.completed_at) <= col(HumanTask.due_at), 1), else_=0
+        )
+        with_due, n_in_time = conn.execute(
+            select(func.count(), func.sum(in_time)).where(
+                *done, col(HumanTask.due_at).is_not(None)
+            )
+        ).one()
+        durations = conn.execute(
+            select(
                 col(HumanTask.process),
                 col(HumanTask.step),
+                col(HumanTask.title),
                 col(HumanTask.created_at),
                 col(HumanTask.completed_at),
-                col(HumanTask.due_at),
-            ).where(task_tree, col(HumanTask.status) == "completed")
+            ).where(*done)
         ).all()
-        rounds = s.exec(
-            select(HumanTask.case_id, func.max(HumanTask.round))
-            .where(task_tree, HumanTask.step == "archive_review")
-            .group_by(HumanTask.case_id)
+        # Per case, so by the case's subtree: the review itself sits at the county
+        # centre, outside a township's task subtree.
+        rounds = conn.execute(
+            select(func.max(HumanTask.round))
+            .join(Case, col(Case.id) == HumanTask.case_id)
+            .where(case_tree, col(HumanTask.step) == CORRECTION_STEP)
+            .group_by(col(HumanTask.case_id))
         ).all()
-        units = {
-            u.id: u.name
-            for u in s.exec(
-                select(OrgUnit).where(col(OrgUnit.path).startswith(org_path))
-            ).all()
-        }
 
-    by_step: dict[tuple[str, str], list[int]] = {}
-    by_org: dict[int, list[int]] = {}
-    ages: Counter[str] = Counter({label: 0 for label, _ in AGE_BUCKETS})
-    overdue = at_risk = 0
-    for process, step, unit_id, flag, due, created in open_rows:
-        due_at = _utc(due)
-        is_overdue = bool(flag) or (due_at is not None and due_at < now)
-        is_risk = not is_overdue and due_at is not None and due_at <= risk_until
-        overdue += is_overdue
-        at_risk += is_risk
-        step_c = by_step.setdefault((process, step), [0, 0, 0])
-        step_c[0] += 1
-        step_c[1] += is_overdue
-        step_c[2] += is_risk
-        org_c = by_org.setdefault(unit_id, [0, 0])
-        org_c[0] += 1
-        org_c[1] += is_overdue
-        age_days = (now - (_utc(created) or now)).total_seconds() / 86400
-        ages[
-            next(
-                label
-                for label, limit in AGE_BUCKETS
-                if limit is None or age_days < limit
-            )
-        ] += 1
-
-    durations: dict[tuple[str, str], list[float]] = {}
-    with_due = in_time = 0
-    for process, step, created, completed, due in done_rows:
-        start, end, due_at = _utc(created), _utc(completed), _utc(due)
-        if start and end:
-            durations.setdefault((process, step), []).append(
-                (end - start).total_seconds() / 3600
-            )
-        if due_at is not None and end is not None:
-            with_due += 1
-            in_time += end <= due_at
-
-    dist = Counter(max(0, int(r) - 1) for _, r in rounds)
-    n_cases = sum(dist.values())
+    open_cases: Counter[str] = Counter()
+    for process, status, n in cases:
+        if status != "closed":
+            open_cases[process] += int(n)
+    dist = Counter(max(0, int(r) - 1) for (r,) in rounds)
+    n_open, n_late, n_risk = (sum(int(row[i] or 0) for row in steps) for i in (3, 4, 5))
     return DashboardStats(
-        open_cases_by_process={str(k): int(v) for k, v in open_cases.items()},
-        closed_cases=int(closed),
-        open_tasks=len(open_rows),
-        overdue=overdue,
-        at_risk=at_risk,
-        on_time=len(open_rows) - overdue - at_risk,
+        open_cases_by_process=dict(sorted(open_cases.items())),
+        closed_cases=sum(int(n) for _, status, n in cases if status == "closed"),
+        open_tasks=n_open,
+        overdue=n_late,
+        at_risk=n_risk,
+        on_time=n_open - n_late - n_risk,
         open_tasks_by_step=sorted(
             (
-                StepCount(
-                    process=p,
-                    step=st,
-                    title=_title(p, st),
-                    count=c[0],
-                    overdue=c[1],
-                    at_risk=c[2],
-                )
-                for (p, st), c in by_step.items()
+                StepCount(process=p, step=st, title=ti, count=n, overdue=o, at_risk=r)
+                for p, st, ti, n, o, r in steps
             ),
-            key=lambda x: (-x.count, x.step),
+            key=lambda x: (-x.count, x.process, x.step),
         ),
         open_tasks_by_org_unit=sorted(
             (
-                OrgCount(
-                    org_unit_id=u,
-                    org_unit_name=units.get(u, str(u)),
-                    count=c[0],
-                    overdue=c[1],
-                )
-                for u, c in by_org.items()
+                OrgCount(org_unit_id=u, org_unit_name=name, count=n, overdue=o)
+                for u, name, n, o in orgs
             ),
             key=lambda x: (-x.count, x.org_unit_name),
         ),
-        backlog_age=dict(ages),
-        on_time_rate=in_time / with_due if with_due else None,
-        step_durations=[
-            StepDuration(
-                process=p,
-                step=st,
-                title=_title(p, st),
-                completed=len(v),
-                median_hours=round(nearest_rank(sorted(v), 50), 2),
-                p90_hours=round(nearest_rank(sorted(v), 90), 2),
-            )
-            for (p, st), v in sorted(durations.items())
-        ],
+        backlog_age={label: ages.get(label, 0) for label, _ in AGE_BUCKETS},
+        on_time_rate=int(n_in_time or 0) / with_due if with_due else None,
+        step_durations=_step_durations(list(durations)),
         correction_rounds=CorrectionRounds(
-            avg=round(sum(k * v for k, v in dist.items()) / n_cases, 2)
-            if n_cases
-            else 0.0,
-            max=max(dist) if dist else 0,
+            avg=round(sum(dist.elements()) / len(rounds), 2) if rounds else 0.0,
+            max=max(dist, default=0),
             distribution=dict(sorted(dist.items())),
         ),
     )

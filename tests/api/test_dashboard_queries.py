@@ -1,188 +1,264 @@
-"""The manager dashboard's figures, checked exactly on rows written directly."""
+"""The manager dashboard's figures, checked exactly on case and task rows written
+directly into the demo organisation (SQLite, and PostgreSQL when configured)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
+import pytest
 from sqlmodel import Session, select
 
-from api.dashboard_queries import dashboard_stats
+from api.dashboard_queries import DashboardStats, dashboard_stats
 from models.tables import Case, HumanTask, OrgUnit, Veteran
 
 NOW = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)
+H = timedelta(hours=1)
+TITLES = {
+    "archive_review": "档案审核",
+    "information_collection": "信息采集",
+    "township_review": "乡镇审核",
+    "county_review": "县级审核",
+    "home_visit": "走访慰问",
+    "party_transfer": "党组织关系转接",
+    "review": "审核",
+}
+UNITS = {
+    "dg": "sfx-cgz-dgc",  # 东关村 under 城关镇
+    "cg": "sfx-cgz",  # 城关镇
+    "ng": "sfx-ngz-ngc",  # 南关村 under 南关镇
+    "nz": "sfx-ngz",  # 南关镇
+    "county": "sfx",
+}
+# Cases: id -> (process, unit, status).
+CASES = {
+    "c1": ("return_home", "dg", "running"),
+    "c2": ("return_home", "dg", "closed"),
+    "c3": ("return_home", "ng", "running"),
+    "c4": ("pension", "cg", "running"),
+    "c5": ("return_home", "nz", "closed"),
+}
+# Open tasks: id -> (case, step, unit, age in hours, due from now in hours, overdue flag).
+OPEN = {
+    "t1": ("c1", "information_collection", "dg", 0.5, -1, False),  # late by time
+    "t2": ("c1", "home_visit", "dg", 40 * 24, 5, False),  # at risk
+    "t3": ("c1", "township_review", "cg", 50, 100, True),  # flagged overdue
+    "t4": ("c4", "review", "cg", 10 * 24, None, False),  # no deadline: on time
+    "t5": ("c3", "information_collection", "ng", 5 * 24, 200, False),  # on time
+    "t6": ("c3", "township_review", "nz", 2, 24, False),  # at risk, on the edge
+    "t7": ("c1", "county_review", "county", 80, -0.1, False),  # late by time
+}
+# Completed tasks: id -> (case, step, unit, round, created h ago, took h, due after h).
+DONE = {
+    "c1.ar1": ("c1", "archive_review", "county", 1, 100, 10, 20),  # in time
+    "c1.ar2": ("c1", "archive_review", "county", 2, 80, 30, 20),  # late
+    "c1.ar3": ("c1", "archive_review", "county", 3, 40, 2, 24),  # in time
+    "c2.ar1": ("c2", "archive_review", "county", 1, 200, 4, None),  # not in the rate
+    "c3.ar1": ("c3", "archive_review", "county", 1, 300, 6, 48),  # in time
+    "c3.ar2": ("c3", "archive_review", "county", 2, 250, 8, 48),  # in time
+    "c2.ic": ("c2", "information_collection", "dg", 1, 150, 12, 12),  # due exactly
+    "c5.ic": ("c5", "information_collection", "ng", 1, 500, 24, 10),  # late
+}
 
 
-def _unit(s, code):
-    return s.exec(select(OrgUnit).where(OrgUnit.code == code)).one()
+def _task(tid, cid, step, unit, created_h, **kw):
+    return HumanTask(
+        id=tid,
+        case_id=cid,
+        workflow_id=cid,
+        process=CASES[cid][0],
+        step=step,
+        title=TITLES[step],
+        candidate_role="x",
+        org_unit_id=unit.id,
+        org_path=unit.path,
+        created_at=NOW - created_h * H,
+        **kw,
+    )
 
 
-def build(engine):
-    with Session(engine) as s:
-        dg, ng, county = (
-            _unit(s, "sfx-cgz-dgc"),
-            _unit(s, "sfx-ngz-ngc"),
-            _unit(s, "sfx"),
-        )
+@pytest.fixture
+def units(seeded_engine) -> dict[str, OrgUnit]:
+    """Write the cases and tasks above; return the demo units by short name."""
+    with Session(seeded_engine, expire_on_commit=False) as s:
+        units = {
+            k: s.exec(select(OrgUnit).where(OrgUnit.code == code)).one()
+            for k, code in UNITS.items()
+        }
         vet = s.exec(select(Veteran)).first()
-
-        def case(cid, unit, status="running"):
+        for cid, (process, unit, status) in CASES.items():
+            u = units[unit]
             s.add(
                 Case(
                     id=cid,
                     workflow_id=cid,
-                    process="return_home",
-                    title="t",
+                    process=process,
                     veteran_id=vet.id,
-                    org_unit_id=unit.id,
-                    org_path=unit.path,
+                    org_unit_id=u.id,
+                    org_path=u.path,
                     status=status,
                 )
             )
-
-        def task(
-            tid,
-            cid,
-            step,
-            unit,
-            status="open",
-            created_h=1.0,
-            due_h=None,
-            done_h=None,
-            rnd=1,
-            overdue=False,
-        ):
-            s.add(
-                HumanTask(
-                    id=tid,
-                    case_id=cid,
-                    workflow_id=cid,
-                    process="return_home",
-                    step=step,
-                    title=step,
-                    candidate_role="x",
-                    org_unit_id=unit.id,
-                    org_path=unit.path,
-                    status=status,
-                    round=rnd,
-                    overdue=overdue,
-                    created_at=NOW - timedelta(hours=created_h),
-                    due_at=None if due_h is None else NOW + timedelta(hours=due_h),
-                    completed_at=None
-                    if done_h is None
-                    else NOW - timedelta(hours=created_h) + timedelta(hours=done_h),
-                )
-            )
-
-        case("c1", dg)
-        case("c2", dg, "closed")
-        case("c3", ng)
         s.flush()
-        task(
-            "c1.ar.1",
-            "c1",
-            "archive_review",
-            county,
-            "completed",
-            created_h=100,
-            due_h=-50,
-            done_h=10,
-        )  # on time
-        task(
-            "c1.ar.2",
-            "c1",
-            "archive_review",
-            county,
-            "completed",
-            created_h=80,
-            due_h=-60,
-            done_h=30,
-            rnd=2,
-        )  # late
-        task(
-            "c1.ar.3",
-            "c1",
-            "archive_review",
-            county,
-            "completed",
-            created_h=40,
-            due_h=10,
-            done_h=2,
-            rnd=3,
-        )  # on time
-        task(
-            "c1.ic.1", "c1", "information_collection", dg, created_h=0.5, due_h=-1
-        )  # overdue by time
-        task(
-            "c2.ar.1",
-            "c2",
-            "archive_review",
-            county,
-            "completed",
-            created_h=200,
-            done_h=4,
-        )  # no due: not in the rate
-        task(
-            "c2.hv.1", "c2", "home_visit", dg, created_h=24 * 40, due_h=5
-        )  # at risk, >30 days old
-        task(
-            "c2.tr.1",
-            "c2",
-            "township_review",
-            dg,
-            created_h=50,
-            due_h=100,
-            overdue=True,
-        )  # flagged overdue
-        task(
-            "c3.ic.1", "c3", "information_collection", ng, created_h=24 * 5, due_h=200
-        )  # on time, other township
+        for tid, (cid, step, unit, age, due, flag) in OPEN.items():
+            due_at = None if due is None else NOW + due * H
+            s.add(_task(tid, cid, step, units[unit], age, due_at=due_at, overdue=flag))
+        for tid, (cid, step, unit, rnd, age, took, due) in DONE.items():
+            created = NOW - age * H
+            s.add(
+                _task(
+                    tid,
+                    cid,
+                    step,
+                    units[unit],
+                    age,
+                    status="completed",
+                    round=rnd,
+                    due_at=None if due is None else created + due * H,
+                    completed_at=created + took * H,
+                )
+            )
+        # Neither open nor completed: counted nowhere.
+        s.add(
+            _task(
+                "s1",
+                "c1",
+                "party_transfer",
+                units["dg"],
+                1,
+                status="skipped",
+                due_at=NOW - 5 * H,
+                overdue=True,
+            )
+        )
         s.commit()
+        return units
 
 
-def test_county_view(engine):
-    from models.demo import seed_demo
+def test_county_view_counts_the_whole_subtree(seeded_engine, units):
+    st = dashboard_stats(seeded_engine, units["county"].path, NOW, at_risk_hours=24)
 
-    seed_demo(engine)
-    build(engine)
-    with Session(engine) as s:
-        county = _unit(s, "sfx")
-    st = dashboard_stats(engine, county.path, NOW, at_risk_hours=24)
-    assert st.open_cases_by_process == {"return_home": 2} and st.closed_cases == 1
-    assert (st.open_tasks, st.overdue, st.at_risk, st.on_time) == (4, 2, 1, 1)
+    assert st.open_cases_by_process == {"pension": 1, "return_home": 2}
+    assert st.closed_cases == 2
+    assert (st.open_tasks, st.overdue, st.at_risk, st.on_time) == (7, 3, 2, 2)
+    assert [
+        (c.process, c.step, c.title, c.count, c.overdue, c.at_risk)
+        for c in st.open_tasks_by_step
+    ] == [
+        ("return_home", "information_collection", "信息采集", 2, 1, 0),
+        ("return_home", "township_review", "乡镇审核", 2, 1, 1),
+        ("pension", "review", "审核", 1, 0, 0),
+        ("return_home", "county_review", "县级审核", 1, 1, 0),
+        ("return_home", "home_visit", "走访慰问", 1, 0, 1),
+    ]
+    assert [
+        (o.org_unit_name, o.count, o.overdue) for o in st.open_tasks_by_org_unit
+    ] == [
+        ("东关村退役军人服务站", 2, 1),
+        ("城关镇退役军人服务站", 2, 1),
+        ("南关村退役军人服务站", 1, 0),
+        ("南关镇退役军人服务站", 1, 0),
+        ("示范县退役军人服务中心", 1, 1),
+    ]
     assert st.backlog_age == {
-        "<1天": 1,
+        "<1天": 2,
         "1-3天": 1,
-        "3-7天": 1,
-        "7-30天": 0,
+        "3-7天": 2,
+        "7-30天": 1,
         ">30天": 1,
     }
-    assert st.on_time_rate == 2 / 3
-    ar = next(d for d in st.step_durations if d.step == "archive_review")
-    assert (ar.completed, ar.median_hours, ar.p90_hours) == (4, 4.0, 30.0)
-    assert (
-        st.correction_rounds.distribution == {0: 1, 2: 1}
-        and st.correction_rounds.max == 2
-        and st.correction_rounds.avg == 1.0
-    )
-    by_step = {c.step: (c.count, c.overdue, c.at_risk) for c in st.open_tasks_by_step}
-    assert by_step == {
-        "information_collection": (2, 1, 0),
-        "home_visit": (1, 0, 1),
-        "township_review": (1, 1, 0),
-    }
-
-
-def test_township_view_excludes_other_townships(engine):
-    from models.demo import seed_demo
-
-    seed_demo(engine)
-    build(engine)
-    with Session(engine) as s:
-        nanguan = _unit(s, "sfx-ngz")
-    st = dashboard_stats(engine, nanguan.path, NOW)
-    assert st.open_cases_by_process == {"return_home": 1} and st.closed_cases == 0
-    assert (st.open_tasks, st.overdue, st.at_risk) == (1, 0, 0)
-    assert [o.org_unit_name for o in st.open_tasks_by_org_unit] == [
-        "南关村退役军人服务站"
+    assert st.on_time_rate == pytest.approx(5 / 7)
+    # archive_review durations [2, 4, 6, 8, 10, 30]: median 7, p90 = 6th of 6.
+    assert [
+        (d.process, d.step, d.title, d.completed, d.median_hours, d.p90_hours)
+        for d in st.step_durations
+    ] == [
+        ("return_home", "archive_review", "档案审核", 6, 7.0, 30.0),
+        ("return_home", "information_collection", "信息采集", 2, 18.0, 24.0),
     ]
-    assert st.on_time_rate is None and st.step_durations == []
+    # c1 approved in round 3 (2 corrections), c3 in round 2, c2 first time.
+    cr = st.correction_rounds
+    assert (cr.avg, cr.max, cr.distribution) == (1.0, 2, {0: 1, 1: 1, 2: 1})
+
+
+def test_township_view_excludes_other_townships(seeded_engine, units):
+    st = dashboard_stats(seeded_engine, units["nz"].path, NOW)
+
+    assert st == DashboardStats(
+        open_cases_by_process={"return_home": 1},
+        closed_cases=1,
+        open_tasks=2,
+        overdue=0,
+        at_risk=1,
+        on_time=1,
+        open_tasks_by_step=[
+            {
+                "process": "return_home",
+                "step": "information_collection",
+                "title": "信息采集",
+                "count": 1,
+                "overdue": 0,
+                "at_risk": 0,
+            },
+            {
+                "process": "return_home",
+                "step": "township_review",
+                "title": "乡镇审核",
+                "count": 1,
+                "overdue": 0,
+                "at_risk": 1,
+            },
+        ],
+        open_tasks_by_org_unit=[
+            {
+                "org_unit_id": units["ng"].id,
+                "org_unit_name": "南关村退役军人服务站",
+                "count": 1,
+                "overdue": 0,
+            },
+            {
+                "org_unit_id": units["nz"].id,
+                "org_unit_name": "南关镇退役军人服务站",
+                "count": 1,
+                "overdue": 0,
+            },
+        ],
+        backlog_age={"<1天": 1, "1-3天": 0, "3-7天": 1, "7-30天": 0, ">30天": 0},
+        on_time_rate=0.0,
+        step_durations=[
+            {
+                "process": "return_home",
+                "step": "information_collection",
+                "title": "信息采集",
+                "completed": 1,
+                "median_hours": 24.0,
+                "p90_hours": 24.0,
+            }
+        ],
+        # c3's archive review sits at the county centre but the case is 南关镇's.
+        correction_rounds={"avg": 1.0, "max": 1, "distribution": {1: 1}},
+    )
+    chengguan = dashboard_stats(seeded_engine, units["cg"].path, NOW)
+    assert (chengguan.open_tasks, chengguan.overdue, chengguan.at_risk) == (4, 2, 1)
+    assert chengguan.open_cases_by_process == {"pension": 1, "return_home": 1}
+
+
+def test_risk_window_and_clock_zone(seeded_engine, units):
+    narrow = dashboard_stats(seeded_engine, units["county"].path, NOW, at_risk_hours=6)
+    assert (narrow.overdue, narrow.at_risk, narrow.on_time) == (3, 1, 3)
+    wide = dashboard_stats(seeded_engine, units["county"].path, NOW)
+    # A naive clock is UTC; a Beijing-time clock is the same instant.
+    for now in (NOW.replace(tzinfo=None), NOW.astimezone(ZoneInfo("Asia/Shanghai"))):
+        assert dashboard_stats(seeded_engine, units["county"].path, now) == wide
+
+
+def test_empty_subtree(seeded_engine):
+    st = dashboard_stats(seeded_engine, "/nowhere/", NOW)
+    assert (st.open_tasks, st.closed_cases, st.on_time_rate) == (0, 0, None)
+    assert st.open_cases_by_process == {} and st.step_durations == []
+    assert set(st.backlog_age.values()) == {0}
+    assert st.correction_rounds.model_dump() == {
+        "avg": 0.0,
+        "max": 0,
+        "distribution": {},
+    }
