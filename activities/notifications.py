@@ -1,8 +1,14 @@
 """The notification outbox: every notice event is written once, keyed by the workflow,
-and delivered once — a retried or replayed activity finds the row already sent."""
+and delivered once — a retried or replayed activity finds the row already sent.
+
+Rows go pending → sent, or pending → skipped when the recipient has no address on the
+configured channel (a veteran without e-mail): the case must not wait forever on a
+notice nobody can receive, and the skipped row stays visible on the case page.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import structlog
@@ -12,11 +18,36 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 from temporalio import activity
 
-from activities.notify_adapters import NotifyAdapter
+from activities.notify_adapters import NoAddress, NotifyAdapter
 from models.contracts import NoticeInput, NoticeResult
 from models.tables import Account, Notice, Veteran, utcnow
 
 log = structlog.get_logger(__name__)
+
+# China Standard Time has no daylight saving: a fixed offset needs no tz database.
+CHINA_TIME = timezone(timedelta(hours=8), "CST")
+
+
+def format_when(value: object) -> str:
+    """A deadline as clerks and veterans read it: `2026-11-23 09:30` in Beijing time.
+
+    Workflows pass ISO strings (UTC); naive datetimes are taken as UTC; anything that
+    is not a date is shown as given, an empty value as 未设定.
+    """
+    if value in (None, ""):
+        return "未设定"
+    when: datetime
+    if isinstance(value, datetime):
+        when = value
+    else:
+        try:
+            when = datetime.fromisoformat(str(value))
+        except ValueError:
+            return str(value)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M")
+
 
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates" / "notices"),
@@ -24,25 +55,29 @@ _templates = Environment(
     autoescape=False,  # plain-text notices (mail and SMS), never rendered as HTML  # noqa: S701
     keep_trailing_newline=False,
 )
+_templates.filters["when"] = format_when
 
 
 def render_notice(template: str, context: dict[str, object]) -> tuple[str, str]:
-    """(subject, body): the template's first line is the subject."""
+    """(subject, body) of `notices/<template>.txt`: the first line is the subject."""
     text = _templates.get_template(f"{template}.txt").render(**context).strip()
     subject, _, body = text.partition("\n")
     return subject.strip(), body.strip()
 
 
-def _address(session: Session, inp: NoticeInput, channel: str) -> str:
+def resolve_address(session: Session, inp: NoticeInput, channel: str) -> str:
+    """Where the notice goes on ``channel``: e-mail for smtp, a mobile number for the
+    SMS webhook; the log channel takes whatever identifies the person. Empty when
+    the recipient has none (the adapter then refuses it and the notice is skipped)."""
     if inp.recipient_type == "staff":
         acc = session.exec(
             select(Account).where(Account.username == inp.recipient)
         ).first()
-        if acc is None:
-            return inp.recipient
         if channel == "smtp":
-            return acc.email or ""
-        return acc.phone or acc.email or acc.username
+            return (acc.email or "") if acc else ""
+        if channel == "webhook":
+            return (acc.phone or "") if acc else ""
+        return (acc.phone if acc else None) or inp.recipient
     vet = session.get(Veteran, int(inp.recipient)) if inp.recipient.isdigit() else None
     if vet is None:
         return ""
@@ -50,38 +85,49 @@ def _address(session: Session, inp: NoticeInput, channel: str) -> str:
 
 
 class NotificationActivities:
+    """The `send_notice` activity, bound to the app database and one delivery adapter."""
+
     def __init__(self, engine: Engine, adapter: NotifyAdapter) -> None:
         self.engine = engine
         self.adapter = adapter
 
     @activity.defn
     def send_notice(self, inp: NoticeInput) -> NoticeResult:
-        """Queue the notice in the outbox (once per key) and deliver it (once)."""
+        """Queue the notice in the outbox (once per key) and deliver it (once).
+
+        A delivery failure is recorded on the row and re-raised so that Temporal
+        retries; template errors are re-raised too, because failing the activity
+        for good would fail the whole case over a notice.
+        """
+        with structlog.contextvars.bound_contextvars(**_log_context(inp)):
+            return self._send(inp)
+
+    def _send(self, inp: NoticeInput) -> NoticeResult:
         notice = self._queued(inp)
-        if notice.status == "sent":
+        channel = notice.channel
+        if notice.status != "pending":
+            log.info("notice_duplicate", status=notice.status)
             return NoticeResult(
-                key=inp.key, status="sent", channel=notice.channel, duplicate=True
+                key=inp.key, status=notice.status, channel=channel, duplicate=True
             )
         try:
             self.adapter.deliver(notice)
+        except NoAddress as exc:
+            self._record(inp.key, status="skipped", error=str(exc))
+            log.warning("notice_skipped", reason=str(exc))
+            return NoticeResult(key=inp.key, status="skipped", channel=channel)
         except Exception as exc:
-            self._mark(notice.key, error=str(exc))
-            log.warning(
-                "notice_failed", key=inp.key, error=str(exc), case_id=inp.case_id
+            attempts = self._record(
+                inp.key, status="pending", error=f"{type(exc).__name__}: {exc}"
             )
+            log.warning("notice_failed", error=str(exc), attempts=attempts)
             raise
-        self._mark(notice.key, error=None)
-        log.info(
-            "notice_sent",
-            key=inp.key,
-            kind=inp.kind,
-            channel=self.adapter.channel,
-            case_id=inp.case_id,
-            task_id=inp.task_id,
-        )
-        return NoticeResult(key=inp.key, status="sent", channel=self.adapter.channel)
+        attempts = self._record(inp.key, status="sent", error=None)
+        log.info("notice_sent", channel=channel, attempts=attempts)
+        return NoticeResult(key=inp.key, status="sent", channel=channel)
 
     def _queued(self, inp: NoticeInput) -> Notice:
+        """The outbox row of ``inp.key``, inserted (rendered, addressed) if new."""
         with Session(self.engine, expire_on_commit=False) as session:
             found = session.exec(select(Notice).where(Notice.key == inp.key)).first()
             if found is not None:
@@ -94,7 +140,7 @@ class NotificationActivities:
                 kind=inp.kind,
                 recipient_type=inp.recipient_type,
                 recipient=inp.recipient,
-                address=_address(session, inp, self.adapter.channel),
+                address=resolve_address(session, inp, self.adapter.channel),
                 channel=self.adapter.channel,
                 subject=subject,
                 body=body,
@@ -102,18 +148,38 @@ class NotificationActivities:
             session.add(row)
             try:
                 session.commit()
-            except IntegrityError:  # a concurrent attempt queued it first
+            except IntegrityError:  # a concurrent attempt queued the same key first
                 session.rollback()
                 return session.exec(select(Notice).where(Notice.key == inp.key)).one()
             return row
 
-    def _mark(self, key: str, *, error: str | None) -> None:
+    def _record(self, key: str, *, status: str, error: str | None) -> int:
+        """Count one delivery attempt on the row; returns the attempts so far."""
         with Session(self.engine) as session:
             row = session.exec(select(Notice).where(Notice.key == key)).one()
             row.attempts += 1
-            if error is None:
-                row.status, row.sent_at, row.error = "sent", utcnow(), None
-            else:
-                row.error = error
+            row.status, row.error = status, error
+            if status == "sent":
+                row.sent_at = utcnow()
             session.add(row)
             session.commit()
+            return row.attempts
+
+
+def _log_context(inp: NoticeInput) -> dict[str, object]:
+    """Key, case and task of the notice, plus the workflow and attempt when running
+    as a Temporal activity (the function is also called directly in tests)."""
+    context: dict[str, object] = {
+        "key": inp.key,
+        "kind": inp.kind,
+        "case_id": inp.case_id,
+        "task_id": inp.task_id,
+    }
+    if activity.in_activity():
+        info = activity.info()
+        context.update(
+            workflow_id=info.workflow_id,
+            activity=info.activity_type,
+            attempt=info.attempt,
+        )
+    return context

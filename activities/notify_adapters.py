@@ -1,4 +1,11 @@
-"""Delivery adapters of the notification outbox: log (default), SMTP, SMS webhook."""
+"""Delivery adapters of the notification outbox: log (default), SMTP, SMS webhook.
+
+An adapter delivers one outbox row and raises when it could not, so that Temporal
+retries the activity. The outbox guarantees one row per key; the wire may still see
+a notice twice if the process dies between delivering and recording it, so each
+channel carries the key (SMTP Message-ID, webhook `X-Vetflow-Key`) for the receiver
+to drop the repeat.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ import hmac
 import json
 import smtplib
 from email.message import EmailMessage
+from email.utils import formatdate
 from typing import Protocol
 
 import httpx
@@ -16,6 +24,15 @@ from models.settings import Settings
 from models.tables import Notice
 
 log = structlog.get_logger(__name__)
+
+WEBHOOK_TIMEOUT_SECONDS = 10.0
+
+
+class NoAddress(ValueError):
+    """The recipient has no address on this channel (e.g. a veteran without e-mail).
+
+    Retrying cannot help, so the activity records the notice as skipped instead.
+    """
 
 
 class NotifyAdapter(Protocol):
@@ -42,6 +59,9 @@ class LogAdapter:
 
 
 class SmtpAdapter:
+    """Sends the notice as a UTF-8 e-mail through a plain SMTP relay (the office's
+    mail server; no login, as on an internal government network)."""
+
     channel = "smtp"
 
     def __init__(self, host: str, port: int, sender: str) -> None:
@@ -49,13 +69,15 @@ class SmtpAdapter:
 
     def deliver(self, notice: Notice) -> None:
         if "@" not in notice.address:
-            raise ValueError(
+            raise NoAddress(
                 f"no e-mail address for {notice.recipient_type} {notice.recipient}"
             )
         msg = EmailMessage()
         msg["From"] = self.sender
         msg["To"] = notice.address
         msg["Subject"] = notice.subject
+        msg["Date"] = formatdate(usegmt=True)
+        # Derived from the key, so a re-sent notice can be recognised as the same mail.
         msg["Message-ID"] = (
             f"<{hashlib.sha256(notice.key.encode()).hexdigest()[:32]}@vetflow>"
         )
@@ -65,7 +87,7 @@ class SmtpAdapter:
 
 
 def sign(secret: str, body: bytes) -> str:
-    """The `X-Vetflow-Signature` value of a webhook body."""
+    """The `X-Vetflow-Signature` value of a webhook body: HMAC-SHA256 of its bytes."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
@@ -78,6 +100,10 @@ class WebhookAdapter:
         self.url, self.secret = url, secret
 
     def deliver(self, notice: Notice) -> None:
+        if not notice.address:
+            raise NoAddress(
+                f"no phone number for {notice.recipient_type} {notice.recipient}"
+            )
         body = json.dumps(
             {
                 "key": notice.key,
@@ -94,13 +120,20 @@ class WebhookAdapter:
             "X-Vetflow-Signature": sign(self.secret, body),
             "X-Vetflow-Key": notice.key,
         }
-        response = httpx.post(self.url, content=body, headers=headers, timeout=10)
+        with httpx.Client(timeout=WEBHOOK_TIMEOUT_SECONDS) as client:
+            response = client.post(self.url, content=body, headers=headers)
         response.raise_for_status()
 
 
 def make_adapter(settings: Settings) -> NotifyAdapter:
+    """The adapter `VETFLOW_NOTIFY_ADAPTER` names; a webhook without URL or secret
+    is refused at start-up rather than failing (or going unsigned) on every notice."""
     if settings.notify_adapter == "smtp":
         return SmtpAdapter(settings.smtp_host, settings.smtp_port, settings.smtp_sender)
     if settings.notify_adapter == "webhook":
+        if not settings.webhook_url or not settings.webhook_secret:
+            raise ValueError(
+                "the webhook adapter needs VETFLOW_WEBHOOK_URL and VETFLOW_WEBHOOK_SECRET"
+            )
         return WebhookAdapter(settings.webhook_url, settings.webhook_secret)
     return LogAdapter()
