@@ -12,12 +12,34 @@ from sqlmodel import Session
 from models.audit import add_audit_event
 
 
-def record_audit(session: Session, **fields: Any) -> None:
-    """`models.audit.add_audit_event` with the current request id."""
-    fields.setdefault(
-        "request_id", structlog.contextvars.get_contextvars().get("request_id")
+def record_audit(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    entity_type: str,
+    entity_id: str,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    case_id: str | None = None,
+    request_id: str | None = None,
+) -> None:
+    """Add an audit row to ``session``; it is committed with the change it records, so
+    a change without its audit row cannot happen. ``request_id`` defaults to the one
+    the request middleware bound, which ties the row to the request's log lines."""
+    if request_id is None:
+        request_id = structlog.contextvars.get_contextvars().get("request_id")
+    add_audit_event(
+        session,
+        actor=actor,
+        action=action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        case_id=case_id,
+        before=before,
+        after=after,
+        request_id=request_id,
     )
-    add_audit_event(session, **fields)
 
 
 def record_case_action(

@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
+from api.errors import forbidden
 from api.security import username_from_token
 from models.contracts import Actor
 from models.settings import Settings
@@ -67,9 +68,11 @@ class AuthUser:
         )
 
     def has_role(self, *roles: str) -> bool:
+        """True when the user holds at least one of ``roles``."""
         return bool(set(roles).intersection(self.roles))
 
     def can_unmask(self, settings: Settings) -> bool:
+        """True when a role of the user needs full ID numbers (`VETFLOW_UNMASK_ROLES`)."""
         return bool(settings.unmask_role_set.intersection(self.roles))
 
 
@@ -121,10 +124,7 @@ def require_roles(*roles: str) -> Callable[[AuthUser], Awaitable[AuthUser]]:
 
     async def check(user: CurrentUser) -> AuthUser:
         if not user.has_role(*roles):
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN,
-                detail=f"需要角色 (requires one of): {', '.join(roles)}",
-            )
+            raise forbidden(f"需要角色 (requires one of): {', '.join(roles)}")
         return user
 
     return check

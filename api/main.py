@@ -28,6 +28,7 @@ from api.routes import (
     cases,
     health,
     history,
+    holidays,
     org_units,
     processes,
     tasks,
@@ -39,11 +40,13 @@ from api.web.session import CsrfFailed, LoginRequired
 from models.db import make_engine
 from models.settings import Settings
 
+# 👉 The JSON API: a new resource module adds its `router` here (one list, one place).
 ROUTERS = [
     health.router,
     auth.router,
     veterans.router,
     org_units.router,
+    holidays.router,
     processes.router,
     cases.router,
     history.router,
@@ -80,17 +83,20 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_engine = engine is None
         app.state.engine = engine or make_engine(settings.database_url)
-        app.state.temporal = temporal_client or await Client.connect(
-            settings.temporal_address,
-            namespace=settings.temporal_namespace,
-            data_converter=pydantic_data_converter,
-        )
-        yield
-        if own_engine:
-            app.state.engine.dispose()
+        try:
+            app.state.temporal = temporal_client or await Client.connect(
+                settings.temporal_address,
+                namespace=settings.temporal_namespace,
+                data_converter=pydantic_data_converter,
+            )
+            yield
+        finally:
+            # Given engines belong to the caller (tests, the CLI); ours is closed here.
+            if own_engine:
+                app.state.engine.dispose()
 
     app = FastAPI(
-        title="vetflow 退役军人服务流程",
+        title="vetflow 退役军人服务流程 / veteran service workflows",
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.audit import record_audit
 from api.deps import CurrentUser, EngineDep, SettingsDep, load_user
+from api.errors import field_error
 from api.security import create_access_token
 from models.passwords import verify_password
 from models.tables import Account
@@ -51,13 +52,14 @@ def _check_password(engine: EngineDep, username: str, password: str) -> bool:
         )
 
 
-@router.post("/auth/token", response_model=Token, summary="Log in")
+@router.post("/auth/token", response_model=Token, summary="Log in / 登录")
 async def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     engine: EngineDep,
     settings: SettingsDep,
 ) -> Token:
-    """Exchange username and password for a bearer token; 401 on bad credentials."""
+    """Exchange username and password (OAuth2 password form) for a bearer token that
+    lasts `VETFLOW_TOKEN_TTL_MINUTES`; 401 on bad credentials or an inactive account."""
     if not await run_in_threadpool(
         _check_password, engine, form.username, form.password
     ):
@@ -69,8 +71,9 @@ async def login(
     return Token(access_token=create_access_token(settings, form.username))
 
 
-@router.get("/me", response_model=Me, summary="Who am I")
+@router.get("/me", response_model=Me, summary="Who am I / 当前用户")
 async def me(user: CurrentUser) -> Me:
+    """My account: roles, org unit (its path is my visibility subtree), B角 and absence."""
     return Me(
         username=user.username,
         display_name=user.display_name,
@@ -116,15 +119,9 @@ async def set_availability(
                     or backup.username == acc.username
                     or backup.org_unit_id != acc.org_unit_id
                 ):
-                    raise HTTPException(
-                        422,
-                        detail=[
-                            {
-                                "loc": ["body", "backup_username"],
-                                "msg": "B角须为本机构的其他工作人员 (a colleague of the same unit)",
-                                "type": "value_error",
-                            }
-                        ],
+                    raise field_error(
+                        "backup_username",
+                        "B角须为本机构的其他工作人员 (a colleague of the same unit)",
                     )
                 acc.backup_username = backup.username
             if body.absent is not None:

@@ -9,16 +9,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field, field_validator
-from sqlalchemy import or_
-from sqlmodel import Session, col, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.audit import record_audit
 from api.deps import AuthUser, CurrentUser, EngineDep, SettingsDep
+from api.errors import conflict, forbidden, not_found
+from api.queries import (
+    id_number_taken,
+    search_veterans,
+    visible_org_unit,
+    visible_veteran,
+)
 from models.idnumber import mask_id_number, validate_id_number
-from models.tables import OrgUnit, Veteran
+from models.tables import Veteran
 
 router = APIRouter(prefix="/api/veterans", tags=["veterans"])
 
@@ -44,6 +51,7 @@ class VeteranCreate(BaseModel):
     @field_validator("id_number")
     @classmethod
     def _valid_id(cls, v: str) -> str:
+        # A ValueError here becomes FastAPI's 422 naming `id_number`, with our message.
         return validate_id_number(v)
 
 
@@ -85,6 +93,7 @@ def _public(v: Veteran, unmask: bool) -> VeteranPublic:
 
 
 def _audit_unmasked(s: Session, user: AuthUser, rows: list[Veteran]) -> None:
+    """One audit row per veteran whose full ID number the caller is shown."""
     for v in rows:
         record_audit(
             s,
@@ -95,68 +104,69 @@ def _audit_unmasked(s: Session, user: AuthUser, rows: list[Veteran]) -> None:
         )
 
 
+DUPLICATE = "该身份证号已登记 (a veteran with this ID number exists)"
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=VeteranPublic,
-    summary="Register a veteran",
+    summary="Register a veteran / 登记退役军人",
 )
 async def create_veteran(
     body: VeteranCreate, engine: EngineDep, settings: SettingsDep, user: CurrentUser
 ) -> VeteranPublic:
-    """422 on a bad ID number (field `id_number`), 409 on a duplicate, 404 when the org
-    unit is not in my subtree."""
+    """Village, township and county staff (and admins) register a veteran at a unit of
+    their subtree. 422 on a bad ID number (field `id_number`), 409 when the ID number is
+    registered already, 404 when the org unit is not in my subtree, 403 for other roles.
+    The creation is audited with the new record (ID number masked)."""
     if not user.has_role(*REGISTRAR_ROLES):
-        raise HTTPException(
-            403, detail="无权登记退役军人 (not allowed to register veterans)"
-        )
+        raise forbidden("无权登记退役军人 (not allowed to register veterans)")
 
     def create() -> VeteranPublic:
         with Session(engine, expire_on_commit=False) as s:
-            unit = s.get(OrgUnit, body.org_unit_id)
-            if unit is None or not unit.path.startswith(user.org_path):
-                raise HTTPException(404, detail="机构不存在 (org unit not found)")
-            if (
-                s.exec(
-                    select(Veteran.id).where(Veteran.id_number == body.id_number)
-                ).first()
-                is not None
-            ):
-                raise HTTPException(
-                    409,
-                    detail="该身份证号已登记 (a veteran with this ID number exists)",
-                )
+            if visible_org_unit(s, body.org_unit_id, user.org_path) is None:
+                raise not_found("机构", "org unit")
+            if id_number_taken(s, body.id_number):
+                raise conflict(DUPLICATE)
             vet = Veteran(**body.model_dump())
             s.add(vet)
-            s.flush()
-            after = body.model_dump(exclude={"id_number"}) | {
-                "id_number": mask_id_number(body.id_number)
-            }
+            try:
+                s.flush()
+            except IntegrityError:  # a concurrent registration of the same person won
+                raise conflict(DUPLICATE) from None
             record_audit(
                 s,
                 actor=user.username,
                 action="veteran_created",
                 entity_type="veteran",
                 entity_id=str(vet.id),
-                after=after,
+                # The trail is readable by auditors; it keeps the number masked.
+                after=body.model_dump() | {"id_number": mask_id_number(body.id_number)},
             )
-            unmask = user.can_unmask(settings)
             s.commit()
-            return _public(vet, unmask)
+            return _public(vet, user.can_unmask(settings))
 
     return await run_in_threadpool(create)
 
 
-@router.get("/{veteran_id}", response_model=VeteranPublic, summary="One veteran")
+@router.get(
+    "/{veteran_id}",
+    response_model=VeteranPublic,
+    summary="One veteran / 退役军人档案",
+)
 async def get_veteran(
     veteran_id: int, engine: EngineDep, settings: SettingsDep, user: CurrentUser
 ) -> VeteranPublic:
+    """The record, if registered in my subtree (404 otherwise, not 403: other units'
+    records are not acknowledged). The full ID number is shown only to roles that need
+    it, and each such read is audited."""
+
     def read() -> VeteranPublic:
         with Session(engine) as s:
-            vet = s.get(Veteran, veteran_id)
-            unit = s.get(OrgUnit, vet.org_unit_id) if vet else None
-            if vet is None or unit is None or not unit.path.startswith(user.org_path):
-                raise HTTPException(404, detail="退役军人不存在 (veteran not found)")
+            vet = visible_veteran(s, veteran_id, user.org_path)
+            if vet is None:
+                raise not_found("退役军人", "veteran")
             unmask = user.can_unmask(settings)
             if unmask:
                 _audit_unmasked(s, user, [vet])
@@ -166,7 +176,11 @@ async def get_veteran(
     return await run_in_threadpool(read)
 
 
-@router.get("", response_model=VeteransPublic, summary="Search veterans")
+@router.get(
+    "",
+    response_model=VeteransPublic,
+    summary="Search veterans / 查询退役军人",
+)
 async def list_veterans(
     engine: EngineDep,
     settings: SettingsDep,
@@ -177,32 +191,16 @@ async def list_veterans(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> VeteransPublic:
+    """A page of the veterans of my subtree, by registration order, with the total
+    count. Unmasked pages write one audit row per veteran shown."""
+
     def search() -> VeteransPublic:
         with Session(engine) as s:
-            query = (
-                select(Veteran)
-                .join(OrgUnit, col(OrgUnit.id) == col(Veteran.org_unit_id))
-                .where(col(OrgUnit.path).startswith(user.org_path))
-            )
-            if q:
-                query = query.where(
-                    or_(
-                        col(Veteran.name).startswith(q),
-                        col(Veteran.id_number) == q.strip().upper(),
-                    )
-                )
-            total = s.exec(select(func.count()).select_from(query.subquery())).one()
-            rows = list(
-                s.exec(
-                    query.order_by(col(Veteran.id)).offset(offset).limit(limit)
-                ).all()
-            )
+            rows, total = search_veterans(s, user.org_path, q, limit, offset)
             unmask = user.can_unmask(settings)
             if unmask and rows:
                 _audit_unmasked(s, user, rows)
                 s.commit()
-            return VeteransPublic(
-                data=[_public(v, unmask) for v in rows], count=int(total)
-            )
+            return VeteransPublic(data=[_public(v, unmask) for v in rows], count=total)
 
     return await run_in_threadpool(search)

@@ -1,5 +1,9 @@
-"""API fixtures: demo data, the app on the real Temporal dev server, an HTTP client
-through FastAPI's whole stack, and logins of the demo accounts."""
+"""API fixtures: the app on the real Temporal dev server, an HTTP client through
+FastAPI's whole stack (lifespan included), and logins of the demo accounts.
+
+``settings`` (random token key, the test's database and task queue, `fast` deadlines)
+and ``seeded_engine`` (the demo data) live in tests/conftest.py: workflow and
+activity tests use them too."""
 
 from __future__ import annotations
 

@@ -116,3 +116,73 @@ async def test_visibility_masking_and_unmasked_reads_are_audited(
             )
         ).all()
     assert len(audits) >= 5 + 1 + 1 and village_audits == []
+
+
+async def test_registration_is_audited_with_the_number_masked(
+    http, auth, seeded_engine
+):
+    body = new_veteran(
+        seeded_engine,
+        name="李娜",
+        id_number=make_id_number("370102", date(1996, 9, 9), "247"),
+        org_unit_id=unit_id(seeded_engine, "城关镇"),
+    )
+    r = await http.post("/api/veterans", json=body, headers=await auth("county"))
+    assert r.status_code == 201, r.text
+    # county_staff needs full numbers: the answer is unmasked.
+    assert r.json()["id_number"] == body["id_number"]
+    assert r.json()["id_number_masked"] is False
+    with Session(seeded_engine) as s:
+        row = s.exec(
+            select(AuditEvent).where(AuditEvent.action == "veteran_created")
+        ).one()
+    assert row.actor == "county" and row.entity_id == str(r.json()["id"])
+    assert row.after is not None and row.after["name"] == "李娜"
+    assert (
+        row.after["id_number"]
+        == body["id_number"][:4] + "*" * 10 + body["id_number"][-4:]
+    )
+
+
+async def test_lowercase_x_is_stored_uppercase_and_found(http, auth, seeded_engine):
+    number = next(
+        n
+        for seq in range(100, 1000)
+        if (n := make_id_number("370102", date(1990, 4, 4), str(seq))).endswith("X")
+    )
+    body = new_veteran(seeded_engine, id_number=number.lower())
+    r = await http.post("/api/veterans", json=body, headers=await auth("township"))
+    assert r.status_code == 201, r.text
+    county = await auth("county")
+    found = await http.get(
+        "/api/veterans", params={"q": number.lower()}, headers=county
+    )
+    assert [v["id_number"] for v in found.json()["data"]] == [number]
+    # A fragment of an ID number finds nothing: only a name prefix or the whole number.
+    part = await http.get("/api/veterans", params={"q": number[:6]}, headers=county)
+    assert part.json()["count"] == 0
+
+
+async def test_pages_of_the_registry(http, auth):
+    county = await auth("county")
+    first = (
+        await http.get("/api/veterans", params={"limit": 2}, headers=county)
+    ).json()
+    rest = (
+        await http.get(
+            "/api/veterans", params={"limit": 2, "offset": 2}, headers=county
+        )
+    ).json()
+    assert first["count"] == rest["count"] == 5
+    assert len(first["data"]) == len(rest["data"]) == 2
+    assert {v["id"] for v in first["data"]}.isdisjoint(v["id"] for v in rest["data"])
+    too_many = await http.get("/api/veterans", params={"limit": 500}, headers=county)
+    assert too_many.status_code == 422
+
+
+async def test_org_units_are_the_callers_subtree(http, auth):
+    village = await http.get("/api/org-units", headers=await auth("nvillage"))
+    assert [u["name"] for u in village.json()] == ["南关村退役军人服务站"]
+    county = (await http.get("/api/org-units", headers=await auth("county"))).json()
+    assert county[0]["level"] == "county" and len(county) == 5
+    assert all(u["path"].startswith(county[0]["path"]) for u in county)
