@@ -1,12 +1,34 @@
 #!/bin/sh
-# Create and migrate Temporal's two PostgreSQL databases (after temporalio/samples-server
-# compose/scripts/setup-postgres.sh). Idempotent: safe on every `docker compose up`.
+# One-shot job of docker-compose.yml (image temporalio/admin-tools): create Temporal's two
+# PostgreSQL databases and bring their schemas to the version this server needs, after
+# temporalio/samples-server compose/scripts/setup-postgres.sh.
+#
+# Safe on every `docker compose up`: `create` fails only because the database exists
+# (reported, then ignored), `setup-schema -v 0.0` leaves an already stamped database
+# alone, and `update-schema` applies only the versions newer than the stored one.
+# Connection settings come from SQL_PLUGIN, SQL_HOST, SQL_PORT, SQL_USER, SQL_PASSWORD.
 set -eu
-until nc -z "$POSTGRES_SEEDS" 5432; do sleep 1; done
+
 SCHEMA_DIR=/etc/temporal/schema/postgresql/v12
-for db in temporal temporal_visibility; do
-  dir=temporal; [ "$db" = temporal_visibility ] && dir=visibility
-  temporal-sql-tool --plugin postgres12 --ep "$POSTGRES_SEEDS" -u "$POSTGRES_USER" -pw "$POSTGRES_PWD" -p 5432 --db "$db" create || true
-  temporal-sql-tool --plugin postgres12 --ep "$POSTGRES_SEEDS" -u "$POSTGRES_USER" -pw "$POSTGRES_PWD" -p 5432 --db "$db" setup-schema -v 0.0 || true
-  temporal-sql-tool --plugin postgres12 --ep "$POSTGRES_SEEDS" -u "$POSTGRES_USER" -pw "$POSTGRES_PWD" -p 5432 --db "$db" update-schema -d "$SCHEMA_DIR/$dir/versioned"
+
+echo "waiting for PostgreSQL at ${SQL_HOST}:${SQL_PORT}"
+tries=0
+until nc -z "$SQL_HOST" "$SQL_PORT"; do
+  tries=$((tries + 1))
+  if [ "$tries" -ge 60 ]; then
+    echo "PostgreSQL did not answer" >&2
+    exit 1
+  fi
+  sleep 1
 done
+
+for db in temporal temporal_visibility; do
+  case "$db" in
+    temporal) versions="$SCHEMA_DIR/temporal/versioned" ;;
+    temporal_visibility) versions="$SCHEMA_DIR/visibility/versioned" ;;
+  esac
+  temporal-sql-tool --db "$db" create || echo "database $db exists; keeping it"
+  temporal-sql-tool --db "$db" setup-schema -v 0.0
+  temporal-sql-tool --db "$db" update-schema -d "$versions"
+done
+echo "Temporal schemas are up to date"
