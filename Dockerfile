@@ -20,6 +20,7 @@ COPY models ./models
 COPY workflows ./workflows
 COPY activities ./activities
 COPY api ./api
+COPY tools ./tools
 COPY worker.py vetflow_cli.py ./
 # The installed copy (site-packages) is what runs; templates, static files, catalogs and
 # migration scripts travel as package data (pyproject [tool.setuptools.package-data]).

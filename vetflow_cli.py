@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 import typer
@@ -29,6 +30,11 @@ import typer
 from models.contracts import SEARCH_ATTRIBUTES
 from models.logconfig import configure_logging
 from models.settings import Settings, load_settings
+from tools.histories import histories_app
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    from temporalio.client import Client
 
 app = typer.Typer(
     help="vetflow — 退役军人服务流程编排 / veteran service workflows",
@@ -115,17 +121,22 @@ def stop_process(proc: subprocess.Popen[bytes] | None) -> None:
         proc.kill()
 
 
-def migrate_and_seed(settings: Settings, seed: bool) -> None:
+def migrate_and_seed(settings: Settings, seed: bool) -> bool:
+    """Migrate; with ``seed``, load the demo data into an empty database. True when
+    the demo data was seeded now (the database was empty)."""
     from models.db import make_engine
     from models.demo import seed_demo
     from models.migrate import upgrade_database
 
     upgrade_database(settings.database_url)
+    seeded = False
     if seed:
         engine = make_engine(settings.database_url)
-        if seed_demo(engine):
+        seeded = seed_demo(engine)
+        if seeded:
             log.info("demo_data_seeded")
         engine.dispose()
+    return seeded
 
 
 class _ApiServer:
@@ -151,19 +162,40 @@ class _ApiServer:
         self.server = Server(config)
 
 
+async def _start_demo_cases(engine: Engine, client: Client, settings: Settings) -> None:
+    """Start the demo cases in the background; a failure is logged, never fatal."""
+    from api.demo_cases import start_demo_cases
+
+    try:
+        case_ids = await start_demo_cases(engine, client, settings)
+    except Exception:
+        log.exception("demo_cases_failed")
+    else:
+        log.info("demo_cases_started", case_ids=case_ids)
+
+
 async def serve_api_and_worker(
-    settings: Settings, *, with_worker: bool = True, with_api: bool = True
+    settings: Settings,
+    *,
+    with_worker: bool = True,
+    with_api: bool = True,
+    demo_cases: bool = False,
 ) -> None:
-    """Run the API and/or a worker until Ctrl-C (SIGINT) or SIGTERM, then stop both cleanly."""
+    """Run the API and/or a worker until Ctrl-C (SIGINT) or SIGTERM, then stop both
+    cleanly. With ``demo_cases`` (a database seeded just now), the demo cases start in
+    the background once the worker runs."""
     from models.db import make_engine
     from worker import build_worker, connect_temporal, stop_requested
 
     async with contextlib.AsyncExitStack() as stack:
+        demo: asyncio.Task[None] | None = None
         if with_worker:
             client = await connect_temporal(settings)
             engine = make_engine(settings.database_url)
             stack.callback(engine.dispose)
             await stack.enter_async_context(build_worker(client, settings, engine))
+            if demo_cases:
+                demo = asyncio.create_task(_start_demo_cases(engine, client, settings))
         api = _ApiServer(settings).server if with_api else None
         serving = asyncio.create_task(api.serve()) if api else None
         stopping = asyncio.create_task(stop_requested())
@@ -172,6 +204,10 @@ async def serve_api_and_worker(
         )
         await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
+        if demo is not None:  # stopped before the demo cases got to their points
+            demo.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await demo
         if api and serving:
             api.should_exit = True
             await serving
@@ -188,17 +224,25 @@ def dev(
     configure_logging(settings)
     proc = start_dev_server(settings)
     try:
-        migrate_and_seed(settings, seed)
+        seeded = migrate_and_seed(settings, seed)
         ui = f"http://{settings.temporal_address.rpartition(':')[0] or '127.0.0.1'}:{settings.temporal_ui_port}"
+        base = f"http://{settings.api_host}:{settings.api_port}"
+        demo = (
+            "  demo cases   starting: at the village, in correction, overdue, closed\n"
+            if seeded
+            else ""
+        )
         typer.echo(
             f"\nvetflow is running:\n"
-            f"  API + docs   http://{settings.api_host}:{settings.api_port}/docs\n"
-            f"  health       http://{settings.api_host}:{settings.api_port}/healthz\n"
+            f"  log in       {base}/login\n"
+            f"  API + docs   {base}/docs\n"
+            f"  health       {base}/healthz\n"
             f"  Temporal UI  {ui}\n"
             f"  demo login   county / demo-password (see README for all accounts)\n"
+            f"{demo}"
             f"Stop with Ctrl-C; state is kept in var/.\n"
         )
-        asyncio.run(serve_api_and_worker(settings))
+        asyncio.run(serve_api_and_worker(settings, demo_cases=seeded))
     except KeyboardInterrupt:
         pass
     finally:
@@ -239,6 +283,45 @@ def seed_demo_command() -> None:
     settings = load_settings()
     configure_logging(settings)
     migrate_and_seed(settings, seed=True)
+
+
+app.add_typer(histories_app, name="histories")
+
+
+projection_app = typer.Typer(help="The SQL projection of the workflows (cases, tasks)")
+app.add_typer(projection_app, name="projection")
+
+
+@projection_app.command("rebuild")
+def projection_rebuild(
+    case: str | None = typer.Option(None, "--case", help="Only this case id"),
+) -> None:
+    """Write the case and task rows again from the workflows' histories (Temporal, or
+    the history archive for closed cases); rows that exist are brought up to date."""
+    from activities.projection import rebuild_projection
+    from models.db import make_engine
+    from worker import connect_temporal
+
+    settings = load_settings()
+    configure_logging(settings)
+
+    async def run() -> None:
+        client = await connect_temporal(settings)
+        engine = make_engine(settings.database_url)
+        try:
+            report = await rebuild_projection(engine, client, settings.task_queue, case)
+        finally:
+            engine.dispose()
+        typer.echo(
+            f"rebuilt {report.workflows} workflows ({report.writes} writes)"
+            + (
+                f"; no history for {', '.join(report.missing)}"
+                if report.missing
+                else ""
+            )
+        )
+
+    asyncio.run(run())
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from temporalio.client import Client
 from activities.cases import CaseActivities
 from activities.history_archive import HistoryArchiveActivities
 from activities.human_tasks import HumanTaskActivities
+from activities.incidents import IncidentActivities
 from activities.notifications import NotificationActivities
 from activities.notify_adapters import NotifyAdapter
 
@@ -23,14 +24,22 @@ def build_activities(
     tasks = HumanTaskActivities(engine)
     notices = NotificationActivities(engine, adapter)
     archive = HistoryArchiveActivities(engine, client)
+    incidents = IncidentActivities(engine)
     return [
         cases.register_case,
+        cases.case_chain,
         cases.set_case_status,
         tasks.open_task,
         tasks.record_skipped_step,
         tasks.assign_task,
         tasks.close_task,
         tasks.escalate_task,
+        tasks.recompute_due,
+        tasks.task_recipients,
         notices.send_notice,
+        notices.mark_notice_failed,
+        notices.resolve_failed_notice,
+        incidents.open_incident,
+        incidents.resolve_incident,
         archive.archive_history,
     ]

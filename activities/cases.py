@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import structlog
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -42,39 +43,8 @@ class CaseActivities:
                     type="UnknownOrgUnit",
                     non_retryable=True,
                 )
-            chain = OrgChain()
-            unit: OrgUnit | None = home
-            while unit is not None:
-                chain.units[str(unit.level)] = unit.id or 0
-                chain.paths[str(unit.level)] = unit.path
-                unit = session.get(OrgUnit, unit.parent_id) if unit.parent_id else None
-            if session.get(Case, inp.case_id) is None:
-                session.add(
-                    Case(
-                        id=inp.case_id,
-                        workflow_id=inp.workflow_id,
-                        run_id=inp.run_id,
-                        process=inp.process,
-                        title=inp.title,
-                        veteran_id=inp.veteran_id,
-                        org_unit_id=home.id or 0,
-                        org_path=home.path,
-                        status="running",
-                        started_by=inp.started_by,
-                        started_at=inp.started_at,
-                        data=inp.data,
-                    )
-                )
-                add_audit_event(
-                    session,
-                    actor=inp.started_by,
-                    action="case_started",
-                    entity_type="case",
-                    entity_id=inp.case_id,
-                    case_id=inp.case_id,
-                    after={"process": inp.process, "veteran_id": inp.veteran_id},
-                    dedupe_key=f"case_started:{inp.case_id}",
-                )
+            chain = chain_of(session, home)
+            apply_register(session, inp, home)
             result = RegisterCaseResult(
                 veteran_name=veteran.name,
                 party_member=veteran.party_member,
@@ -87,28 +57,107 @@ class CaseActivities:
         return result
 
     @activity.defn
+    def case_chain(self, case_id: str) -> RegisterCaseResult:
+        """Who a case's veteran is and which units serve them (no write): for the
+        engine's own work items about the case (a failed notice)."""
+        with session_scope(self.engine) as session:
+            case = session.get(Case, case_id)
+            veteran = session.get(Veteran, case.veteran_id) if case else None
+            home = session.get(OrgUnit, veteran.org_unit_id) if veteran else None
+            if case is None or veteran is None or home is None:
+                raise ApplicationError(
+                    f"case {case_id} has no row",
+                    type="CaseRowMissing",
+                    non_retryable=True,
+                )
+            return RegisterCaseResult(
+                veteran_name=veteran.name,
+                party_member=veteran.party_member,
+                category=veteran.category,
+                org_unit_id=home.id or 0,
+                org_path=home.path,
+                chain=chain_of(session, home),
+            )
+
+    @activity.defn
     def set_case_status(self, inp: CaseStatusInput) -> None:
         """Record a status change of the case (e.g. closed)."""
         with session_scope(self.engine) as session:
-            case = session.get(Case, inp.case_id)
-            if case is None:
-                raise ValueError(f"case {inp.case_id} has no row")
-            if case.status == inp.status:
-                return
-            before = case.status
-            case.status = inp.status
-            if inp.closed_at is not None:
-                case.closed_at = inp.closed_at
-            session.add(case)
-            add_audit_event(
-                session,
-                actor=inp.actor,
-                action="case_status",
-                entity_type="case",
-                entity_id=inp.case_id,
-                case_id=inp.case_id,
-                before={"status": before},
-                after={"status": inp.status},
-                dedupe_key=f"case_status:{inp.case_id}:{inp.status}",
-            )
+            apply_status(session, inp)
         log.info("case_status", case_id=inp.case_id, status=inp.status)
+
+
+def chain_of(session: Session, home: OrgUnit) -> OrgChain:
+    """The units serving a veteran of ``home``, by level, up to the top."""
+    chain = OrgChain()
+    unit: OrgUnit | None = home
+    while unit is not None:
+        chain.units[str(unit.level)] = unit.id or 0
+        chain.paths[str(unit.level)] = unit.path
+        unit = session.get(OrgUnit, unit.parent_id) if unit.parent_id else None
+    return chain
+
+
+def apply_register(session: Session, inp: RegisterCaseInput, home: OrgUnit) -> None:
+    """Insert the case row (once) as the workflow registered it."""
+    if session.get(Case, inp.case_id) is not None:
+        return
+    session.add(
+        Case(
+            id=inp.case_id,
+            workflow_id=inp.workflow_id,
+            run_id=inp.run_id,
+            process=inp.process,
+            title=inp.title,
+            veteran_id=inp.veteran_id,
+            org_unit_id=home.id or 0,
+            org_path=home.path,
+            status="running",
+            started_by=inp.started_by,
+            started_at=inp.started_at,
+            data=inp.data,
+            spec_version=inp.spec_version,
+        )
+    )
+    add_audit_event(
+        session,
+        actor=inp.started_by,
+        action="case_started",
+        entity_type="case",
+        entity_id=inp.case_id,
+        case_id=inp.case_id,
+        after={
+            "process": inp.process,
+            "veteran_id": inp.veteran_id,
+            "spec_version": inp.spec_version,
+        },
+        dedupe_key=f"case_started:{inp.case_id}",
+    )
+
+
+def apply_status(session: Session, inp: CaseStatusInput) -> None:
+    case = session.get(Case, inp.case_id)
+    if case is None:
+        raise ApplicationError(
+            f"case {inp.case_id} has no row (rebuild the projection)",
+            type="CaseRowMissing",
+            non_retryable=True,
+        )
+    if case.status == inp.status:
+        return
+    before = case.status
+    case.status = inp.status
+    if inp.closed_at is not None:
+        case.closed_at = inp.closed_at
+    session.add(case)
+    add_audit_event(
+        session,
+        actor=inp.actor,
+        action="case_status",
+        entity_type="case",
+        entity_id=inp.case_id,
+        case_id=inp.case_id,
+        before={"status": before},
+        after={"status": inp.status},
+        dedupe_key=f"case_status:{inp.case_id}:{inp.status}",
+    )

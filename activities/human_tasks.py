@@ -6,13 +6,14 @@ activity or a replayed worker never duplicates a row, an audit record or a routi
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from models.audit import add_audit_event
 from models.contracts import (
@@ -22,12 +23,20 @@ from models.contracts import (
     EscalateTaskResult,
     OpenTaskInput,
     OpenTaskResult,
+    RecomputeDueInput,
+    RecomputeDueResult,
     SkipTaskInput,
+    TaskRecipientsInput,
 )
 from models.db import session_scope
-from models.processes import PROCESSES
+from models.processes import spec_of
 from models.tables import Account, HumanTask, OrgUnit
-from models.workdays import WorkCalendar, compute_due, load_overrides
+from models.workdays import (
+    WorkCalendar,
+    compute_due,
+    escalation_times,
+    load_overrides,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -45,10 +54,12 @@ def _log() -> Any:
     return log
 
 
-def form_schema_of(process: str, step: str) -> dict[str, Any]:
-    """The step form's JSON Schema, from the process definition (kept out of the
-    workflow history, where it would repeat with every task)."""
-    spec = PROCESSES.get(process)
+def form_schema_of(
+    process: str, step: str, version: int | None = None
+) -> dict[str, Any]:
+    """The step form's JSON Schema, from the process definition the case runs (kept
+    out of the workflow history, where it would repeat with every task)."""
+    spec = spec_of(process, version)
     return spec.step(step).form.model_json_schema() if spec else {}
 
 
@@ -71,6 +82,31 @@ def available_assignee(session: Session, username: str | None) -> str | None:
     return None
 
 
+def _missing(task_id: str) -> ApplicationError:
+    """A projection write found no row: permanent until the projection is rebuilt
+    (`vetflow projection rebuild`), so the case raises an incident."""
+    return ApplicationError(
+        f"task {task_id} has no row (rebuild the projection)",
+        type="TaskRowMissing",
+        non_retryable=True,
+    )
+
+
+def _newer(row: HumanTask, seq: int) -> bool:
+    """Apply a write only when it is newer than the row's last (0: before sequences)."""
+    return seq == 0 or seq > row.seq
+
+
+def calendar_around(session: Session, start: datetime) -> WorkCalendar:
+    return WorkCalendar(
+        load_overrides(
+            session,
+            start.date() - timedelta(days=1),
+            start.date() + timedelta(days=400),
+        )
+    )
+
+
 class HumanTaskActivities:
     """Owns the `human_task` rows. Deadlines are computed here (they need the holiday table)."""
 
@@ -82,6 +118,7 @@ class HumanTaskActivities:
         """Create the task row (once), with its due time in working days and its first holder."""
         with session_scope(self.engine) as session:
             existing = session.get(HumanTask, inp.task_id)
+            cal = calendar_around(session, inp.created_at)
             if existing is not None:
                 return OpenTaskResult(
                     task_id=existing.id,
@@ -89,122 +126,37 @@ class HumanTaskActivities:
                     due_at=existing.due_at,
                     remind_at=existing.remind_at,
                     org_path=existing.org_path,
+                    escalate_at=escalation_times(inp.policy, existing.due_at, cal),
                 )
-            unit = session.get(OrgUnit, inp.org_unit_id)
-            if unit is None:
-                raise ValueError(f"org unit {inp.org_unit_id} does not exist")
-            start = inp.created_at
-            overrides = load_overrides(
-                session,
-                start.date() - timedelta(days=1),
-                start.date() + timedelta(days=400),
-            )
-            due_at, remind_at = compute_due(inp.policy, start, WorkCalendar(overrides))
-            assignee = available_assignee(session, inp.preferred_assignee)
-            row = HumanTask(
-                id=inp.task_id,
-                case_id=inp.case_id,
-                workflow_id=inp.workflow_id,
-                process=inp.process,
-                step=inp.step,
-                title=inp.title,
-                regulation=inp.regulation,
-                candidate_role=inp.candidate_role,
-                org_unit_id=inp.org_unit_id,
-                org_path=unit.path,
-                assignee=assignee,
-                status="open",
-                round=inp.round,
-                created_at=start,
+            due_at, remind_at = compute_due(inp.policy, inp.created_at, cal)
+            result = OpenTaskResult(
+                task_id=inp.task_id,
+                assignee=available_assignee(session, inp.preferred_assignee),
                 due_at=due_at,
                 remind_at=remind_at,
-                outcomes=inp.outcomes,
-                form_schema=inp.form_schema or form_schema_of(inp.process, inp.step),
-                context=inp.context,
+                escalate_at=escalation_times(inp.policy, due_at, cal),
             )
-            session.add(row)
-            add_audit_event(
-                session,
-                actor="system",
-                action="task_opened",
-                entity_type="task",
-                entity_id=inp.task_id,
-                case_id=inp.case_id,
-                after={"step": inp.step, "assignee": assignee, "due_at": _iso(due_at)},
-                dedupe_key=f"task_opened:{inp.task_id}",
-            )
+            result.org_path = apply_open(session, inp, result)
         _log().info(
-            "task_opened", task_id=inp.task_id, case_id=inp.case_id, assignee=assignee
-        )
-        return OpenTaskResult(
+            "task_opened",
             task_id=inp.task_id,
-            assignee=assignee,
-            due_at=due_at,
-            remind_at=remind_at,
-            org_path=unit.path,
+            case_id=inp.case_id,
+            assignee=result.assignee,
         )
+        return result
 
     @activity.defn
     def record_skipped_step(self, inp: SkipTaskInput) -> None:
         """Record a step that does not apply, with the reason, so the case shows why."""
-        t = inp.task
         with session_scope(self.engine) as session:
-            if session.get(HumanTask, t.task_id) is not None:
-                return
-            unit = session.get(OrgUnit, t.org_unit_id)
-            session.add(
-                HumanTask(
-                    id=t.task_id,
-                    case_id=t.case_id,
-                    workflow_id=t.workflow_id,
-                    process=t.process,
-                    step=t.step,
-                    title=t.title,
-                    regulation=t.regulation,
-                    candidate_role=t.candidate_role,
-                    org_unit_id=t.org_unit_id,
-                    org_path=unit.path if unit else "/",
-                    status="skipped",
-                    created_at=t.created_at,
-                    outcomes=t.outcomes,
-                    comment=inp.reason,
-                    completed_by="system",
-                    completed_at=t.created_at,
-                )
-            )
-            add_audit_event(
-                session,
-                actor="system",
-                action="step_skipped",
-                entity_type="task",
-                entity_id=t.task_id,
-                case_id=t.case_id,
-                after={"reason": inp.reason},
-                dedupe_key=f"step_skipped:{t.task_id}",
-            )
-        _log().info("step_skipped", task_id=t.task_id, case_id=t.case_id)
+            apply_skip(session, inp)
+        _log().info("step_skipped", task_id=inp.task.task_id, case_id=inp.task.case_id)
 
     @activity.defn
     def assign_task(self, inp: AssignTaskInput) -> None:
         """Record a claim, unclaim, reassignment or backup routing of a task."""
         with session_scope(self.engine) as session:
-            row = session.get(HumanTask, inp.task_id)
-            if row is None:
-                raise ValueError(f"task {inp.task_id} has no row")
-            before = row.assignee
-            row.assignee = inp.assignee
-            session.add(row)
-            add_audit_event(
-                session,
-                actor=inp.actor,
-                action=f"task_{inp.action}",
-                entity_type="task",
-                entity_id=inp.task_id,
-                case_id=inp.case_id,
-                before={"assignee": before},
-                after={"assignee": inp.assignee, "reason": inp.reason},
-                dedupe_key=f"task_{inp.action}:{inp.task_id}:{inp.at.isoformat()}",
-            )
+            apply_assign(session, inp)
         _log().info(
             "task_assigned",
             task_id=inp.task_id,
@@ -216,79 +168,322 @@ class HumanTaskActivities:
     def close_task(self, inp: CloseTaskInput) -> None:
         """Mark a task completed (with the submitted form and outcome) or cancelled."""
         with session_scope(self.engine) as session:
-            row = session.get(HumanTask, inp.task_id)
-            if row is None:
-                raise ValueError(f"task {inp.task_id} has no row")
-            if row.status == inp.status:
-                return
-            before = {"status": row.status, "assignee": row.assignee}
-            row.status = inp.status
-            if inp.result is not None:
-                row.outcome = inp.result.outcome
-                row.result = inp.result.data
-                row.comment = inp.result.comment
-                row.completed_by = inp.result.completed_by
-                row.completed_at = inp.result.completed_at
-                row.assignee = inp.result.completed_by
-            session.add(row)
-            add_audit_event(
-                session,
-                actor=inp.result.completed_by if inp.result else "system",
-                action=f"task_{inp.status}",
-                entity_type="task",
-                entity_id=inp.task_id,
-                case_id=inp.case_id,
-                before=before,
-                after={
-                    "status": inp.status,
-                    "outcome": inp.result.outcome if inp.result else None,
-                    "data": inp.result.data if inp.result else None,
-                    "comment": inp.result.comment if inp.result else None,
-                },
-                dedupe_key=f"task_{inp.status}:{inp.task_id}",
-            )
+            apply_close(session, inp)
         _log().info(
             "task_closed", task_id=inp.task_id, case_id=inp.case_id, status=inp.status
         )
 
     @activity.defn
     def escalate_task(self, inp: EscalateTaskInput) -> EscalateTaskResult:
-        """At the due time: mark the task overdue, find the supervisors to notify (the unit
-        above: its managers, or else its staff), and route the task to the B角 if the
-        holder is absent (003 §7.7, §7.9)."""
+        """A rung of the escalation ladder (003 §7.9): mark the task overdue (and the
+        rung reached), find who to tell, and route the task to the B角 if the holder
+        is absent (003 §7.7). A task already completed, or a write older than the
+        row's, changes nothing and tells nobody (``stale``)."""
         with session_scope(self.engine) as session:
             row = session.get(HumanTask, inp.task_id)
             if row is None:
-                raise ValueError(f"task {inp.task_id} has no row")
-            first_time = not row.overdue
-            row.overdue = True
-            new_assignee: str | None = None
-            if inp.assignee:
-                routed = available_assignee(session, inp.assignee)
-                if routed and routed != inp.assignee:
-                    new_assignee = routed
-                    row.assignee = routed
-            session.add(row)
-            supervisors = supervisors_of(session, inp.org_unit_id)
-            if first_time:
-                add_audit_event(
-                    session,
-                    actor="system",
-                    action="task_overdue",
-                    entity_type="task",
-                    entity_id=inp.task_id,
-                    case_id=inp.case_id,
-                    before={"assignee": inp.assignee},
-                    after={"assignee": row.assignee, "notified": supervisors},
-                    dedupe_key=f"task_overdue:{inp.task_id}",
+                raise _missing(inp.task_id)
+            if row.status != "open" or not _newer(row, inp.seq):
+                result = EscalateTaskResult(stale=True)
+            else:
+                routed = (
+                    available_assignee(session, inp.assignee) if inp.assignee else None
                 )
+                result = EscalateTaskResult(
+                    supervisors=recipients_of_rung(
+                        session, inp.org_unit_id, inp.notify
+                    ),
+                    new_assignee=routed if routed and routed != inp.assignee else None,
+                )
+                apply_escalate(session, inp, result)
         _log().info(
             "task_overdue",
             task_id=inp.task_id,
-            supervisors=supervisors,
-            new_assignee=new_assignee,
+            rung=inp.rung,
+            stale=result.stale,
+            supervisors=result.supervisors,
+            new_assignee=result.new_assignee,
         )
-        return EscalateTaskResult(supervisors=supervisors, new_assignee=new_assignee)
+        return result
+
+    @activity.defn
+    def recompute_due(self, inp: RecomputeDueInput) -> RecomputeDueResult:
+        """Due, reminder and ladder times of an open task under today's holiday table;
+        the row and the audit trail record a change."""
+        with session_scope(self.engine) as session:
+            row = session.get(HumanTask, inp.task_id)
+            if row is None:
+                raise _missing(inp.task_id)
+            cal = calendar_around(session, inp.created_at)
+            due_at, remind_at = compute_due(inp.policy, inp.created_at, cal)
+            result = RecomputeDueResult(
+                due_at=due_at,
+                remind_at=remind_at,
+                escalate_at=escalation_times(inp.policy, due_at, cal),
+                changed=_aware(due_at) != _aware(row.due_at),
+            )
+            apply_recompute(session, inp, result)
+        return result
+
+    @activity.defn
+    def task_recipients(self, inp: TaskRecipientsInput) -> list[str]:
+        """Who a reminder goes to: the holder (or their B角), else every clerk of the
+        task's unit who holds its role and is at work (the candidate group)."""
+        with session_scope(self.engine) as session:
+            holder = available_assignee(session, inp.assignee)
+            if holder:
+                return [holder]
+            accounts = session.exec(
+                select(Account).where(
+                    Account.org_unit_id == inp.org_unit_id, Account.active
+                )
+            ).all()
+            return sorted(
+                a.username
+                for a in accounts
+                if inp.candidate_role in a.roles and not a.absent
+            )
+
+
+# --- the writes themselves (also replayed by `vetflow projection rebuild`) ---------
+
+
+def apply_open(session: Session, inp: OpenTaskInput, result: OpenTaskResult) -> str:
+    """Insert the task row as the workflow opened it; returns the unit's path."""
+    unit = session.get(OrgUnit, inp.org_unit_id)
+    if unit is None:
+        raise ApplicationError(
+            f"org unit {inp.org_unit_id} does not exist",
+            type="UnknownOrgUnit",
+            non_retryable=True,
+        )
+    if session.get(HumanTask, inp.task_id) is not None:
+        return unit.path
+    session.add(
+        HumanTask(
+            id=inp.task_id,
+            case_id=inp.case_id,
+            workflow_id=inp.workflow_id,
+            process=inp.process,
+            step=inp.step,
+            title=inp.title,
+            regulation=inp.regulation,
+            candidate_role=inp.candidate_role,
+            org_unit_id=inp.org_unit_id,
+            org_path=unit.path,
+            assignee=result.assignee,
+            status="open",
+            round=inp.round,
+            created_at=inp.created_at,
+            due_at=result.due_at,
+            remind_at=result.remind_at,
+            outcomes=inp.outcomes,
+            form_schema=inp.form_schema
+            or form_schema_of(inp.process, inp.step, inp.spec_version),
+            context=inp.context,
+            seq=inp.seq,
+        )
+    )
+    add_audit_event(
+        session,
+        actor="system",
+        action="task_opened",
+        entity_type="task",
+        entity_id=inp.task_id,
+        case_id=inp.case_id,
+        after={
+            "step": inp.step,
+            "assignee": result.assignee,
+            "due_at": _iso(result.due_at),
+        },
+        dedupe_key=f"task_opened:{inp.task_id}",
+    )
+    return unit.path
+
+
+def apply_skip(session: Session, inp: SkipTaskInput) -> None:
+    t = inp.task
+    if session.get(HumanTask, t.task_id) is not None:
+        return
+    unit = session.get(OrgUnit, t.org_unit_id)
+    session.add(
+        HumanTask(
+            id=t.task_id,
+            case_id=t.case_id,
+            workflow_id=t.workflow_id,
+            process=t.process,
+            step=t.step,
+            title=t.title,
+            regulation=t.regulation,
+            candidate_role=t.candidate_role,
+            org_unit_id=t.org_unit_id,
+            org_path=unit.path if unit else "/",
+            status="skipped",
+            created_at=t.created_at,
+            outcomes=t.outcomes,
+            comment=inp.reason,
+            completed_by="system",
+            completed_at=t.created_at,
+            seq=t.seq,
+        )
+    )
+    add_audit_event(
+        session,
+        actor="system",
+        action="step_skipped",
+        entity_type="task",
+        entity_id=t.task_id,
+        case_id=t.case_id,
+        after={"reason": inp.reason},
+        dedupe_key=f"step_skipped:{t.task_id}",
+    )
+
+
+def apply_assign(session: Session, inp: AssignTaskInput) -> None:
+    row = session.get(HumanTask, inp.task_id)
+    if row is None:
+        raise _missing(inp.task_id)
+    if not _newer(row, inp.seq):
+        return  # a late retry: a newer write already stands
+    before = row.assignee
+    row.assignee = inp.assignee
+    row.seq = max(row.seq, inp.seq)
+    session.add(row)
+    add_audit_event(
+        session,
+        actor=inp.actor,
+        action=f"task_{inp.action}",
+        entity_type="task",
+        entity_id=inp.task_id,
+        case_id=inp.case_id,
+        before={"assignee": before},
+        after={"assignee": inp.assignee, "reason": inp.reason},
+        dedupe_key=f"task_{inp.action}:{inp.task_id}:{inp.at.isoformat()}",
+    )
+
+
+def apply_close(session: Session, inp: CloseTaskInput) -> None:
+    row = session.get(HumanTask, inp.task_id)
+    if row is None:
+        raise _missing(inp.task_id)
+    if row.status == inp.status or not _newer(row, inp.seq):
+        return
+    before = {"status": row.status, "assignee": row.assignee}
+    row.status = inp.status
+    row.seq = max(row.seq, inp.seq)
+    if inp.result is not None:
+        row.outcome = inp.result.outcome
+        row.result = inp.result.data
+        row.comment = inp.result.comment
+        row.completed_by = inp.result.completed_by
+        row.completed_at = inp.result.completed_at
+        row.assignee = inp.result.completed_by
+        due, done_at = _aware(row.due_at), _aware(inp.result.completed_at)
+        if inp.seq and due is not None and done_at is not None:
+            # One defined result whatever order the writes land in: a task is
+            # overdue when it was completed after its due time.
+            row.overdue = done_at > due
+    session.add(row)
+    add_audit_event(
+        session,
+        actor=inp.result.completed_by if inp.result else "system",
+        action=f"task_{inp.status}",
+        entity_type="task",
+        entity_id=inp.task_id,
+        case_id=inp.case_id,
+        before=before,
+        after={
+            "status": inp.status,
+            "outcome": inp.result.outcome if inp.result else None,
+            "data": inp.result.data if inp.result else None,
+            "comment": inp.result.comment if inp.result else None,
+        },
+        dedupe_key=f"task_{inp.status}:{inp.task_id}",
+    )
+
+
+def apply_escalate(
+    session: Session, inp: EscalateTaskInput, result: EscalateTaskResult
+) -> None:
+    row = session.get(HumanTask, inp.task_id)
+    if row is None or result.stale or row.status != "open" or not _newer(row, inp.seq):
+        return
+    row.overdue = True
+    row.escalation_level = max(row.escalation_level, inp.rung)
+    row.seq = max(row.seq, inp.seq)
+    if result.new_assignee:
+        row.assignee = result.new_assignee
+    session.add(row)
+    first = inp.rung == 1
+    add_audit_event(
+        session,
+        actor="system",
+        action="task_overdue" if first else "task_escalated",
+        entity_type="task",
+        entity_id=inp.task_id,
+        case_id=inp.case_id,
+        before={"assignee": inp.assignee},
+        after={
+            "assignee": row.assignee,
+            "rung": inp.rung,
+            "notify": inp.notify,
+            "notified": result.supervisors,
+        },
+        dedupe_key=f"task_overdue:{inp.task_id}"
+        if first
+        else f"task_escalated:{inp.task_id}:{inp.rung}",
+    )
+
+
+def apply_recompute(
+    session: Session, inp: RecomputeDueInput, result: RecomputeDueResult
+) -> None:
+    row = session.get(HumanTask, inp.task_id)
+    if row is None or not result.changed or not _newer(row, inp.seq):
+        return
+    before = {"due_at": _iso(row.due_at), "remind_at": _iso(row.remind_at)}
+    row.due_at, row.remind_at = result.due_at, result.remind_at
+    row.seq = max(row.seq, inp.seq)
+    session.add(row)
+    add_audit_event(
+        session,
+        actor="system",
+        action="task_due_recomputed",
+        entity_type="task",
+        entity_id=inp.task_id,
+        case_id=inp.case_id,
+        before=before,
+        after={"due_at": _iso(result.due_at), "remind_at": _iso(result.remind_at)},
+        dedupe_key=f"task_due_recomputed:{inp.task_id}:{inp.seq}",
+    )
+
+
+def recipients_of_rung(session: Session, org_unit_id: int, notify: str) -> list[str]:
+    """Who a rung of the ladder tells: ``supervisor`` (see supervisors_of),
+    ``unit_above`` (the same, starting one unit higher), ``county_leader`` (the
+    county centre's managers). A rung that finds nobody goes to the county leaders."""
+    unit = session.get(OrgUnit, org_unit_id)
+    if unit is None:
+        return []
+    found: list[str] = []
+    if notify == "supervisor":
+        found = supervisors_of(session, org_unit_id)
+    elif notify == "unit_above" and unit.parent_id is not None:
+        found = supervisors_of(session, unit.parent_id)
+    return found or county_leaders(session, unit)
+
+
+def county_leaders(session: Session, unit: OrgUnit) -> list[str]:
+    """The managers of the county centre at or above ``unit``."""
+    current: OrgUnit | None = unit
+    while current is not None and current.level != "county":
+        current = session.get(OrgUnit, current.parent_id) if current.parent_id else None
+    if current is None:
+        return []
+    accounts = session.exec(
+        select(Account).where(Account.org_unit_id == current.id, Account.active)
+    ).all()
+    return sorted(a.username for a in accounts if "manager" in a.roles)
 
 
 def supervisors_of(session: Session, org_unit_id: int) -> list[str]:
@@ -324,3 +519,10 @@ def supervisors_of(session: Session, org_unit_id: int) -> list[str]:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite hands datetimes back naive (UTC): compare them as aware."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)

@@ -1,9 +1,14 @@
-"""The notification outbox: every notice event is written once, keyed by the workflow,
-and delivered once — a retried or replayed activity finds the row already sent.
+"""The notification outbox: every notice event is written once, keyed by the workflow.
 
-Rows go pending → sent, or pending → skipped when the recipient has no address on the
-configured channel (a veteran without e-mail): the case must not wait forever on a
-notice nobody can receive, and the skipped row stays visible on the case page.
+Delivery is at-least-once with a dedup key: a retried activity finds a row already
+``sent`` and does not deliver again, but a worker that dies after the adapter delivered
+and before the row was marked ``sent`` delivers it again on the retry — the channel
+carries the key (`X-Vetflow-Key`, the SMTP Message-ID) so the receiver drops the repeat.
+
+Rows go pending → sent; pending → failed when the notice is refused for good (no
+address on the channel, a gateway 4xx, a rejected recipient) or its retries are used
+up — the delivering workflow then opens a ``notice_failed`` task — and failed →
+resolved (sent to a corrected address, or the person informed another way).
 """
 
 from __future__ import annotations
@@ -12,15 +17,23 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import structlog
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
-from activities.notify_adapters import NoAddress, NotifyAdapter
-from models.contracts import NoticeInput, NoticeResult
-from models.tables import Account, Notice, Veteran, utcnow
+from activities.notify_adapters import NoAddress, NoticeRejected, NotifyAdapter
+from models.audit import add_audit_event
+from models.contracts import (
+    NoticeFailedInput,
+    NoticeInput,
+    NoticeResolution,
+    NoticeResult,
+)
+from models.db import session_scope
+from models.tables import Account, Case, Notice, OrgUnit, Veteran, utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -84,6 +97,30 @@ def resolve_address(session: Session, inp: NoticeInput, channel: str) -> str:
     return (vet.email or "") if channel == "smtp" else vet.phone
 
 
+def notice_facts(session: Session, inp: NoticeInput) -> dict[str, object]:
+    """What a notice names besides its event: the veteran's own station (name, address,
+    office phone — the nearest station above the veteran in the org tree) and, when
+    the context names the handling clerk (``handled_by``), their name and phone."""
+    facts: dict[str, object] = {}
+    case = session.get(Case, inp.case_id) if inp.case_id else None
+    veteran = session.get(Veteran, case.veteran_id) if case else None
+    unit = session.get(OrgUnit, veteran.org_unit_id) if veteran else None
+    if unit is not None:
+        facts["station"] = {
+            "name": unit.name,
+            "address": unit.address,
+            "phone": unit.phone,
+        }
+    handler = inp.context.get("handled_by")
+    if handler:
+        acc = session.exec(select(Account).where(Account.username == handler)).first()
+        facts["clerk"] = {
+            "name": acc.display_name if acc else str(handler),
+            "phone": (acc.phone or "") if acc else "",
+        }
+    return facts
+
+
 class NotificationActivities:
     """The `send_notice` activity, bound to the app database and one delivery adapter."""
 
@@ -93,14 +130,65 @@ class NotificationActivities:
 
     @activity.defn
     def send_notice(self, inp: NoticeInput) -> NoticeResult:
-        """Queue the notice in the outbox (once per key) and deliver it (once).
+        """Queue the notice in the outbox (once per key) and deliver it.
 
-        A delivery failure is recorded on the row and re-raised so that Temporal
-        retries; template errors are re-raised too, because failing the activity
-        for good would fail the whole case over a notice.
+        A transient failure is recorded on the row and re-raised so that Temporal
+        retries (a bounded number of times). A permanent one — no address, a refused
+        recipient, a broken template — marks the row failed and raises a
+        non-retryable ``ApplicationError`` typed ``NoAddress`` / ``NoticeRejected`` /
+        ``NoticeTemplateError``.
         """
         with structlog.contextvars.bound_contextvars(**_log_context(inp)):
-            return self._send(inp)
+            try:
+                return self._send(inp)
+            except TemplateError as exc:
+                log.error("notice_template_error", error=str(exc))
+                raise ApplicationError(
+                    f"notice template {inp.template}: {exc}",
+                    type="NoticeTemplateError",
+                    non_retryable=True,
+                ) from exc
+
+    @activity.defn
+    def mark_notice_failed(self, inp: NoticeFailedInput) -> None:
+        """The notice failed for good: the row says so (and why) until a clerk settles it."""
+        with session_scope(self.engine) as session:
+            row = session.exec(select(Notice).where(Notice.key == inp.key)).first()
+            if row is None or row.status in ("sent", "resolved"):
+                return
+            row.status = "failed"
+            row.error = f"{inp.error_type}: {inp.message}"
+            session.add(row)
+        log.warning("notice_failed_for_good", key=inp.key, error_type=inp.error_type)
+
+    @activity.defn
+    def resolve_failed_notice(self, inp: NoticeResolution) -> None:
+        """A clerk settled a failed notice: ``resend`` puts it back to pending with the
+        corrected address (the workflow then delivers it), ``informed_otherwise``
+        records how the person was told. Both are audited."""
+        with session_scope(self.engine) as session:
+            row = session.exec(select(Notice).where(Notice.key == inp.key)).first()
+            if row is None or row.status not in ("failed", "pending"):
+                return
+            before = {"status": row.status, "address": row.address}
+            if inp.outcome == "resend":
+                row.status, row.address = "pending", inp.address
+            else:
+                row.status = "resolved"
+                row.error = (
+                    f"{row.error or ''} — 已通过其他方式告知: {inp.note}".strip()
+                )
+            session.add(row)
+            add_audit_event(
+                session,
+                actor=inp.actor,
+                action=f"notice_{inp.outcome}",
+                entity_type="notice",
+                entity_id=inp.key,
+                case_id=row.case_id,
+                before=before,
+                after={"status": row.status, "address": row.address, "note": inp.note},
+            )
 
     def _send(self, inp: NoticeInput) -> NoticeResult:
         notice = self._queued(inp)
@@ -112,10 +200,11 @@ class NotificationActivities:
             )
         try:
             self.adapter.deliver(notice)
-        except NoAddress as exc:
-            self._record(inp.key, status="skipped", error=str(exc))
-            log.warning("notice_skipped", reason=str(exc))
-            return NoticeResult(key=inp.key, status="skipped", channel=channel)
+        except (NoAddress, NoticeRejected) as exc:
+            kind = type(exc).__name__
+            self._record(inp.key, status="failed", error=f"{kind}: {exc}")
+            log.warning("notice_refused", reason=str(exc), kind=kind)
+            raise ApplicationError(str(exc), type=kind, non_retryable=True) from exc
         except Exception as exc:
             attempts = self._record(
                 inp.key, status="pending", error=f"{type(exc).__name__}: {exc}"
@@ -132,7 +221,9 @@ class NotificationActivities:
             found = session.exec(select(Notice).where(Notice.key == inp.key)).first()
             if found is not None:
                 return found
-            subject, body = render_notice(inp.template, inp.context)
+            subject, body = render_notice(
+                inp.template, {**inp.context, **notice_facts(session, inp)}
+            )
             row = Notice(
                 key=inp.key,
                 case_id=inp.case_id,

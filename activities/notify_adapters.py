@@ -1,10 +1,11 @@
 """Delivery adapters of the notification outbox: log (default), SMTP, SMS webhook.
 
-An adapter delivers one outbox row and raises when it could not, so that Temporal
-retries the activity. The outbox guarantees one row per key; the wire may still see
-a notice twice if the process dies between delivering and recording it, so each
-channel carries the key (SMTP Message-ID, webhook `X-Vetflow-Key`) for the receiver
-to drop the repeat.
+An adapter delivers one outbox row and raises when it could not: ``NoAddress`` and
+``NoticeRejected`` are permanent (retrying cannot help: a person must correct the
+contact), anything else is transient and retried. The outbox keeps one row per key;
+delivery is at-least-once — the wire may see a notice twice if the worker dies between
+delivering and recording it — so each channel carries the key (SMTP Message-ID,
+webhook `X-Vetflow-Key`) for the receiver to drop the repeat.
 """
 
 from __future__ import annotations
@@ -31,8 +32,13 @@ WEBHOOK_TIMEOUT_SECONDS = 10.0
 class NoAddress(ValueError):
     """The recipient has no address on this channel (e.g. a veteran without e-mail).
 
-    Retrying cannot help, so the activity records the notice as skipped instead.
+    Permanent: retrying cannot help, a clerk must correct the contact.
     """
+
+
+class NoticeRejected(ValueError):
+    """The gateway or mail server refused this notice for good (an HTTP 4xx such as
+    an invalid phone number, a rejected recipient). Permanent, like NoAddress."""
 
 
 class NotifyAdapter(Protocol):
@@ -82,8 +88,11 @@ class SmtpAdapter:
             f"<{hashlib.sha256(notice.key.encode()).hexdigest()[:32]}@vetflow>"
         )
         msg.set_content(notice.body)
-        with smtplib.SMTP(self.host, self.port, timeout=10) as smtp:
-            smtp.send_message(msg)
+        try:
+            with smtplib.SMTP(self.host, self.port, timeout=10) as smtp:
+                smtp.send_message(msg)
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise NoticeRejected(f"recipient refused: {exc.recipients}") from exc
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -122,6 +131,11 @@ class WebhookAdapter:
         }
         with httpx.Client(timeout=WEBHOOK_TIMEOUT_SECONDS) as client:
             response = client.post(self.url, content=body, headers=headers)
+        if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
+            # The gateway refuses this notice itself (e.g. an invalid number).
+            raise NoticeRejected(
+                f"gateway answered {response.status_code}: {response.text[:200]}"
+            )
         response.raise_for_status()
 
 

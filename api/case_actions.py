@@ -20,6 +20,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api.case_queries import open_case_of, veteran_in_subtree, visible_case
 from api.deps import AuthUser
+from api.update_errors import call_temporal, rpc_timeout
 from models.contracts import (
     SA_ORG_UNIT,
     SA_PROCESS,
@@ -57,7 +58,8 @@ async def start_case(
     body: CaseCreate,
 ) -> CaseStarted:
     """Start `body.process` for a veteran of the user's subtree. 403: not a starter role;
-    422: unknown process or bad start data; 404: veteran not mine; 409: already has it."""
+    422: unknown process or bad start data; 404: veteran not mine; 409: already has it;
+    503 (Retry-After): Temporal did not answer within the call timeout."""
     if not STARTER_ROLES.intersection(user.roles):
         raise HTTPException(403, detail="无权受理案件 (not allowed to start cases)")
     spec = PROCESSES.get(body.process)
@@ -106,8 +108,11 @@ async def start_case(
             409, detail={"message": "该退役军人已有同类案件", "case_id": existing.id}
         )
     workflow = PROCESS_WORKFLOWS[spec.key]
+    timeout = settings.temporal_call_timeout_seconds
     try:
-        await temporal.start_workflow(
+        # A start needs no worker, only Temporal; bounded so a Temporal that does not
+        # answer gives 503 with Retry-After rather than a hanging request.
+        start = temporal.start_workflow(
             workflow.run,
             StartCaseInput(
                 case_id=case_id,
@@ -116,13 +121,17 @@ async def start_case(
                 started_by=user.username,
                 data=data,
                 policy=policy_for(spec.key, settings.policy_profile),
+                # New cases take the newest definition and keep it to their end.
+                spec_version=spec.version,
             ),
             id=case_id,
             task_queue=settings.task_queue,
             search_attributes=_search_attributes(spec.key, unit.path, body.veteran_id),
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            rpc_timeout=rpc_timeout(timeout),
         )
+        await call_temporal(start, timeout)
     except WorkflowAlreadyStartedError:
         raise HTTPException(
             409, detail={"message": "该退役军人已有同类案件", "case_id": case_id}

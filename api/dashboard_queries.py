@@ -4,6 +4,7 @@ Task figures cover the tasks whose ``org_path`` lies in the subtree, case figure
 cases whose ``org_path`` does. Counts are aggregated in SQL (GROUP BY); duration
 percentiles need every duration, so they are computed here from the completed tasks.
 Overdue / at risk follow the inbox's colours (``api.inbox_queries.urgency``).
+Open incidents count those whose ``org_path`` lies in the subtree.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import col
 
-from models.tables import Case, HumanTask, OrgUnit
+from models.tables import Case, HumanTask, Incident, OrgUnit
 
 # Backlog age buckets: label and exclusive upper bound in days (None = unbounded).
 AGE_BUCKETS: tuple[tuple[str, int | None], ...] = (
@@ -30,6 +31,9 @@ AGE_BUCKETS: tuple[tuple[str, int | None], ...] = (
     (">30天", None),
 )
 CORRECTION_STEP = "archive_review"  # 一次性告知 then 补正 rounds (003 §7.6)
+# Work items of a notice that could not be delivered (DeliverNoticeWorkflow).
+NOTICE_FAILED_STEPS = ("notice_failed", "staff_notice_failed")
+ESCALATION_RUNGS = (1, 2, 3)  # open tasks with escalation_level >= each
 
 
 class StepCount(BaseModel):
@@ -78,6 +82,10 @@ class DashboardStats(BaseModel):
     on_time_rate: float | None
     step_durations: list[StepDuration]
     correction_rounds: CorrectionRounds
+    open_incidents: int
+    failed_notices: int  # open notice_failed / staff_notice_failed tasks
+    # Open tasks that reached at least rung n of their escalation ladder, n = 1, 2, 3.
+    escalated: dict[int, int]
 
 
 def _utc(value: datetime) -> datetime:
@@ -189,6 +197,24 @@ def dashboard_stats(
                 col(HumanTask.completed_at),
             ).where(*done)
         ).all()
+        is_open = col(HumanTask.status) == "open"
+        failed_notices, *escalated = conn.execute(
+            select(
+                func.sum(
+                    case((col(HumanTask.step).in_(NOTICE_FAILED_STEPS), 1), else_=0)
+                ),
+                *(
+                    func.sum(case((col(HumanTask.escalation_level) >= n, 1), else_=0))
+                    for n in ESCALATION_RUNGS
+                ),
+            ).where(in_tree, is_open)
+        ).one()
+        open_incidents = conn.execute(
+            select(func.count()).where(
+                col(Incident.org_path).startswith(org_path),
+                col(Incident.status) == "open",
+            )
+        ).scalar_one()
         # Per case, so by the case's subtree: the review itself sits at the county
         # centre, outside a township's task subtree.
         rounds = conn.execute(
@@ -233,4 +259,9 @@ def dashboard_stats(
             max=max(dist, default=0),
             distribution=dict(sorted(dist.items())),
         ),
+        open_incidents=int(open_incidents),
+        failed_notices=int(failed_notices or 0),
+        escalated={
+            n: int(v or 0) for n, v in zip(ESCALATION_RUNGS, escalated, strict=True)
+        },
     )

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.update_errors import call_temporal, rpc_timeout
 from models.tables import HistoryArchive
 
 
@@ -39,7 +40,12 @@ async def load_history(
 ) -> LoadedHistory | None:
     """The full history of a case; None when neither Temporal nor the archive has it."""
     try:
-        history = await temporal.get_workflow_handle(workflow_id).fetch_history()
+        # Bounded: a Temporal that does not answer gives 503 with Retry-After.
+        history = await call_temporal(
+            temporal.get_workflow_handle(workflow_id).fetch_history(
+                rpc_timeout=rpc_timeout()
+            )
+        )
         text = history.to_json()
         return LoadedHistory(
             history, text, "temporal", hashlib.sha256(text.encode()).hexdigest()

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import quote
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -22,6 +22,7 @@ from api.pages import auth as auth_pages
 from api.pages import cases as case_pages
 from api.pages import dashboard as dashboard_pages
 from api.pages import inbox as inbox_pages
+from api.pages import incidents as incident_pages
 from api.pages import tasks as task_pages
 from api.routes import (
     auth,
@@ -29,12 +30,14 @@ from api.routes import (
     health,
     history,
     holidays,
+    incidents,
     org_units,
     processes,
     tasks,
     veterans,
 )
 from api.security import signing_key
+from api.update_errors import bind_call_timeout
 from api.web.render import render
 from api.web.session import CsrfFailed, LoginRequired
 from models.db import make_engine
@@ -51,6 +54,7 @@ ROUTERS = [
     cases.router,
     history.router,
     tasks.router,
+    incidents.router,
 ]
 PAGES = [
     auth_pages.router,
@@ -59,6 +63,7 @@ PAGES = [
     case_pages.router,
     audit_pages.router,
     dashboard_pages.router,
+    incident_pages.router,
 ]
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -100,6 +105,8 @@ def create_app(
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Every route's Temporal calls are bounded by VETFLOW_TEMPORAL_CALL_TIMEOUT_SECONDS.
+        dependencies=[Depends(bind_call_timeout)],
     )
     app.state.settings = settings
     app.add_middleware(RequestContextMiddleware)
@@ -116,13 +123,20 @@ def create_app(
         """Pages answer errors with a page; the JSON API keeps FastAPI's JSON."""
         if request.url.path.startswith(("/api", "/healthz", "/static")):
             return await http_exception_handler(request, exc)
-        detail = exc.detail if isinstance(exc.detail, str) else ""
-        return render(
+        detail = exc.detail
+        if isinstance(detail, dict):  # e.g. 503 {"type": "TemporalTimeout", "message"}
+            detail = detail.get("message", "")
+        page = render(
             request,
             "error.html",
-            {"status": exc.status_code, "message": detail},
+            {
+                "status": exc.status_code,
+                "message": detail if isinstance(detail, str) else "",
+            },
             status_code=exc.status_code,
         )
+        page.headers.update(exc.headers or {})  # Retry-After of a 503
+        return page
 
     @app.exception_handler(CsrfFailed)
     async def _csrf(request: Request, exc: CsrfFailed) -> PlainTextResponse:

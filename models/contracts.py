@@ -43,6 +43,21 @@ class Actor(BaseModel):
 # --- deadline policy -------------------------------------------------------------
 
 
+class EscalationRung(BaseModel):
+    """One rung of a step's escalation ladder: how long after the due time, and who
+    hears of it. ``after_working_days`` counts Chinese working days; ``after`` is an
+    exact span (demo and test profiles).
+
+    ``notify``: ``supervisor`` (the managers of the first unit above with managers, or
+    that unit's staff), ``unit_above`` (the same one level further up), or
+    ``county_leader`` (the managers of the county centre).
+    """
+
+    after_working_days: int | None = None
+    after: timedelta | None = None
+    notify: str = "supervisor"
+
+
 class TaskPolicy(BaseModel):
     """When a step is due. Exactly one of the three measures is normally set.
 
@@ -57,6 +72,12 @@ class TaskPolicy(BaseModel):
     duration: timedelta | None = None
     remind_before: timedelta | None = None
     source: str = ""  # clause or local commitment the deadline comes from
+    # Who is told, and when, once the task is overdue (003 §7.9). Empty: one rung at
+    # the due time to the supervisor (the behaviour of cases started before ladders).
+    escalation: list[EscalationRung] = Field(default_factory=list)
+
+    def ladder(self) -> list[EscalationRung]:
+        return self.escalation or [EscalationRung()]
 
 
 class ProcessPolicy(BaseModel):
@@ -65,6 +86,10 @@ class ProcessPolicy(BaseModel):
     name: str = "standard"
     steps: dict[str, TaskPolicy] = Field(default_factory=dict)
     default: TaskPolicy = Field(default_factory=TaskPolicy)
+    # Delivery of one notice: this many attempts (backing off up to the interval),
+    # then a notice_failed work item for a clerk.
+    notice_attempts: int = 8
+    notice_max_interval: timedelta = timedelta(minutes=10)
 
     def for_step(self, step: str) -> TaskPolicy:
         return self.steps.get(step, self.default)
@@ -82,6 +107,9 @@ class StartCaseInput(BaseModel):
     started_by: str
     data: dict[str, Any] = Field(default_factory=dict)
     policy: ProcessPolicy = Field(default_factory=ProcessPolicy)
+    # The process definition version this case runs to its end. Histories recorded
+    # before versions existed carry none and are version 1.
+    spec_version: int = 1
 
 
 class OrgChain(BaseModel):
@@ -101,6 +129,7 @@ class RegisterCaseInput(BaseModel):
     started_by: str
     started_at: datetime
     data: dict[str, Any] = Field(default_factory=dict)
+    spec_version: int = 1
 
 
 class RegisterCaseResult(BaseModel):
@@ -128,6 +157,8 @@ class CaseState(BaseModel):
     open_tasks: list[str] = Field(default_factory=list)
     completed_steps: list[str] = Field(default_factory=list)
     rounds: dict[str, int] = Field(default_factory=dict)
+    spec_version: int = 1
+    open_incidents: list[str] = Field(default_factory=list)
 
 
 # --- human tasks -----------------------------------------------------------------
@@ -150,6 +181,8 @@ class OpenTaskInput(BaseModel):
     created_at: datetime
     policy: TaskPolicy = Field(default_factory=TaskPolicy)
     preferred_assignee: str | None = None
+    spec_version: int = 1
+    seq: int = 0  # projection sequence of this write (0: written before sequences)
 
 
 class OpenTaskResult(BaseModel):
@@ -158,6 +191,8 @@ class OpenTaskResult(BaseModel):
     due_at: datetime | None
     remind_at: datetime | None
     org_path: str = "/"
+    # When each rung of the escalation ladder falls due (working days resolved).
+    escalate_at: list[datetime] = Field(default_factory=list)
 
 
 class CompleteTaskInput(BaseModel):
@@ -218,6 +253,7 @@ class AssignTaskInput(BaseModel):
     action: str
     reason: str = ""
     at: datetime
+    seq: int = 0
 
 
 class CloseTaskInput(BaseModel):
@@ -225,6 +261,7 @@ class CloseTaskInput(BaseModel):
     case_id: str
     status: str  # completed | cancelled
     result: TaskResult | None = None
+    seq: int = 0
 
 
 class EscalateTaskInput(BaseModel):
@@ -234,13 +271,84 @@ class EscalateTaskInput(BaseModel):
     candidate_role: str
     org_unit_id: int
     at: datetime
+    seq: int = 0
+    rung: int = 1  # 1-based rung of the ladder
+    notify: str = "supervisor"
 
 
 class EscalateTaskResult(BaseModel):
-    """Supervisors to notify and, if the assignee is absent, the backup (B角) now holding it."""
+    """Supervisors to notify and, if the assignee is absent, the backup (B角) now holding it.
+
+    ``stale``: the row had already moved on (completed, or a newer write), so nothing
+    was changed and nobody is to be told.
+    """
 
     supervisors: list[str] = Field(default_factory=list)
     new_assignee: str | None = None
+    stale: bool = False
+
+
+class TaskRecipientsInput(BaseModel):
+    """Who to remind of an open task: its holder, or else its candidate group."""
+
+    task_id: str
+    assignee: str | None
+    candidate_role: str
+    org_unit_id: int
+
+
+class RecomputeDueInput(BaseModel):
+    """Recompute an open task's due times after the holiday table changed."""
+
+    task_id: str
+    case_id: str
+    created_at: datetime
+    policy: TaskPolicy
+    seq: int = 0
+
+
+class RecomputeDueResult(BaseModel):
+    due_at: datetime | None
+    remind_at: datetime | None
+    escalate_at: list[datetime] = Field(default_factory=list)
+    changed: bool = False
+
+
+class CalendarChanged(BaseModel):
+    """Signal: the admin changed the holiday table (days added, removed or flipped)."""
+
+    days: list[str] = Field(default_factory=list)  # ISO dates
+    actor: str = "system"
+
+
+# --- incidents -------------------------------------------------------------------
+
+
+class OpenIncidentInput(BaseModel):
+    incident_id: str
+    case_id: str
+    workflow_id: str
+    process: str
+    step: str
+    activity: str
+    error_type: str
+    message: str
+    org_unit_id: int | None = None
+    started_by: str = ""
+    at: datetime
+
+
+class ResolveIncidentInput(BaseModel):
+    incident_id: str
+    retried_by: str
+    at: datetime
+
+
+class RetryIncidentInput(BaseModel):
+    """A manager or admin fixed the cause of an incident and asks the case to retry."""
+
+    incident_id: str
+    actor: Actor
 
 
 # --- notifications ---------------------------------------------------------------
@@ -264,6 +372,34 @@ class NoticeResult(BaseModel):
     status: str  # sent | skipped | failed
     channel: str
     duplicate: bool = False
+
+
+class DeliverNoticeInput(BaseModel):
+    """Input of the child workflow that delivers one notice off the case's path."""
+
+    notice: NoticeInput
+    policy: TaskPolicy = Field(default_factory=TaskPolicy)  # of the notice_failed item
+    attempts: int = 8
+    max_interval: timedelta = timedelta(minutes=10)
+
+
+class NoticeFailedInput(BaseModel):
+    """Mark an outbox row failed for good (after bounded retries or a permanent error)."""
+
+    key: str
+    error_type: str
+    message: str
+
+
+class NoticeResolution(BaseModel):
+    """How a clerk settled a failed notice: resent to a corrected address, or the person
+    was informed another way (recorded, with how)."""
+
+    key: str
+    outcome: str  # resend | informed_otherwise
+    address: str = ""
+    note: str = ""
+    actor: str
 
 
 # --- history archive -------------------------------------------------------------

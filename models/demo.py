@@ -52,6 +52,17 @@ def seed_demo(engine: Engine) -> bool:
         nanguan_v = create_org_unit(
             s, "sfx-ngz-ngc", "南关村退役军人服务站", OrgLevel.village, nanguan
         )
+        # Where veterans find each unit: named in the notices they receive (003 §7.6).
+        contacts = [
+            (county, "示范县人民路88号", "0531-8000 1000"),
+            (chengguan, "示范县城关镇政府院内", "0531-8000 2000"),
+            (dongguan, "示范县城关镇东关村村委会", "0531-8000 2100"),
+            (nanguan, "示范县南关镇政府院内", "0531-8000 3000"),
+            (nanguan_v, "示范县南关镇南关村村委会", "0531-8000 3100"),
+        ]
+        for unit, address, phone in contacts:
+            unit.address, unit.phone = address, phone
+            s.add(unit)
         pw = hash_password(DEMO_PASSWORD)
         accounts = [
             ("admin", "系统管理员", ["admin"], county, None),

@@ -123,3 +123,20 @@ class ReturnHomeStartForm(Form):
 
     discharge_date: date | None = Field(default=None, title="退出现役日期")
     note: str = Field(default="", max_length=2000, title="备注")
+
+
+class NoticeFailedForm(Form):
+    """A notice that could not be delivered: resend it to a corrected address, or
+    record how the person was informed instead (in person, by telephone)."""
+
+    address: str = Field(default="", max_length=200, title="更正后的联系方式")
+    note: str = Field(default="", max_length=2000, title="告知情况")
+
+    @model_validator(mode="after")
+    def _what_the_outcome_needs(self, info: ValidationInfo) -> NoticeFailedForm:
+        outcome = outcome_of(info)
+        if outcome == "resend" and len(self.address) < 3:
+            raise ValueError("重新发送须填写更正后的联系方式 (a corrected address)")
+        if outcome == "informed_otherwise" and not self.note:
+            raise ValueError("须说明以何种方式告知本人 (how the person was informed)")
+        return self

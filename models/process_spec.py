@@ -55,6 +55,10 @@ class ProcessSpec(BaseModel):
     # happens once) gives the case a deterministic id, so a repeated start is refused
     # by Temporal itself; "many" numbers each case anew.
     per_veteran: str = "once"
+    # Version of this definition. A case runs the version it started with to its end
+    # (recorded in its start input); a changed step order or form ships as a new
+    # version beside the old one (README, Releasing).
+    version: int = 1
     steps: tuple[StepSpec, ...] = Field(default_factory=tuple)
 
     def step(self, key: str) -> StepSpec:
@@ -68,6 +72,7 @@ class ProcessSpec(BaseModel):
             "key": self.key,
             "title": self.title,
             "title_en": self.title_en,
+            "version": self.version,
             "clauses": list(self.clauses),
             "start_schema": self.start_form.model_json_schema(),
             "first": self.first,

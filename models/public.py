@@ -134,3 +134,28 @@ class ReplayResult(BaseModel):
         description="`temporal` (live history) or `archive` (app database)"
     )
     sha256: str | None = None
+
+
+class IncidentPublic(BaseModel):
+    """A permanent activity failure a case waits on until a manager or admin retries."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    case_id: str
+    workflow_id: str
+    process: str
+    step: str = Field(description="The step the case waits at")
+    activity: str = Field(description="The activity that failed")
+    error_type: str
+    message: str
+    org_unit_id: int | None
+    status: str = Field(description="open | resolved")
+    opened_at: datetime
+    retried_by: str | None = None
+    resolved_at: datetime | None = None
+
+
+class IncidentsPublic(BaseModel):
+    data: list[IncidentPublic]
+    count: int

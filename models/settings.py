@@ -68,6 +68,12 @@ class Settings(BaseSettings):
         default=24.0,
         description="A task due within this many hours shows as at risk (amber).",
     )
+    temporal_call_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Longest the API waits for Temporal (start, Update, query) before "
+        "answering 503 with Retry-After.",
+    )
     unmask_roles: str = Field(
         default="county_staff,desk_party,desk_hukou,desk_social_insurance,desk_medical_insurance,desk_housing_fund,desk_reserve,desk_bank,desk_subsidy",
         description="Comma-separated roles that see full ID numbers (every such read is audited).",

@@ -39,6 +39,9 @@ class OrgUnit(SQLModel, table=True):
     parent_id: int | None = Field(default=None, foreign_key="org_unit.id", index=True)
     # Materialised path "/1/4/9/": a unit's subtree is every path that starts with it.
     path: str = Field(default="/", index=True, max_length=400)
+    # Where a veteran finds the station, named in notices (一次性告知, 003 §7.6).
+    address: str = Field(default="", max_length=300)
+    phone: str = Field(default="", max_length=32)
 
 
 class Account(SQLModel, table=True):
@@ -109,6 +112,8 @@ class Case(SQLModel, table=True):
     org_unit_id: int = Field(foreign_key="org_unit.id", index=True)
     org_path: str = Field(default="/", index=True, max_length=400)
     status: str = Field(default="running", index=True, max_length=32)
+    # The process definition version the case started with (and keeps to its end).
+    spec_version: int = Field(default=1)
     started_by: str = Field(default="", max_length=64)
     started_at: datetime = Field(default_factory=utcnow)
     closed_at: datetime | None = None
@@ -135,6 +140,12 @@ class HumanTask(SQLModel, table=True):
     assignee: str | None = Field(default=None, index=True, max_length=64)
     status: str = Field(default="open", index=True, max_length=16)
     overdue: bool = Field(default=False, index=True)
+    # Highest rung of the escalation ladder reached (0 = not escalated).
+    escalation_level: int = Field(default=0)
+    # Sequence of the last projection write the workflow made for this task: a write
+    # carrying an older sequence (a late retry, an escalation racing a completion) is
+    # ignored, so the row never goes backwards.
+    seq: int = Field(default=0)
     round: int = Field(default=1)
     created_at: datetime = Field(default_factory=utcnow)
     due_at: datetime | None = Field(default=None, index=True)
@@ -200,6 +211,28 @@ class Notice(SQLModel, table=True):
     error: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
+
+
+class Incident(SQLModel, table=True):
+    """A permanent failure of an activity that needs a person (like an Operate incident):
+    the case waits at ``step`` until a manager or admin fixes the cause and retries."""
+
+    __tablename__ = "incident"
+
+    id: str = Field(primary_key=True, max_length=200)
+    case_id: str = Field(index=True, max_length=120)
+    workflow_id: str = Field(max_length=120)
+    process: str = Field(default="", max_length=64)
+    step: str = Field(default="", max_length=64)
+    activity: str = Field(max_length=100)
+    error_type: str = Field(max_length=100)
+    message: str = Field(sa_column=Column(Text, nullable=False))
+    org_unit_id: int | None = Field(default=None, index=True)
+    org_path: str = Field(default="/", index=True, max_length=400)
+    status: str = Field(default="open", index=True, max_length=16)  # open | resolved
+    opened_at: datetime = Field(default_factory=utcnow)
+    retried_by: str | None = Field(default=None, max_length=64)
+    resolved_at: datetime | None = None
 
 
 class HistoryArchive(SQLModel, table=True):

@@ -105,6 +105,25 @@ def compute_due(
     return due, remind
 
 
+def escalation_times(
+    policy: TaskPolicy, due: datetime | None, cal: WorkCalendar
+) -> list[datetime]:
+    """When each rung of ``policy``'s escalation ladder falls due: the due time plus
+    its span, or office close of the n-th working day after the due date."""
+    if due is None:
+        return []
+    times: list[datetime] = []
+    for rung in policy.ladder():
+        if rung.after is not None:
+            at = due + rung.after
+        elif rung.after_working_days:
+            at = cal.add_working_days(due, rung.after_working_days)
+        else:
+            at = due
+        times.append(max(at, times[-1]) if times else at)
+    return times
+
+
 def load_overrides(session: Session, start: date, end: date) -> dict[date, bool]:
     """Admin overrides (holidays, adjusted working days) between two dates."""
     rows = session.exec(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -81,14 +82,22 @@ def set_absent(engine: Engine, username: str, absent: bool = True) -> None:
 
 
 HISTORY_DIR = Path(__file__).parent / "replay" / "histories"
+PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
+
+
+def current_release() -> str:
+    """The release being built: ``version`` in pyproject.toml. Recorded histories go
+    to ``HISTORY_DIR / <release> / <Workflow> / <scenario>__<workflow_id>.json``."""
+    with PYPROJECT.open("rb") as f:
+        return str(tomllib.load(f)["project"]["version"])
 
 
 async def record_history(handle: Any, workflow: str, scenario: str) -> None:
-    """Keep a scenario's history for the replay test, only when asked
-    (VETFLOW_RECORD_HISTORIES=1) and never over an existing file."""
+    """Keep a scenario's history for the replay test in the current release's folder,
+    only when asked (VETFLOW_RECORD_HISTORIES=1) and never over an existing file."""
     if os.environ.get("VETFLOW_RECORD_HISTORIES") != "1":
         return
-    folder = HISTORY_DIR / workflow
+    folder = HISTORY_DIR / current_release() / workflow
     if list(folder.glob(f"{scenario}__*.json")):
         return
     # The workflow id is part of the name: replay needs it (child ids derive from it).

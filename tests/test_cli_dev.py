@@ -1,5 +1,6 @@
-"""`vetflow dev` end to end: it starts Temporal on a state file, migrates, seeds, serves;
-Ctrl-C stops everything; starting again keeps the open case and its task."""
+"""`vetflow dev` end to end: it starts Temporal on a state file, migrates, seeds, starts
+the demo cases, serves; Ctrl-C stops everything; starting again keeps the open case and
+its task (and neither seeds nor starts demo cases twice)."""
 
 from __future__ import annotations
 
@@ -77,6 +78,18 @@ def test_dev_runs_stops_and_resumes(tmp_path):
             data={"username": "county", "password": "demo-password"},
         ).json()["access_token"]
         h = {"Authorization": f"Bearer {tok}"}
+        # The login page comes first in the banner, before the API docs.
+        log = (tmp_path / "dev.log").read_text(errors="replace")
+        assert f"{base}/login" in log
+        assert log.index(f"{base}/login") < log.index(f"{base}/docs")
+        # A freshly seeded database gets the demo cases (village, correction, overdue,
+        # closed), started in the background once the worker runs.
+        for _ in range(300):
+            cases = httpx.get(f"{base}/api/cases", headers=h).json()["count"]
+            if cases >= 4:
+                break
+            time.sleep(0.1)
+        assert cases == 4
         case = httpx.post(
             f"{base}/api/cases",
             json={"process": "return_home", "veteran_id": 1},
@@ -95,6 +108,13 @@ def test_dev_runs_stops_and_resumes(tmp_path):
         assert "vetflow is running" in (tmp_path / "dev.log").read_text(
             errors="replace"
         )
+        # The background driver brings every demo case to its point (the closed one too).
+        for _ in range(600):
+            log = (tmp_path / "dev.log").read_text(errors="replace")
+            if "demo_cases_started" in log or "demo_cases_failed" in log:
+                break
+            time.sleep(0.1)
+        assert "demo_cases_started" in log, log[-3000:]
     finally:
         _stop(proc)
     # Start again on the same state files: the case and its task are still there and move on.
@@ -121,5 +141,9 @@ def test_dev_runs_stops_and_resumes(tmp_path):
         assert (
             httpx.get(f"{base}/api/veterans", headers=h).json()["count"] == 5
         )  # seeded once, not twice
+        # ... and the demo cases started once: the four and the one started above.
+        assert httpx.get(f"{base}/api/cases", headers=h).json()["count"] == 5
+        log = (tmp_path / "dev.log").read_text(errors="replace")
+        assert log.count("demo_cases_started") == 1
     finally:
         _stop(proc)

@@ -35,7 +35,7 @@ COMPOSE: dict[str, Any] = yaml.safe_load(
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 VETFLOW = ("vetflow-migrate", "vetflow-api", "vetflow-worker")
 DOCKERFILE = (ROOT / "Dockerfile").read_text(encoding="utf-8")
-PACKAGES = ("models", "workflows", "activities", "api")
+PACKAGES = ("models", "workflows", "activities", "api", "tools")
 
 
 def env_of(service: str) -> dict[str, str]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po, write_po
 
+from api.update_errors import TIMEOUT_MESSAGE
 from api.web.forms import ERROR_TYPES
 from models.processes import PROCESSES
 
@@ -225,6 +226,22 @@ EN = {
     "身份证号": "ID number",
     "类别": "Category",
     "政治面貌": "Political status",
+    # Incidents, failed notices and escalation on the dashboard
+    "故障": "Incidents",
+    "待重试的故障": "Incidents awaiting retry",
+    "发送失败待处理的通知": "Failed notices awaiting a clerk",
+    "已升级至第{n}级及以上": "Escalated to rung {n} or higher",
+    "案件在出错的环节等待；排除原因后点击“重试”，系统重新执行失败的操作。": "Each case waits at the step that failed: fix the cause, then press Retry and the failed operation runs again.",
+    "待重试": "Awaiting retry",
+    "重试中": "Retrying",
+    "已解决": "Resolved",
+    "发生时间": "Occurred",
+    "失败的操作": "Failed operation",
+    "错误": "Error",
+    "重试": "Retry",
+    "没有故障": "No incidents",
+    "已请求重试，案件将重新执行失败的操作": "Retry requested: the case runs the failed operation again",
+    TIMEOUT_MESSAGE: "The workflow engine did not answer in time; the action may not have taken effect. Try again shortly.",
 }
 
 
@@ -247,6 +264,7 @@ def main(pot: str) -> None:
         {str(m.id) for m in template if m.id}
         | dynamic_ids()
         | {"失败", "通过", "退回补正(一次性告知)", "退回下一级", "提交", "不适用"}
+        | {TIMEOUT_MESSAGE}  # shown on pages when Temporal does not answer (503)
     )
     missing = sorted(i for i in ids if i not in EN)
     if missing:

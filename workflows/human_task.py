@@ -11,19 +11,25 @@ stale input before anything reaches the history.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    WorkflowAlreadyStartedError,
+)
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from activities.cases import CaseActivities
     from activities.human_tasks import HumanTaskActivities
+    from activities.incidents import IncidentActivities
     from activities.notifications import NotificationActivities
     from models.contracts import (
         SA_STATUS,
@@ -31,19 +37,27 @@ with workflow.unsafe.imports_passed_through():
         Actor,
         ArchiveHistoryInput,
         AssignTaskInput,
+        CalendarChanged,
         CaseState,
         CaseStatusInput,
         ClaimTaskInput,
         CloseTaskInput,
         CompleteTaskInput,
+        DeliverNoticeInput,
         EscalateTaskInput,
         NoticeInput,
+        OpenIncidentInput,
         OpenTaskInput,
+        OpenTaskResult,
         ReassignTaskInput,
+        RecomputeDueInput,
         RegisterCaseInput,
         RegisterCaseResult,
+        ResolveIncidentInput,
+        RetryIncidentInput,
         SkipTaskInput,
         StartCaseInput,
+        TaskRecipientsInput,
         TaskResult,
         TaskView,
     )
@@ -53,11 +67,24 @@ with workflow.unsafe.imports_passed_through():
 # under a township station goes to that township station (002 §3.2 一中心两站).
 LEVELS_UP = ("village", "township", "county", "city", "province")
 
+# Engine behaviour that changes a case's commands is released behind this patch:
+# cases started before it keep the old engine to their end (README, Releasing).
+# Behind it: notices as child workflows off the critical path, "task assigned" and
+# "review returned" notices, the escalation ladder, reminders to the candidate group,
+# deadlines recomputed when the holiday table changes.
+ENGINE_V2 = "engine-v2-notices-ladder"
+
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
+# Bounded: about 15 minutes of retries, then an incident a person resolves.
 ACTIVITY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=30),
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=20,
     non_retryable_error_types=["UnknownVeteran", "UnknownOrgUnit"],
+)
+# The incident writer is the last resort: it retries until the database answers.
+INCIDENT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=60)
 )
 STATUS_KEY = SearchAttributeKey.for_keyword(SA_STATUS)
 
@@ -73,20 +100,48 @@ class OpenTask:
 
     view: TaskView
     spec: StepSpec
+    policy: Any = None  # the TaskPolicy it was opened with
+    created_at: datetime | None = None
     result: TaskResult | None = None
+    seq: int = 0  # projection writes made for this task so far
+    escalate_at: list[datetime] = field(default_factory=list)
 
     @property
     def done(self) -> bool:
         return self.result is not None
 
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+
+@dataclass
+class IncidentState:
+    """A permanent activity failure the case waits on until a person retries it."""
+
+    incident_id: str
+    step: str
+    activity: str
+    org_path: str
+    retried_by: str | None = None
+
 
 class ProcessWorkflow:
     """Base of every process workflow: human tasks, deadlines, notices, case status."""
 
-    spec: ClassVar[ProcessSpec]
+    # Every released version of the process definition; a case runs the one it
+    # started with (``StartCaseInput.spec_version``).
+    specs: ClassVar[dict[int, ProcessSpec]]
 
     def _setup(self, inp: StartCaseInput) -> None:
         self._input = inp
+        if inp.spec_version not in self.specs:
+            raise ApplicationError(
+                f"{inp.process} has no definition version {inp.spec_version}",
+                type="UnknownSpecVersion",
+                non_retryable=True,
+            )
+        self.spec = self.specs[inp.spec_version]
         self._status = "running"
         self._tasks: dict[str, OpenTask] = {}
         self._rounds: dict[str, int] = {}
@@ -94,12 +149,21 @@ class ProcessWorkflow:
         # 首办负责制 (003 §7.8): (role, org unit) → the clerk who first handled a step.
         self._first_handler: dict[str, str] = {}
         self._case: RegisterCaseResult | None = None
+        self._incidents: dict[str, IncidentState] = {}
+        self._calendar_changes = 0
+        self._v2 = False
+
+    @property
+    def spec_version(self) -> int:
+        return self._input.spec_version
 
     # --- the process-facing API --------------------------------------------------
 
     async def register_case(self) -> RegisterCaseResult:
+        # The first command of every case: decides which engine the case runs on.
+        self._v2 = workflow.patched(ENGINE_V2)
         info = workflow.info()
-        self._case = await workflow.execute_activity_method(
+        self._case = await self._activity(
             CaseActivities.register_case,
             RegisterCaseInput(
                 case_id=self._input.case_id,
@@ -111,25 +175,30 @@ class ProcessWorkflow:
                 started_by=self._input.started_by,
                 started_at=workflow.now(),
                 data=self._input.data,
+                spec_version=self.spec_version,
             ),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=ACTIVITY_RETRY,
+            step="register_case",
         )
         return self._case
 
     async def human_task(
-        self, step_key: str, *, context: dict[str, Any] | None = None
+        self,
+        step_key: str,
+        *,
+        context: dict[str, Any] | None = None,
+        notice: str = "task_assigned",
     ) -> TaskResult:
         """Open the step's task, wait for its completion (with reminder and escalation
-        timers from the process policy) and return what the clerk submitted."""
+        timers from the process policy) and return what the clerk submitted.
+
+        ``notice`` is the template sent to the task's holder when it opens
+        (``review_returned`` when a review sends the step back)."""
         task, opening = self._new_task(step_key, context or {})
-        opened = await workflow.execute_activity_method(
-            HumanTaskActivities.open_task,
-            opening,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=ACTIVITY_RETRY,
+        opened: OpenTaskResult = await self._activity(
+            HumanTaskActivities.open_task, opening, step=step_key
         )
         task.view.due_at = opened.due_at
+        task.escalate_at = list(opened.escalate_at)
         if not task.done:
             task.view.assignee = opened.assignee
         workflow.logger.info(
@@ -140,29 +209,55 @@ class ProcessWorkflow:
                 "assignee": task.view.assignee,
             },
         )
+        if self._v2:
+            await self._announce(task, notice, (context or {}).get("returned_reasons"))
+            return await self._await_completion_v2(task, opened.remind_at)
         return await self._await_completion(task, opened.remind_at)
 
     async def skip_step(self, step_key: str, reason: str) -> None:
         """Record that a step does not apply to this case, and why."""
         _, opening = self._new_task(step_key, {}, register=False)
-        await workflow.execute_activity_method(
+        await self._activity(
             HumanTaskActivities.record_skipped_step,
             SkipTaskInput(task=opening, reason=reason),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=ACTIVITY_RETRY,
+            step=step_key,
         )
         self._completed_steps.append(step_key)
 
     async def notify(self, notice: NoticeInput) -> None:
-        await workflow.execute_activity_method(
-            NotificationActivities.send_notice,
-            notice,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=RetryPolicy(
-                initial_interval=timedelta(seconds=1),
-                maximum_interval=timedelta(minutes=5),
-            ),
-        )
+        """Send a notice. On the current engine it is handed to its own child workflow
+        (``DeliverNoticeWorkflow``) and the case goes on at once: bounded retries, then
+        a ``notice_failed`` work item for a clerk. Cases started before that run the
+        delivery inline, as they did."""
+        if not self._v2:
+            try:
+                await workflow.execute_activity_method(
+                    NotificationActivities.send_notice,
+                    notice,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=RetryPolicy(
+                        initial_interval=timedelta(seconds=1),
+                        maximum_interval=timedelta(minutes=5),
+                    ),
+                )
+            except ActivityError:
+                # A permanent refusal: recorded on the outbox row; the case goes on.
+                workflow.logger.warning("notice refused", extra={"key": notice.key})
+            return
+        try:
+            await workflow.start_child_workflow(
+                "DeliverNoticeWorkflow",
+                DeliverNoticeInput(
+                    notice=notice,
+                    policy=self._input.policy.for_step("notice_failed"),
+                    attempts=self._input.policy.notice_attempts,
+                    max_interval=self._input.policy.notice_max_interval,
+                ),
+                id=f"notice-{notice.key}",
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+            )
+        except WorkflowAlreadyStartedError:
+            pass  # the same notice event is already on its way
 
     async def notify_veteran(
         self, kind: str, template: str, key: str, context: dict[str, Any]
@@ -186,15 +281,14 @@ class ProcessWorkflow:
     async def set_status(self, status: str, *, closed: bool = False) -> None:
         self._status = status
         workflow.upsert_search_attributes([STATUS_KEY.value_set(status)])
-        await workflow.execute_activity_method(
+        await self._activity(
             CaseActivities.set_case_status,
             CaseStatusInput(
                 case_id=self._input.case_id,
                 status=status,
                 closed_at=workflow.now() if closed else None,
             ),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=ACTIVITY_RETRY,
+            step="case_status",
         )
 
     async def close_case(self) -> CaseState:
@@ -244,18 +338,25 @@ class ProcessWorkflow:
             open_tasks=[t for t, s in self._tasks.items() if not s.done],
             completed_steps=list(self._completed_steps),
             rounds=dict(self._rounds),
+            spec_version=self.spec_version,
+            open_incidents=[
+                i for i, s in self._incidents.items() if s.retried_by is None
+            ],
         )
 
     @workflow.update
     async def complete_task(self, inp: CompleteTaskInput) -> TaskResult:
-        """A clerk finishes a step with an outcome and the step's form."""
+        """A clerk finishes a step with an outcome and the step's form.
+
+        The validator has checked ``inp`` against the step's form; the handler records
+        the data exactly as accepted and never validates it again, so a replay does
+        not depend on today's form classes."""
         task = self._tasks[inp.task_id]
-        form = task.spec.form.model_validate(inp.data, context={"outcome": inp.outcome})
         result = TaskResult(
             task_id=inp.task_id,
             step=task.spec.key,
             outcome=inp.outcome,
-            data=form.model_dump(mode="json"),
+            data=dict(inp.data),
             comment=inp.comment,
             completed_by=inp.actor.username,
             completed_at=workflow.now(),
@@ -266,16 +367,16 @@ class ProcessWorkflow:
         task.view.assignee = inp.actor.username
         self._first_handler.setdefault(_handler_key(task.view), inp.actor.username)
         self._completed_steps.append(task.spec.key)
-        await workflow.execute_activity_method(
+        await self._activity(
             HumanTaskActivities.close_task,
             CloseTaskInput(
                 task_id=inp.task_id,
                 case_id=self._input.case_id,
                 status="completed",
                 result=result,
+                seq=task.next_seq(),
             ),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=ACTIVITY_RETRY,
+            step=task.spec.key,
         )
         return result
 
@@ -354,13 +455,20 @@ class ProcessWorkflow:
     @workflow.update
     async def reassign_task(self, inp: ReassignTaskInput) -> TaskView:
         """A supervisor or manager gives the task to another clerk, with a reason."""
-        return await self._assign(
-            self._tasks[inp.task_id],
-            inp.target.username,
-            inp.actor.username,
-            "reassign",
-            inp.reason,
+        task = self._tasks[inp.task_id]
+        view = await self._assign(
+            task, inp.target.username, inp.actor.username, "reassign", inp.reason
         )
+        if self._v2 and not task.done and task.view.assignee == inp.target.username:
+            await self.notify(
+                self._task_notice(
+                    task,
+                    "task_assigned",
+                    inp.target.username,
+                    key=f"reassign{task.seq}",
+                )
+            )
+        return view
 
     @reassign_task.validator
     def validate_reassign_task(self, inp: ReassignTaskInput) -> None:
@@ -386,14 +494,109 @@ class ProcessWorkflow:
                 errors=[{"loc": ["username"], "msg": "absent"}],
             )
 
+    @workflow.update
+    def retry_incident(self, inp: RetryIncidentInput) -> str:
+        """A manager or admin fixed the cause of an incident: the case retries the
+        failed activity (and opens a new incident if it fails again)."""
+        self._incidents[inp.incident_id].retried_by = inp.actor.username
+        return inp.incident_id
+
+    @retry_incident.validator
+    def validate_retry_incident(self, inp: RetryIncidentInput) -> None:
+        incident = self._incidents.get(inp.incident_id)
+        if incident is None:
+            raise reject("IncidentNotFound", f"故障 {inp.incident_id} 不存在")
+        if incident.retried_by is not None:
+            raise reject("IncidentNotOpen", "该故障已重试", holder=incident.retried_by)
+        if not SUPERVISOR_ROLES.intersection(inp.actor.roles) or not inp.actor.within(
+            incident.org_path
+        ):
+            raise reject("NotAuthorized", "只有管理人员或系统管理员可以重试故障")
+
+    @workflow.signal
+    def calendar_changed(self, change: CalendarChanged) -> None:
+        """The holiday table changed: open tasks recompute their due times."""
+        self._calendar_changes += 1
+
     # --- internals ----------------------------------------------------------------
+
+    async def _activity(
+        self, method: Callable[..., Any], arg: Any, *, step: str
+    ) -> Any:
+        """Run a projection or lookup activity. Transient faults retry (bounded); a
+        permanent fault, or retries used up, opens an incident and the case waits for
+        a person to fix the cause and retry — it never fails or hangs unseen."""
+        while True:
+            try:
+                return await workflow.execute_activity_method(
+                    method,
+                    arg,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=ACTIVITY_RETRY,
+                )
+            except ActivityError as err:
+                await self._incident(step, getattr(method, "__name__", "?"), err)
+
+    async def _incident(
+        self, step: str, activity_name: str, err: ActivityError
+    ) -> None:
+        cause = err.cause
+        error_type = (
+            (cause.type or "ApplicationError")
+            if isinstance(cause, ApplicationError)
+            else type(cause).__name__
+        )
+        message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+        incident_id = (
+            f"{workflow.info().workflow_id}.incident.{len(self._incidents) + 1}"
+        )
+        org_path = self._case.org_path if self._case else "/"
+        incident = IncidentState(incident_id, step, activity_name, org_path)
+        self._incidents[incident_id] = incident
+        workflow.logger.error(
+            "incident opened",
+            extra={"case_id": self._input.case_id, "incident_id": incident_id},
+        )
+        opened = await workflow.execute_activity_method(
+            IncidentActivities.open_incident,
+            OpenIncidentInput(
+                incident_id=incident_id,
+                case_id=self._input.case_id,
+                workflow_id=workflow.info().workflow_id,
+                process=self.spec.key,
+                step=step,
+                activity=activity_name,
+                error_type=error_type,
+                message=message or str(err),
+                org_unit_id=self._case.org_unit_id if self._case else None,
+                started_by=self._input.started_by,
+                at=workflow.now(),
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=INCIDENT_RETRY,
+        )
+        incident.org_path = opened
+        await workflow.wait_condition(lambda: incident.retried_by is not None)
+        await workflow.execute_activity_method(
+            IncidentActivities.resolve_incident,
+            ResolveIncidentInput(
+                incident_id=incident_id,
+                retried_by=incident.retried_by or "",
+                at=workflow.now(),
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=INCIDENT_RETRY,
+        )
+
+    def _task_prefix(self) -> str:
+        return self._input.case_id
 
     def _new_task(
         self, step_key: str, context: dict[str, Any], register: bool = True
     ) -> tuple[OpenTask, OpenTaskInput]:
         spec = self.spec.step(step_key)
         n = self._rounds[step_key] = self._rounds.get(step_key, 0) + 1
-        task_id = f"{self._input.case_id}.{step_key}.{n}"
+        task_id = f"{self._task_prefix()}.{step_key}.{n}"
         org_unit_id, org_path, level = self.unit_for(spec.level)
         role = spec.role
         if level != spec.level and role == f"{spec.level}_staff":
@@ -411,7 +614,8 @@ class ProcessWorkflow:
         )
         preferred = self._first_handler.get(_handler_key(view))
         view.assignee = preferred
-        task = OpenTask(view=view, spec=spec)
+        policy = self._input.policy.for_step(step_key)
+        task = OpenTask(view=view, spec=spec, policy=policy, created_at=workflow.now())
         if register:
             # Registered before the activity runs: a completion may arrive as soon as the row exists.
             self._tasks[task_id] = task
@@ -429,14 +633,18 @@ class ProcessWorkflow:
             context=context,
             round=n,
             created_at=workflow.now(),
-            policy=self._input.policy.for_step(step_key),
+            policy=policy,
             preferred_assignee=preferred,
+            spec_version=self.spec_version,
+            seq=task.next_seq(),
         )
         return task, opening
 
     async def _await_completion(
         self, task: OpenTask, remind_at: datetime | None
     ) -> TaskResult:
+        """The engine of cases started before ENGINE_V2: one reminder to the holder,
+        one escalation at the due time."""
         if remind_at is not None and not task.done:
             if (
                 not await _wait(lambda: task.done, remind_at - workflow.now())
@@ -448,22 +656,135 @@ class ProcessWorkflow:
         due_at = task.view.due_at
         if due_at is not None and not task.done:
             if not await _wait(lambda: task.done, due_at - workflow.now()):
-                await self._escalate(task)
+                await self._escalate(task, rung=1, notify="supervisor")
         await workflow.wait_condition(lambda: task.done)
         if task.result is None:  # for the type checker: done means a result is set
             raise RuntimeError("task finished without a result")
         return task.result
 
-    async def _escalate(self, task: OpenTask) -> None:
-        """At the due time (003 §7.9): overdue mark, supervisors told, B角 takes over if
-        the holder is absent (003 §7.7)."""
+    async def _await_completion_v2(
+        self, task: OpenTask, remind_at: datetime | None
+    ) -> TaskResult:
+        """Wait for the clerk; meanwhile remind once (the holder, or the candidate group
+        while nobody holds it), climb the escalation ladder rung by rung, and follow
+        the holiday table when an admin changes it."""
+        reminded = remind_at is None
+        fired = 0
+        seen_changes = self._calendar_changes
+        while not task.done:
+            pending = [] if reminded or remind_at is None else [remind_at]
+            pending += task.escalate_at[fired : fired + 1]
+
+            def changed(seen: int = seen_changes) -> bool:
+                return task.done or self._calendar_changes != seen
+
+            if not pending:
+                await workflow.wait_condition(changed)
+            else:
+                await _wait(changed, min(pending) - workflow.now())
+            if task.done:
+                break
+            if self._calendar_changes != seen_changes:
+                seen_changes = self._calendar_changes
+                remind_at = await self._recompute_due(task, remind_at)
+                continue
+            now = workflow.now()
+            if not reminded and remind_at is not None and remind_at <= now:
+                reminded = True
+                await self._remind(task)
+            elif fired < len(task.escalate_at) and task.escalate_at[fired] <= now:
+                fired += 1
+                ladder = task.policy.ladder() if task.policy else []
+                notify = (
+                    ladder[fired - 1].notify if fired <= len(ladder) else "supervisor"
+                )
+                await self._escalate(task, rung=fired, notify=notify)
+        if task.result is None:  # for the type checker: done means a result is set
+            raise RuntimeError("task finished without a result")
+        return task.result
+
+    async def _recompute_due(
+        self, task: OpenTask, remind_at: datetime | None
+    ) -> datetime | None:
+        if task.created_at is None or task.policy is None:
+            return remind_at
+        result = await self._activity(
+            HumanTaskActivities.recompute_due,
+            RecomputeDueInput(
+                task_id=task.view.task_id,
+                case_id=self._input.case_id,
+                created_at=task.created_at,
+                policy=task.policy,
+                seq=task.next_seq(),
+            ),
+            step=task.spec.key,
+        )
+        if not result.changed:
+            return remind_at
+        workflow.logger.info(
+            "due time recomputed",
+            extra={"case_id": self._input.case_id, "task_id": task.view.task_id},
+        )
+        task.view.due_at = result.due_at
+        # Rungs already passed stay passed; the rest move with the calendar.
+        task.escalate_at = list(result.escalate_at)
+        remind: datetime | None = result.remind_at
+        return remind
+
+    async def _remind(self, task: OpenTask) -> None:
+        recipients: list[str] = await self._activity(
+            HumanTaskActivities.task_recipients,
+            TaskRecipientsInput(
+                task_id=task.view.task_id,
+                assignee=task.view.assignee,
+                candidate_role=task.view.candidate_role,
+                org_unit_id=task.view.org_unit_id,
+            ),
+            step=task.spec.key,
+        )
+        for username in recipients:
+            await self.notify(self._task_notice(task, "reminder", username))
+
+    async def _announce(
+        self, task: OpenTask, template: str, reasons: list[str] | None
+    ) -> None:
+        """Tell the holder a task is theirs (or, for a returned step, its candidates)."""
+        if task.done:
+            return
+        if task.view.assignee:
+            recipients = [task.view.assignee]
+        elif template == "review_returned":
+            recipients = await self._activity(
+                HumanTaskActivities.task_recipients,
+                TaskRecipientsInput(
+                    task_id=task.view.task_id,
+                    assignee=None,
+                    candidate_role=task.view.candidate_role,
+                    org_unit_id=task.view.org_unit_id,
+                ),
+                step=task.spec.key,
+            )
+        else:
+            return  # an unclaimed task waits in the unit's queue (待认领)
+        for username in recipients:
+            await self.notify(
+                self._task_notice(task, template, username, reasons=reasons or [])
+            )
+
+    async def _escalate(self, task: OpenTask, *, rung: int, notify: str) -> None:
+        """At the due time and at each later rung (003 §7.9): overdue mark, the rung's
+        supervisors told, B角 takes over if the holder is absent (003 §7.7)."""
         task.view.overdue = True
         absent_user = task.view.assignee
         workflow.logger.warning(
             "task overdue",
-            extra={"case_id": self._input.case_id, "task_id": task.view.task_id},
+            extra={
+                "case_id": self._input.case_id,
+                "task_id": task.view.task_id,
+                "rung": rung,
+            },
         )
-        outcome = await workflow.execute_activity_method(
+        outcome = await self._activity(
             HumanTaskActivities.escalate_task,
             EscalateTaskInput(
                 task_id=task.view.task_id,
@@ -472,10 +793,14 @@ class ProcessWorkflow:
                 candidate_role=task.view.candidate_role,
                 org_unit_id=task.view.org_unit_id,
                 at=workflow.now(),
+                seq=task.next_seq(),
+                rung=rung,
+                notify=notify,
             ),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=ACTIVITY_RETRY,
+            step=task.spec.key,
         )
+        if self._v2 and (outcome.stale or task.done):
+            return  # completed meanwhile: nobody is told of a task that is done
         if outcome.new_assignee and not task.done:
             task.view.assignee = outcome.new_assignee
             await self.notify(
@@ -484,17 +809,18 @@ class ProcessWorkflow:
                 )
             )
         for supervisor in outcome.supervisors:
-            await self.notify(
-                self._task_notice(
-                    task, "overdue", supervisor, assignee=task.view.assignee or "未认领"
-                )
-            )
+            extra: dict[str, Any] = {"assignee": task.view.assignee or "未认领"}
+            if self._v2:
+                extra.update(rung=rung, key=f"r{rung}")
+            await self.notify(self._task_notice(task, "overdue", supervisor, **extra))
 
     def _task_notice(
         self, task: OpenTask, kind: str, username: str, **extra: Any
     ) -> NoticeInput:
+        suffix = extra.pop("key", None)
+        key = f"{task.view.task_id}:{kind}:{username}"
         return NoticeInput(
-            key=f"{task.view.task_id}:{kind}:{username}",
+            key=f"{key}:{suffix}" if suffix else key,
             case_id=self._input.case_id,
             task_id=task.view.task_id,
             kind=kind,
@@ -513,7 +839,7 @@ class ProcessWorkflow:
         self, task: OpenTask, assignee: str | None, actor: str, action: str, reason: str
     ) -> TaskView:
         task.view.assignee = assignee
-        await workflow.execute_activity_method(
+        await self._activity(
             HumanTaskActivities.assign_task,
             AssignTaskInput(
                 task_id=task.view.task_id,
@@ -523,9 +849,9 @@ class ProcessWorkflow:
                 action=action,
                 reason=reason,
                 at=workflow.now(),
+                seq=task.next_seq(),
             ),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=ACTIVITY_RETRY,
+            step=task.spec.key,
         )
         return task.view.model_copy()
 

@@ -25,7 +25,7 @@ LEVEL_REVIEW = ("information_collection", "township_review", "county_review")
 class ReturnHomeWorkflow(ProcessWorkflow):
     """One veteran's return home, from archive review to the home visit."""
 
-    spec = return_home.SPEC
+    specs = return_home.SPECS
 
     @workflow.init
     def __init__(self, inp: StartCaseInput) -> None:
@@ -71,8 +71,8 @@ class ReturnHomeWorkflow(ProcessWorkflow):
             if review.outcome == "approve":
                 return
             materials = [
-                *review.data["missing_materials"],
-                *review.data["defective_materials"],
+                *review.data.get("missing_materials", []),
+                *review.data.get("defective_materials", []),
             ]
             rounds = self._rounds["archive_review"]
             await self.notify_veteran(
@@ -82,15 +82,16 @@ class ReturnHomeWorkflow(ProcessWorkflow):
                 {
                     "step_title": self.spec.step("archive_review").title,
                     "materials": materials,
-                    "station_name": "您所在的退役军人服务站",
-                    "contact": review.completed_by,
+                    # The notice names the veteran's station and this clerk, looked up
+                    # from the org tree and the account when it is written.
+                    "handled_by": review.completed_by,
                 },
             )
             supplement = await self.human_task(
                 "supplement_materials",
                 context={"requested_materials": materials, "round": rounds},
             )
-            received = supplement.data["received_materials"]
+            received = supplement.data.get("received_materials", [])
 
     async def _collect_and_review_level_by_level(self) -> None:
         """村站采集 → 乡镇站审核 → 区县中心审核; each review may return one level down (003 §6.1.4)."""
@@ -98,10 +99,12 @@ class ReturnHomeWorkflow(ProcessWorkflow):
         reasons: list[str] = []
         while stage < len(LEVEL_REVIEW):
             result = await self.human_task(
-                LEVEL_REVIEW[stage], context={"returned_reasons": reasons}
+                LEVEL_REVIEW[stage],
+                context={"returned_reasons": reasons},
+                notice="review_returned" if reasons else "task_assigned",
             )
             if result.outcome == "return":
-                reasons = result.data["reasons"]
+                reasons = result.data.get("reasons", [])
                 stage -= 1
             else:
                 reasons = []

@@ -1,5 +1,6 @@
 """The manager dashboard: where every case stands and what is late in the subtree, each
-figure a link to the list behind it, and bulk reassignment (reason required, audited)."""
+figure a link to the list behind it (open incidents, failed notices and escalated tasks
+included), and bulk reassignment (reason required, audited)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
 from api import task_actions
-from api.dashboard_queries import dashboard_stats
+from api.dashboard_queries import NOTICE_FAILED_STEPS, dashboard_stats
 from api.deps import AuthUser, EngineDep, SettingsDep, TemporalDep
 from api.inbox_queries import urgency
 from api.web.charts import Bar, bar_chart
@@ -105,7 +106,9 @@ async def dashboard(
         ),
     }
     return render(
-        request, "dashboard/dashboard.html", {"stats": stats, "charts": charts}
+        request,
+        "dashboard/dashboard.html",
+        {"stats": stats, "charts": charts, "notice_failed_steps": NOTICE_FAILED_STEPS},
     )
 
 
@@ -118,8 +121,10 @@ def _tasks(
             col(HumanTask.org_path).startswith(user.org_path),
             HumanTask.status == "open",
         )
-        if p.get("step"):
-            q = q.where(HumanTask.step == p["step"])
+        if p.get("step"):  # one step, or several separated by commas
+            q = q.where(col(HumanTask.step).in_(p["step"].split(",")))
+        if p.get("escalation", "").isdigit():  # reached at least this rung
+            q = q.where(col(HumanTask.escalation_level) >= int(p["escalation"]))
         if p.get("org_unit", "").isdigit():
             q = q.where(HumanTask.org_unit_id == int(p["org_unit"]))
         if p.get("assignee"):

@@ -157,7 +157,9 @@ async def complete_form(
     comment = str(form.get("comment") or "")
     tr = translator(request)
     try:
-        await task_actions.complete(temporal, task, user, outcome, data, comment)
+        await task_actions.complete(
+            temporal, engine, task, user, outcome, data, comment
+        )
     except HTTPException as exc:
         detail = _detail(exc)
         errors, general = field_errors(list(detail.get("errors") or []), tr)

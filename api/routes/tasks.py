@@ -116,6 +116,6 @@ async def complete_task(
     the field errors; a task no longer open or held by someone else: 409."""
     task = await _task(engine, user, task_id)
     await task_actions.complete(
-        temporal, task, user, body.outcome, body.data, body.comment
+        temporal, engine, task, user, body.outcome, body.data, body.comment
     )
     return TaskPublic.model_validate(await _task(engine, user, task_id))

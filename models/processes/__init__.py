@@ -1,15 +1,35 @@
-"""The registry of process definitions (step specs and deadline policies)."""
+"""The registry of process definitions (step specs and deadline policies), by version."""
 
 from __future__ import annotations
 
 from models.contracts import ProcessPolicy
 from models.process_spec import ProcessSpec
-from models.processes import return_home
+from models.processes import notice_delivery, return_home
 
-PROCESSES: dict[str, ProcessSpec] = {return_home.SPEC.key: return_home.SPEC}
-POLICIES: dict[str, dict[str, ProcessPolicy]] = {
-    return_home.SPEC.key: return_home.POLICIES
+# Every released version of every process: a case finds the definition it started with.
+SPEC_VERSIONS: dict[str, dict[int, ProcessSpec]] = {
+    return_home.SPEC.key: return_home.SPECS,
 }
+# The version new cases start with: the highest.
+PROCESSES: dict[str, ProcessSpec] = {
+    key: versions[max(versions)] for key, versions in SPEC_VERSIONS.items()
+}
+# Definitions of the engine's own work items (not started by clerks).
+SUPPORT_SPECS: dict[str, ProcessSpec] = {notice_delivery.SPEC.key: notice_delivery.SPEC}
+POLICIES: dict[str, dict[str, ProcessPolicy]] = {
+    return_home.SPEC.key: return_home.POLICIES,
+    notice_delivery.SPEC.key: notice_delivery.POLICIES,
+}
+
+
+def spec_of(process: str, version: int | None = None) -> ProcessSpec | None:
+    """The definition of ``process`` at ``version`` (latest when None), or None."""
+    if process in SUPPORT_SPECS:
+        return SUPPORT_SPECS[process]
+    versions = SPEC_VERSIONS.get(process)
+    if not versions:
+        return None
+    return versions.get(version if version is not None else max(versions))
 
 
 def policy_for(process: str, profile: str) -> ProcessPolicy:

@@ -60,6 +60,7 @@ SPEC = ProcessSpec(
     clauses=("003 §6.1–6.2", "003 §7.6–7.9", "001 第七条", "000 §5.1–5.2", "002 §5.4"),
     start_form=ReturnHomeStartForm,
     first="archive_review",
+    version=1,
     steps=(
         StepSpec(
             key="archive_review",
@@ -151,6 +152,9 @@ SPEC = ProcessSpec(
         ),
     ),
 )
+
+# Every released version of this process (a case keeps the one it started with).
+SPECS = {SPEC.version: SPEC}
 
 # Deadlines. The seeds fix no number of days for these steps; 003 §7.9 requires each
 # item to be finished within its published promise. These defaults are the local

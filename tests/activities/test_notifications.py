@@ -23,6 +23,7 @@ from aiosmtpd.controller import Controller
 from jinja2 import UndefinedError
 from sqlalchemy import event, insert
 from sqlmodel import Session, select
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.notifications import (
@@ -299,10 +300,13 @@ def test_every_template_renders_its_documented_context():
 def test_a_template_error_queues_nothing(engine, people):
     bad = correction("bad-1", people.with_email)
     del bad.context["materials"]
-    with pytest.raises(UndefinedError):
+    with pytest.raises(ApplicationError) as raised:
         ActivityEnvironment().run(
             NotificationActivities(engine, LogAdapter()).send_notice, bad
         )
+    # A broken template is permanent: not retried, and nothing is queued.
+    assert raised.value.type == "NoticeTemplateError" and raised.value.non_retryable
+    assert isinstance(raised.value.__cause__, UndefinedError)
     assert rows(engine) == []
 
 
@@ -367,18 +371,21 @@ def test_smtp_adapter_against_a_local_server(engine, people, smtp_server):
     assert row.status == "sent" and row.address == "zhangwei@example.cn"
 
 
-def test_smtp_skips_a_veteran_without_email(engine, people, smtp_server):
-    """No address is not worth retrying: the row is skipped and the case goes on."""
+def test_smtp_fails_a_veteran_without_email_for_good(engine, people, smtp_server):
+    """No address is not worth retrying: the row is failed with a non-retryable error
+    (the delivering workflow then opens a notice_failed task), and a retry of the same
+    key sends nothing."""
     port, received = smtp_server
     acts = NotificationActivities(engine, SmtpAdapter("127.0.0.1", port, "v@x.cn"))
     env = ActivityEnvironment()
-    result = env.run(acts.send_notice, correction("mail-2", people.without_email))
-    assert result.status == "skipped" and not result.duplicate
+    with pytest.raises(ApplicationError) as raised:
+        env.run(acts.send_notice, correction("mail-2", people.without_email))
+    assert raised.value.type == "NoAddress" and raised.value.non_retryable
     again = env.run(acts.send_notice, correction("mail-2", people.without_email))
-    assert again.status == "skipped" and again.duplicate
+    assert again.status == "failed" and again.duplicate
     assert received == []
     (row,) = rows(engine)
-    assert row.status == "skipped" and row.attempts == 1
+    assert row.status == "failed" and row.attempts == 1
     assert "no e-mail address" in (row.error or "")
 
 

@@ -1,5 +1,5 @@
-"""The manager dashboard's figures, checked exactly on case and task rows written
-directly into the demo organisation (SQLite, and PostgreSQL when configured)."""
+"""The manager dashboard's figures, checked exactly on case, task and incident rows
+written directly into the demo organisation (SQLite, and PostgreSQL when configured)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import Session, select
 
 from api.dashboard_queries import DashboardStats, dashboard_stats
-from models.tables import Case, HumanTask, OrgUnit, Veteran
+from models.tables import Case, HumanTask, Incident, OrgUnit, Veteran
 
 NOW = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -48,6 +48,16 @@ OPEN = {
     "t6": ("c3", "township_review", "nz", 2, 24, False),  # at risk, on the edge
     "t7": ("c1", "county_review", "county", 80, -0.1, False),  # late by time
 }
+# Escalation rung reached (HumanTask.escalation_level); the rest stay at 0.
+ESCALATED = {"t1": 1, "t3": 3, "t5": 1, "t7": 2, "c1.ar2": 3, "s1": 2}
+# Incidents: id -> (case, unit, status).
+INCIDENTS = {
+    "i1": ("c1", "dg", "open"),
+    "i2": ("c3", "ng", "open"),
+    "i3": ("c4", "cg", "resolved"),  # retried: counted nowhere
+    "i4": ("c5", "nz", "open"),
+    "i5": ("c1", "county", "open"),
+}
 # Completed tasks: id -> (case, step, unit, round, created h ago, took h, due after h).
 DONE = {
     "c1.ar1": ("c1", "archive_review", "county", 1, 100, 10, 20),  # in time
@@ -62,6 +72,7 @@ DONE = {
 
 
 def _task(tid, cid, step, unit, created_h, **kw):
+    kw.setdefault("escalation_level", ESCALATED.get(tid, 0))
     return HumanTask(
         id=tid,
         case_id=cid,
@@ -116,6 +127,23 @@ def units(seeded_engine) -> dict[str, OrgUnit]:
                     round=rnd,
                     due_at=None if due is None else created + due * H,
                     completed_at=created + took * H,
+                )
+            )
+        for iid, (cid, unit, status) in INCIDENTS.items():
+            s.add(
+                Incident(
+                    id=iid,
+                    case_id=cid,
+                    workflow_id=cid,
+                    process=CASES[cid][0],
+                    step="register_case",
+                    activity="register_case",
+                    error_type="UnknownOrgUnit",
+                    message="机构不存在",
+                    org_unit_id=units[unit].id,
+                    org_path=units[unit].path,
+                    status=status,
+                    opened_at=NOW - H,
                 )
             )
         # Neither open nor completed: counted nowhere.
@@ -179,6 +207,9 @@ def test_county_view_counts_the_whole_subtree(seeded_engine, units):
     # c1 approved in round 3 (2 corrections), c3 in round 2, c2 first time.
     cr = st.correction_rounds
     assert (cr.avg, cr.max, cr.distribution) == (1.0, 2, {0: 1, 1: 1, 2: 1})
+    # Open tasks only: t1, t5 at rung 1, t7 at 2, t3 at 3 (c1.ar2 done, s1 skipped).
+    assert st.escalated == {1: 4, 2: 2, 3: 1}
+    assert (st.open_incidents, st.failed_notices) == (4, 0)
 
 
 def test_township_view_excludes_other_townships(seeded_engine, units):
@@ -237,10 +268,16 @@ def test_township_view_excludes_other_townships(seeded_engine, units):
         ],
         # c3's archive review sits at the county centre but the case is 南关镇's.
         correction_rounds={"avg": 1.0, "max": 1, "distribution": {1: 1}},
+        open_incidents=2,  # i2 (南关村), i4 (南关镇)
+        failed_notices=0,
+        escalated={1: 1, 2: 0, 3: 0},  # t5
     )
     chengguan = dashboard_stats(seeded_engine, units["cg"].path, NOW)
     assert (chengguan.open_tasks, chengguan.overdue, chengguan.at_risk) == (4, 2, 1)
     assert chengguan.open_cases_by_process == {"pension": 1, "return_home": 1}
+    # i1 (东关村) is open; i3 (城关镇) was resolved; i5 sits at the county above.
+    assert chengguan.open_incidents == 1
+    assert chengguan.escalated == {1: 2, 2: 1, 3: 1}  # t1, t3
 
 
 def test_risk_window_and_clock_zone(seeded_engine, units):
@@ -262,3 +299,43 @@ def test_empty_subtree(seeded_engine):
         "max": 0,
         "distribution": {},
     }
+    assert (st.open_incidents, st.failed_notices) == (0, 0)
+    assert st.escalated == {1: 0, 2: 0, 3: 0}
+
+
+def test_failed_notices_awaiting_a_clerk(seeded_engine, units):
+    """Open notice_failed / staff_notice_failed work items of the subtree; a settled
+    one, or another township's, is not counted."""
+    rows = {
+        "n1": ("c1", "notice_failed", "dg", "open"),
+        "n2": ("c1", "staff_notice_failed", "county", "open"),
+        "n3": ("c1", "notice_failed", "dg", "completed"),
+        "n4": ("c3", "notice_failed", "ng", "open"),
+        "n5": ("c3", "staff_notice_failed", "nz", "cancelled"),
+    }
+    with Session(seeded_engine) as s:
+        for tid, (cid, step, unit, status) in rows.items():
+            s.add(
+                HumanTask(
+                    id=tid,
+                    case_id=cid,
+                    workflow_id=f"{cid}.notice.{tid}",
+                    process="notice",
+                    step=step,
+                    title="通知发送失败",
+                    candidate_role="county_staff",
+                    org_unit_id=units[unit].id,
+                    org_path=units[unit].path,
+                    status=status,
+                    created_at=NOW - H,
+                )
+            )
+        s.commit()
+
+    by_unit = {
+        k: dashboard_stats(seeded_engine, units[k].path, NOW).failed_notices
+        for k in ("county", "cg", "dg", "nz", "ng")
+    }
+    assert by_unit == {"county": 3, "cg": 1, "dg": 1, "nz": 1, "ng": 1}
+    county = dashboard_stats(seeded_engine, units["county"].path, NOW)
+    assert county.open_tasks == len(OPEN) + 3  # they are open tasks like any other

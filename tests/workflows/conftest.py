@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -89,3 +90,55 @@ async def start_case(
         id=case_id,
         task_queue=settings.task_queue,
     )
+
+
+class SmsGateway:
+    """A local SMS gateway (real HTTP on 127.0.0.1) as the webhook adapter meets it:
+    refuses numbers in ``invalid`` with 400, answers 500 while ``down``, and sends each
+    ``X-Vetflow-Key`` once — a repeated key is acknowledged and dropped (dedup)."""
+
+    def __init__(self) -> None:
+        self.invalid: set[str] = set()
+        self.down = False
+        self.requests: list[tuple[str, str]] = []  # (key, to) of every request
+        self.sent: dict[str, str] = {}  # key -> number, one SMS per key
+        self.on_request: Any = None  # called with the key before answering
+        self.url = ""
+
+
+@pytest.fixture
+def sms_gateway() -> Iterator[SmsGateway]:
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    gw = SmsGateway()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            key, to = self.headers["X-Vetflow-Key"], body["to"]
+            gw.requests.append((key, to))
+            if gw.on_request is not None:
+                gw.on_request(key)
+            if gw.down:
+                status = 500
+            elif to in gw.invalid:
+                status = 400
+            else:
+                gw.sent.setdefault(key, to)
+                status = 200
+            self.send_response(status)
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    gw.url = f"http://127.0.0.1:{server.server_address[1]}/sms"
+    yield gw
+    server.shutdown()
+    server.server_close()

@@ -12,10 +12,12 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlmodel import Session, select
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from activities.notify_adapters import WebhookAdapter
 from models.contracts import SEARCH_ATTRIBUTES, ProcessPolicy, TaskPolicy
 from models.tables import Notice
 from tests.conftest import temporal_binary
@@ -34,9 +36,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _spawn_worker(settings, address: str) -> subprocess.Popen[bytes]:
+def _spawn_worker(settings, address: str, **extra_env: str) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
+        **extra_env,
         "VETFLOW_DATABASE_URL": settings.database_url,
         "VETFLOW_TEMPORAL_ADDRESS": address,
         "VETFLOW_TASK_QUEUE": settings.task_queue,
@@ -197,3 +200,65 @@ async def test_restarted_temporal_server_resumes_open_cases_and_timers(
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=20)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # ~20 s each
+async def test_a_worker_killed_between_delivery_and_the_sent_mark_repeats_the_key(
+    client, settings, demo_engine, sms_gateway
+):
+    """Delivery is at-least-once: the worker dies after the gateway took the SMS and
+    before the outbox row was marked sent. The retry on another worker delivers it
+    again under the same key, and the gateway drops the repeat: one SMS."""
+    e = demo_engine
+    address = client.service_client.config.target_host
+    secret = "gateway-secret"
+    proc = _spawn_worker(
+        settings,
+        address,
+        VETFLOW_NOTIFY_ADAPTER="webhook",
+        VETFLOW_WEBHOOK_URL=sms_gateway.url,
+        VETFLOW_WEBHOOK_SECRET=secret,
+    )
+
+    def crash_on_the_correction(key: str) -> None:
+        if key.endswith(":correction:1") and proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)  # after delivery, before the "sent" mark
+            proc.wait(timeout=10)
+
+    sms_gateway.on_request = crash_on_the_correction
+    try:
+        handle = await start_case(client, settings, veteran_id(e, party_member=True))
+        await complete(
+            handle,
+            e,
+            "archive_review",
+            "county",
+            "return_for_correction",
+            {"missing_materials": ["户口簿"]},
+        )
+        await wait_for(lambda: proc.poll() is not None, timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    key = f"{handle.id}:correction:1"
+    with Session(e) as s:
+        row = s.exec(select(Notice).where(Notice.key == key)).one()
+    assert row.status == "pending"  # delivered, but the mark never happened
+    async with build_worker(
+        client, settings, e, adapter=WebhookAdapter(sms_gateway.url, secret)
+    ):
+        # The activity's start-to-close timeout passes, then Temporal retries it here.
+        await wait_for(
+            lambda: [k for k, _ in sms_gateway.requests].count(key) == 2, timeout=60
+        )
+
+        def sent():
+            with Session(e) as s:
+                r = s.exec(select(Notice).where(Notice.key == key)).one()
+                return r if r.status == "sent" else None
+
+        row = await wait_for(sent, timeout=15)
+        assert list(sms_gateway.sent).count(key) == 1  # the gateway sent one SMS
+        assert row.attempts == 1  # the first attempt died before it could count
+        await handle.terminate("test over")

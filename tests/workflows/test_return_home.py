@@ -337,7 +337,8 @@ async def test_deadline_reminds_escalates_and_routes_to_backup(
     )
     set_absent(e, "county")  # A角 away: the B角 takes over at the due time (003 §7.7)
     reminder = await wait_for(lambda: notices(e, handle.id, "reminder"), timeout=15)
-    assert reminder[0].recipient == "county"
+    # The holder is away, so the reminder reaches the B角 who stands in (003 §7.7.1).
+    assert reminder[0].recipient == "county2"
     routed = await wait_for(
         lambda: tasks(
             e, handle.id, step="archive_review", overdue=True, assignee="county2"

@@ -1,0 +1,157 @@
+"""A failure that needs a person becomes an incident, and the projection can be
+rebuilt from the histories (`vetflow projection rebuild`)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import delete
+from sqlmodel import Session, select
+
+from activities.projection import rebuild_projection
+from models.contracts import (
+    ClaimTaskInput,
+    CompleteTaskInput,
+    ReassignTaskInput,
+    RetryIncidentInput,
+)
+from models.tables import Case, HumanTask, Incident
+from tests.support import actor, open_task, record_history, tasks, wait_for
+from tests.workflows.conftest import start_case, veteran_id
+from tests.workflows.test_return_home import complete
+from workflows.return_home import ReturnHomeWorkflow
+
+
+def snapshot(engine, case_id: str) -> tuple[dict, list[dict]]:
+    with Session(engine) as s:
+        case = s.get(Case, case_id).model_dump()
+        rows = [
+            t.model_dump()
+            for t in s.exec(
+                select(HumanTask)
+                .where(HumanTask.case_id == case_id)
+                .order_by(HumanTask.id)
+            ).all()
+        ]
+    return case, rows
+
+
+def drop_projection(engine, case_id: str) -> None:
+    with Session(engine) as s:
+        s.exec(delete(HumanTask).where(HumanTask.case_id == case_id))
+        s.exec(delete(Case).where(Case.id == case_id))
+        s.commit()
+
+
+def incidents(engine, case_id: str, status: str = "open") -> list[Incident]:
+    with Session(engine) as s:
+        return list(
+            s.exec(
+                select(Incident).where(
+                    Incident.case_id == case_id, Incident.status == status
+                )
+            ).all()
+        )
+
+
+async def test_rebuild_writes_the_same_rows_again(
+    client, settings, demo_engine, worker
+):
+    e = demo_engine
+    handle = await start_case(client, settings, veteran_id(e, party_member=True))
+    await complete(
+        handle,
+        e,
+        "archive_review",
+        "county",
+        "return_for_correction",
+        {"missing_materials": ["户口簿"]},
+    )
+    await complete(
+        handle,
+        e,
+        "supplement_materials",
+        "village",
+        "submitted",
+        {"received_materials": ["户口簿"]},
+    )
+    second = await open_task(e, handle.id, "archive_review")
+    await handle.execute_update(
+        ReturnHomeWorkflow.reassign_task,
+        ReassignTaskInput(
+            task_id=second.id,
+            actor=actor(e, "manager"),
+            target=actor(e, "county2"),
+            reason="A角 请假",
+        ),
+    )
+    await wait_for(lambda: tasks(e, handle.id, assignee="county2"))
+    before = snapshot(e, handle.id)
+    drop_projection(e, handle.id)
+    report = await rebuild_projection(e, client, settings.task_queue, handle.id)
+    assert report.workflows >= 1 and report.writes >= 6
+    assert snapshot(e, handle.id) == before
+    # Rebuilding again changes nothing (every write is idempotent and ordered).
+    await rebuild_projection(e, client, settings.task_queue, handle.id)
+    assert snapshot(e, handle.id) == before
+    await handle.terminate("test over")
+
+
+async def test_a_lost_row_becomes_an_incident_that_a_manager_retries(
+    client, settings, demo_engine, worker
+):
+    e = demo_engine
+    handle = await start_case(client, settings, veteran_id(e, party_member=True))
+    task = await open_task(e, handle.id, "archive_review")
+    await handle.execute_update(
+        ReturnHomeWorkflow.claim_task,
+        ClaimTaskInput(task_id=task.id, actor=actor(e, "county")),
+    )
+    await wait_for(lambda: tasks(e, handle.id, assignee="county"))
+    drop_projection(e, handle.id)  # e.g. a botched restore of the app database
+
+    # The completion is accepted; its projection write fails for good → incident.
+    completing = asyncio.create_task(
+        handle.execute_update(
+            ReturnHomeWorkflow.complete_task,
+            CompleteTaskInput(
+                task_id=task.id, actor=actor(e, "county"), outcome="approve", data={}
+            ),
+        )
+    )
+    (incident,) = await wait_for(lambda: incidents(e, handle.id))
+    assert (incident.step, incident.activity, incident.error_type) == (
+        "archive_review",
+        "close_task",
+        "TaskRowMissing",
+    )
+    assert incident.org_path.count("/") >= 3  # visible in the case's subtree
+    state = await handle.query(ReturnHomeWorkflow.get_state)
+    assert state.open_incidents == [incident.id]
+    assert not completing.done()  # the case waits; it neither fails nor moves on
+
+    # A clerk may not retry; the manager may, once the cause is fixed.
+    from temporalio.client import WorkflowUpdateFailedError
+
+    try:
+        await handle.execute_update(
+            ReturnHomeWorkflow.retry_incident,
+            RetryIncidentInput(incident_id=incident.id, actor=actor(e, "county")),
+        )
+        raise AssertionError("a clerk retried an incident")
+    except WorkflowUpdateFailedError as refused:
+        assert refused.cause.type == "NotAuthorized"
+    await rebuild_projection(e, client, settings.task_queue, handle.id)
+    await handle.execute_update(
+        ReturnHomeWorkflow.retry_incident,
+        RetryIncidentInput(incident_id=incident.id, actor=actor(e, "manager")),
+    )
+    result = await asyncio.wait_for(completing, timeout=20)
+    assert result.outcome == "approve"
+    await open_task(e, handle.id, "information_collection")
+    (done,) = await wait_for(lambda: incidents(e, handle.id, "resolved"))
+    assert done.retried_by == "manager"
+    (row,) = tasks(e, handle.id, step="archive_review")
+    assert (row.status, row.completed_by) == ("completed", "county")
+    await handle.terminate("test over")
+    await record_history(handle, "ReturnHomeWorkflow", "incident_retried")
