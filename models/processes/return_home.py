@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from models.contracts import ProcessPolicy, TaskPolicy
+from models.contracts import EscalationRung, ProcessPolicy, TaskPolicy
 from models.forms import (
     ArchiveReviewForm,
     DeskForm,
@@ -160,6 +160,35 @@ SPECS = {SPEC.version: SPEC}
 # item to be finished within its published promise. These defaults are the local
 # commitments vetflow ships with, one place to change per province/city.
 _LOCAL = "003 §7.9 限时办结 (local commitment, configurable)"
+# Who hears of an overdue task, and when (003 §7.9 督办): at the due time the unit's
+# supervisor, one working day later the unit above, three working days later the
+# county centre's leader. A local commitment like the day counts.
+LADDER = [
+    EscalationRung(notify="supervisor"),
+    EscalationRung(after_working_days=1, notify="unit_above"),
+    EscalationRung(after_working_days=3, notify="county_leader"),
+]
+FAST_LADDER = [
+    EscalationRung(notify="supervisor"),
+    EscalationRung(after=timedelta(minutes=5), notify="unit_above"),
+    EscalationRung(after=timedelta(minutes=15), notify="county_leader"),
+]
+
+
+def _with_ladder(policy: ProcessPolicy, ladder: list[EscalationRung]) -> ProcessPolicy:
+    """Every step of ``policy`` escalates along ``ladder`` unless it says otherwise."""
+
+    def laddered(p: TaskPolicy) -> TaskPolicy:
+        return p if p.escalation else p.model_copy(update={"escalation": ladder})
+
+    return policy.model_copy(
+        update={
+            "default": laddered(policy.default),
+            "steps": {k: laddered(v) for k, v in policy.steps.items()},
+        }
+    )
+
+
 STANDARD_POLICY = ProcessPolicy(
     name="standard",
     default=TaskPolicy(working_days=5, remind_before=timedelta(days=1), source=_LOCAL),
@@ -212,5 +241,7 @@ FAST_POLICY = ProcessPolicy(
         source="demo",
     ),
 )
+STANDARD_POLICY = _with_ladder(STANDARD_POLICY, LADDER)
+FAST_POLICY = _with_ladder(FAST_POLICY, FAST_LADDER)
 
 POLICIES = {"standard": STANDARD_POLICY, "fast": FAST_POLICY}
