@@ -57,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
         RetryIncidentInput,
         SkipTaskInput,
         StartCaseInput,
+        TaskPolicy,
         TaskRecipientsInput,
         TaskResult,
         TaskView,
@@ -100,7 +101,7 @@ class OpenTask:
 
     view: TaskView
     spec: StepSpec
-    policy: Any = None  # the TaskPolicy it was opened with
+    policy: TaskPolicy | None = None  # the deadline policy it was opened with
     created_at: datetime | None = None
     result: TaskResult | None = None
     seq: int = 0  # projection writes made for this task so far
