@@ -248,6 +248,26 @@ class HumanTaskActivities:
 # --- the writes themselves (also replayed by `vetflow projection rebuild`) ---------
 
 
+def _row(inp: OpenTaskInput, org_path: str, **fields: Any) -> HumanTask:
+    """The task row the workflow described in ``inp``, plus what differs by kind."""
+    return HumanTask(
+        id=inp.task_id,
+        case_id=inp.case_id,
+        workflow_id=inp.workflow_id,
+        process=inp.process,
+        step=inp.step,
+        title=inp.title,
+        regulation=inp.regulation,
+        candidate_role=inp.candidate_role,
+        org_unit_id=inp.org_unit_id,
+        org_path=org_path,
+        created_at=inp.created_at,
+        outcomes=inp.outcomes,
+        seq=inp.seq,
+        **fields,
+    )
+
+
 def apply_open(session: Session, inp: OpenTaskInput, result: OpenTaskResult) -> str:
     """Insert the task row as the workflow opened it; returns the unit's path."""
     unit = session.get(OrgUnit, inp.org_unit_id)
@@ -260,28 +280,17 @@ def apply_open(session: Session, inp: OpenTaskInput, result: OpenTaskResult) -> 
     if session.get(HumanTask, inp.task_id) is not None:
         return unit.path
     session.add(
-        HumanTask(
-            id=inp.task_id,
-            case_id=inp.case_id,
-            workflow_id=inp.workflow_id,
-            process=inp.process,
-            step=inp.step,
-            title=inp.title,
-            regulation=inp.regulation,
-            candidate_role=inp.candidate_role,
-            org_unit_id=inp.org_unit_id,
-            org_path=unit.path,
+        _row(
+            inp,
+            unit.path,
             assignee=result.assignee,
             status="open",
             round=inp.round,
-            created_at=inp.created_at,
             due_at=result.due_at,
             remind_at=result.remind_at,
-            outcomes=inp.outcomes,
             form_schema=inp.form_schema
             or form_schema_of(inp.process, inp.step, inp.spec_version),
             context=inp.context,
-            seq=inp.seq,
         )
     )
     add_audit_event(
@@ -307,24 +316,13 @@ def apply_skip(session: Session, inp: SkipTaskInput) -> None:
         return
     unit = session.get(OrgUnit, t.org_unit_id)
     session.add(
-        HumanTask(
-            id=t.task_id,
-            case_id=t.case_id,
-            workflow_id=t.workflow_id,
-            process=t.process,
-            step=t.step,
-            title=t.title,
-            regulation=t.regulation,
-            candidate_role=t.candidate_role,
-            org_unit_id=t.org_unit_id,
-            org_path=unit.path if unit else "/",
+        _row(
+            t,
+            unit.path if unit else "/",
             status="skipped",
-            created_at=t.created_at,
-            outcomes=t.outcomes,
             comment=inp.reason,
             completed_by="system",
             completed_at=t.created_at,
-            seq=t.seq,
         )
     )
     add_audit_event(

@@ -732,18 +732,22 @@ class ProcessWorkflow:
         remind: datetime | None = result.remind_at
         return remind
 
-    async def _remind(self, task: OpenTask) -> None:
+    async def _recipients(self, task: OpenTask, holder: str | None) -> list[str]:
+        """The holder (or their B角 when away), else the task's candidate group."""
         recipients: list[str] = await self._activity(
             HumanTaskActivities.task_recipients,
             TaskRecipientsInput(
                 task_id=task.view.task_id,
-                assignee=task.view.assignee,
+                assignee=holder,
                 candidate_role=task.view.candidate_role,
                 org_unit_id=task.view.org_unit_id,
             ),
             step=task.spec.key,
         )
-        for username in recipients:
+        return recipients
+
+    async def _remind(self, task: OpenTask) -> None:
+        for username in await self._recipients(task, task.view.assignee):
             await self.notify(self._task_notice(task, "reminder", username))
 
     async def _announce(
@@ -755,16 +759,7 @@ class ProcessWorkflow:
         if task.view.assignee:
             recipients = [task.view.assignee]
         elif template == "review_returned":
-            recipients = await self._activity(
-                HumanTaskActivities.task_recipients,
-                TaskRecipientsInput(
-                    task_id=task.view.task_id,
-                    assignee=None,
-                    candidate_role=task.view.candidate_role,
-                    org_unit_id=task.view.org_unit_id,
-                ),
-                step=task.spec.key,
-            )
+            recipients = await self._recipients(task, None)
         else:
             return  # an unclaimed task waits in the unit's queue (待认领)
         for username in recipients:
