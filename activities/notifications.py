@@ -100,7 +100,8 @@ def resolve_address(session: Session, inp: NoticeInput, channel: str) -> str:
 def notice_facts(session: Session, inp: NoticeInput) -> dict[str, object]:
     """What a notice names besides its event: the veteran's own station (name, address,
     office phone — the nearest station above the veteran in the org tree) and, when
-    the context names the handling clerk (``handled_by``), their name and phone."""
+    the context names the handling clerk (``handled_by``), their name, office phone
+    and office."""
     facts: dict[str, object] = {}
     case = session.get(Case, inp.case_id) if inp.case_id else None
     veteran = session.get(Veteran, case.veteran_id) if case else None
@@ -114,9 +115,13 @@ def notice_facts(session: Session, inp: NoticeInput) -> dict[str, object]:
     handler = inp.context.get("handled_by")
     if handler:
         acc = session.exec(select(Account).where(Account.username == handler)).first()
+        office = session.get(OrgUnit, acc.org_unit_id) if acc else None
+        # The 联系服务卡 of 003 §7.8.2: the clerk's name, office phone and office.
         facts["clerk"] = {
             "name": acc.display_name if acc else str(handler),
             "phone": (acc.phone or "") if acc else "",
+            "unit": office.name if office else "",
+            "address": office.address if office else "",
         }
     return facts
 

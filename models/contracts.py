@@ -79,6 +79,17 @@ class TaskPolicy(BaseModel):
     def ladder(self) -> list[EscalationRung]:
         return self.escalation or [EscalationRung()]
 
+    def describe(self) -> str:
+        """The time limit as a veteran reads it in a notice (003 §7.6 c)."""
+        if self.working_days is not None:
+            return f"{self.working_days}个工作日"
+        if self.calendar_days is not None:
+            return f"{self.calendar_days}日"
+        if self.duration is not None:
+            minutes = int(self.duration.total_seconds() // 60)
+            return f"{minutes}分钟" if minutes < 120 else f"{minutes // 60}小时"
+        return "承诺时限"
+
 
 class ProcessPolicy(BaseModel):
     """Deadline policy of one process: a TaskPolicy per step key."""

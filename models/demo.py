@@ -19,16 +19,23 @@ from models.tables import Account, AuditEvent, OrgLevel, OrgUnit, Veteran
 
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - demo data only, documented in README
 
-DESK_ROLES = [
-    "desk_party",
-    "desk_hukou",
-    "desk_social_insurance",
-    "desk_medical_insurance",
-    "desk_housing_fund",
-    "desk_reserve",
-    "desk_bank",
-    "desk_subsidy",
+# The one-stop hall (003 §6.2.2: 组织部, 人力资源和社会保障局, 医保局, 团委, 武装部, 银行;
+# 001 第七条: 落户, 住房公积金): one clerk per desk, each with a B角 who is at work when
+# the A角 is not (003 §7.7.2). (username, name, role, department)
+DESK_CLERKS = [
+    ("zuzhi", "组织部 马干事", "desk_party", "组织部"),
+    ("tuanwei", "团委 林干事", "desk_league", "团委"),
+    ("renshe", "人社局 何科员", "desk_social_insurance", "人力资源和社会保障局"),
+    ("yibao", "医保局 罗科员", "desk_medical_insurance", "医保局"),
+    ("wuzhuang", "武装部 高参谋", "desk_reserve", "武装部"),
+    ("yinhang", "银行 梁柜员", "desk_bank", "银行"),
+    ("gongan", "派出所 宋民警", "desk_hukou", "公安派出所"),
+    ("gongjijin", "公积金中心 唐科员", "desk_housing_fund", "住房公积金管理中心"),
+    ("anzhi", "安置科 韩科员", "desk_subsidy", "退役军人事务局安置科"),
 ]
+DESK_ROLES = [role for _, _, role, _ in DESK_CLERKS]
+# The desk clerk of each role (A角).
+DESK_CLERK_OF = {role: username for username, _, role, _ in DESK_CLERKS}
 
 
 def seed_demo(engine: Engine) -> bool:
@@ -60,23 +67,34 @@ def seed_demo(engine: Engine) -> bool:
             (nanguan, "示范县南关镇政府院内", "0531-8000 3000"),
             (nanguan_v, "示范县南关镇南关村村委会", "0531-8000 3100"),
         ]
+        contacts.insert(0, (city, "示范市建设路1号", "0531-8000 0100"))
         for unit, address, phone in contacts:
             unit.address, unit.phone = address, phone
             s.add(unit)
         pw = hash_password(DEMO_PASSWORD)
+        # (username, name, roles, unit, B角). Every clerk has a backup (003 §7.7.2).
         accounts = [
             ("admin", "系统管理员", ["admin"], county, None),
             ("manager", "王主任", ["manager"], county, None),
             ("auditor", "李审计", ["auditor"], county, None),
+            ("city", "曹科员", ["city_staff"], city, "city2"),
+            ("city2", "袁科员", ["city_staff"], city, "city"),
             ("county", "赵科员", ["county_staff"], county, "county2"),
             ("county2", "钱科员", ["county_staff"], county, "county"),
-            ("desk", "孙窗口", DESK_ROLES, county, None),
-            ("township", "周站长", ["township_staff"], chengguan, None),
+            ("township", "周站长", ["township_staff"], chengguan, "township_b"),
+            ("township_b", "邓副站长", ["township_staff"], chengguan, "township"),
             ("village", "吴信息员", ["village_staff"], dongguan, "village2"),
             ("village2", "郑信息员", ["village_staff"], dongguan, "village"),
-            ("township2", "冯站长", ["township_staff"], nanguan, None),
-            ("nvillage", "陈信息员", ["village_staff"], nanguan_v, None),
+            ("township2", "冯站长", ["township_staff"], nanguan, "township2_b"),
+            ("township2_b", "许副站长", ["township_staff"], nanguan, "township2"),
+            ("nvillage", "陈信息员", ["village_staff"], nanguan_v, "nvillage2"),
+            ("nvillage2", "蒋信息员", ["village_staff"], nanguan_v, "nvillage"),
         ]
+        for username, name, role, _dept in DESK_CLERKS:
+            accounts += [
+                (username, name, [role], county, f"{username}2"),
+                (f"{username}2", f"{name}(B角)", [role], county, username),
+            ]
         for i, (username, name, roles, unit, backup) in enumerate(accounts):
             s.add(
                 Account(
@@ -86,7 +104,8 @@ def seed_demo(engine: Engine) -> bool:
                     roles=roles,
                     org_unit_id=unit.id or 0,
                     email=f"{username}@demo.vetflow.local",
-                    phone=f"1390000{i:04d}",
+                    # The office phone named on the 联系服务卡 (003 §7.8.2).
+                    phone=f"{unit.phone}-{801 + i}",
                     backup_username=backup,
                 )
             )

@@ -12,6 +12,23 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 
+# What each outcome reads as, to clerks (buttons) and in the veteran's case summary.
+OUTCOME_LABELS = {
+    "approve": "通过",
+    "return_for_correction": "退回补正(一次性告知)",
+    "return": "退回下级重报",
+    "refuse": "不予办理",
+    "not_ours": "不属于本中心职权范围",
+    "submitted": "提交",
+    "received": "已接收",
+    "done": "办结",
+    "not_applicable": "不适用",
+    "enrolled": "报名参加",
+    "declined": "本人不参加",
+    "reported": "已上报",
+}
+
+
 class StepSpec(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -25,6 +42,9 @@ class StepSpec(BaseModel):
     next: tuple[str, ...] = ()  # what may follow (for diagrams)
     group: str | None = None  # steps that run in parallel share a group
     description: str = ""
+    # Materials the step works from (the checklist shown to the clerk and named in
+    # the one-time notification, 003 §7.6 b).
+    materials: tuple[str, ...] = ()
 
     def public(self) -> dict[str, Any]:
         return {
@@ -37,6 +57,7 @@ class StepSpec(BaseModel):
             "next": list(self.next),
             "group": self.group,
             "description": self.description,
+            "materials": list(self.materials),
             "form_schema": self.form.model_json_schema(),
         }
 
@@ -60,6 +81,9 @@ class ProcessSpec(BaseModel):
     # version beside the old one (README, Releasing).
     version: int = 1
     steps: tuple[StepSpec, ...] = Field(default_factory=tuple)
+    # Veteran categories this process does not serve, each with where they are
+    # served instead; a start for them is refused (422) with that pointer.
+    excluded_categories: dict[str, str] = Field(default_factory=dict)
 
     def step(self, key: str) -> StepSpec:
         for s in self.steps:
@@ -76,5 +100,6 @@ class ProcessSpec(BaseModel):
             "clauses": list(self.clauses),
             "start_schema": self.start_form.model_json_schema(),
             "first": self.first,
+            "excluded_categories": dict(self.excluded_categories),
             "steps": [s.public() for s in self.steps],
         }

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from models.contracts import Actor
+from models.demo import DESK_CLERK_OF
 from models.tables import Account, HumanTask, Notice, OrgUnit
 
 T = TypeVar("T")
@@ -71,6 +72,11 @@ def actor(engine: Engine, username: str) -> Actor:
             org_path=unit.path,
             absent=acc.absent,
         )
+
+
+def desk_clerk(role: str) -> str:
+    """The demo's A角 at the one-stop desk of ``role`` (e.g. ``desk_party`` → 组织部)."""
+    return DESK_CLERK_OF[role]
 
 
 def set_absent(engine: Engine, username: str, absent: bool = True) -> None:

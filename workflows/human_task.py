@@ -75,6 +75,10 @@ LEVELS_UP = ("village", "township", "county", "city", "province")
 # deadlines recomputed when the holiday table changes.
 ENGINE_V2 = "engine-v2-notices-ladder"
 
+# How an outcome reads in the veteran's case summary (everything else is "done").
+SUMMARY_STATUS = {"not_applicable": "not_applicable", "declined": "skipped"}
+STATUS_LABELS = {"done": "已办结", "not_applicable": "不适用", "skipped": "未办理"}
+
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 # Bounded: about 15 minutes of retries, then an incident a person resolves.
 ACTIVITY_RETRY = RetryPolicy(
@@ -147,6 +151,10 @@ class ProcessWorkflow:
         self._tasks: dict[str, OpenTask] = {}
         self._rounds: dict[str, int] = {}
         self._completed_steps: list[str] = []
+        # What became of each step, for the veteran's summary: the latest result of
+        # every completed step, and the reason of every step recorded as skipped.
+        self._results: dict[str, TaskResult] = {}
+        self._skipped: dict[str, tuple[str, str]] = {}
         # 首办负责制 (003 §7.8): (role, org unit) → the clerk who first handled a step.
         self._first_handler: dict[str, str] = {}
         self._case: RegisterCaseResult | None = None
@@ -215,8 +223,12 @@ class ProcessWorkflow:
             return await self._await_completion_v2(task, opened.remind_at)
         return await self._await_completion(task, opened.remind_at)
 
-    async def skip_step(self, step_key: str, reason: str) -> None:
-        """Record that a step does not apply to this case, and why."""
+    async def skip_step(
+        self, step_key: str, reason: str, status: str = "not_applicable"
+    ) -> None:
+        """Record that a step does not apply to this case (or was not taken: status
+        ``skipped``), and why."""
+        self._skipped[step_key] = (status, reason)
         _, opening = self._new_task(step_key, {}, register=False)
         await self._activity(
             HumanTaskActivities.record_skipped_step,
@@ -309,6 +321,33 @@ class ProcessWorkflow:
         )
         return self.get_state()
 
+    def step_summary(self) -> list[dict[str, Any]]:
+        """What became of each step, in the process's order, told truthfully: done,
+        not applicable or skipped, with the reason; a step done again after a return
+        is one line that says how often it was returned, not one line per round."""
+        lines: list[dict[str, Any]] = []
+        for step in self.spec.steps:
+            result = self._results.get(step.key)
+            if result is not None:
+                status = SUMMARY_STATUS.get(result.outcome, "done")
+                reason = str(result.data.get("reason", "")) if status != "done" else ""
+            elif step.key in self._skipped:
+                status, reason = self._skipped[step.key]
+            else:
+                continue
+            returns = self._rounds.get(step.key, 1) - 1
+            lines.append(
+                {
+                    "step": step.key,
+                    "title": step.title,
+                    "status": status,
+                    "label": STATUS_LABELS[status],
+                    "reason": reason,
+                    "returns": returns,
+                }
+            )
+        return lines
+
     @property
     def veteran_name(self) -> str:
         return self._case.veteran_name if self._case else ""
@@ -368,6 +407,7 @@ class ProcessWorkflow:
         task.view.assignee = inp.actor.username
         self._first_handler.setdefault(_handler_key(task.view), inp.actor.username)
         self._completed_steps.append(task.spec.key)
+        self._results[task.spec.key] = result
         await self._activity(
             HumanTaskActivities.close_task,
             CloseTaskInput(

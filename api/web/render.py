@@ -11,11 +11,13 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from api.web.i18n import Translator, negotiate
+from models.process_spec import OUTCOME_LABELS
 
 TEMPLATES = Jinja2Templates(
     directory=Path(__file__).resolve().parent.parent / "templates"
 )
 TEMPLATES.env.filters["json_zh"] = lambda value: json.dumps(value, ensure_ascii=False)
+TEMPLATES.env.globals["OUTCOME_LABELS"] = OUTCOME_LABELS
 
 
 def translator(request: Request) -> Translator:

@@ -291,7 +291,7 @@ def test_every_template_renders_its_documented_context():
     assert "1. 照片不清晰\n2. 缺少户籍证明" in rendered["review_returned"][1]
     assert "档案审核：已办结" in rendered["case_summary"][1]
     backup = rendered["backup_routed"][1]
-    assert "003 §7.7" in backup and "王强" in backup
+    assert "DB3702/T 41—2024 第7.7条" in backup and "王强" in backup
     # StrictUndefined: a workflow that forgets a field fails loudly, not with a blank.
     with pytest.raises(UndefinedError):
         render_notice("overdue", task)

@@ -73,7 +73,10 @@ async def start_case(
     vid: int,
     policy: ProcessPolicy = FAST,
     data: dict | None = None,
+    version: int = 1,
 ) -> WorkflowHandle:
+    """Start a return-home case on definition ``version`` (1 unless asked: the engine
+    tests run on the version the recorded histories were made with)."""
     from workflows.return_home import ReturnHomeWorkflow
 
     case_id = f"return_home-{uuid.uuid4().hex[:10]}"
@@ -86,6 +89,7 @@ async def start_case(
             started_by="county",
             data=data or {},
             policy=policy,
+            spec_version=version,
         ),
         id=case_id,
         task_queue=settings.task_queue,
