@@ -47,7 +47,7 @@ def build_worker(
     workflows: Sequence[type] | None = None,
 ) -> Worker:
     """A worker with every workflow and activity of vetflow (shared by tests; a test
-    of a release passes the next release's ``workflows``)."""
+    of a release passes the previous release's ``workflows``)."""
     return Worker(
         client,
         task_queue=settings.task_queue,

@@ -58,7 +58,9 @@ async def start_case(
     body: CaseCreate,
 ) -> CaseStarted:
     """Start `body.process` for a veteran of the user's subtree. 403: not a starter role;
-    422: unknown process or bad start data; 404: veteran not mine; 409: already has it;
+    422: unknown process, bad start data, or a veteran of a category the process does
+    not serve (e.g. a retired cadre for return-home, 004 §6.1); 404: veteran not
+    mine; 409: already has it;
     503 (Retry-After): Temporal did not answer within the call timeout."""
     if not STARTER_ROLES.intersection(user.roles):
         raise HTTPException(403, detail="无权受理案件 (not allowed to start cases)")
@@ -93,7 +95,20 @@ async def start_case(
     )
     if found is None:
         raise HTTPException(404, detail="退役军人不存在 (veteran not found)")
-    _, unit = found
+    veteran, unit = found
+    elsewhere = spec.excluded_categories.get(veteran.category)
+    if elsewhere is not None:
+        # Not this process's veteran: say where they are served instead.
+        raise HTTPException(
+            422,
+            detail=[
+                {
+                    "loc": ["body", "veteran_id"],
+                    "msg": elsewhere,
+                    "type": "category_not_served",
+                }
+            ],
+        )
     # The workflow id is the business key (style B3.5): a second start of a once-per-
     # veteran process is refused by Temporal itself, even when two requests race.
     key = f"v{body.veteran_id}" if spec.per_veteran == "once" else uuid.uuid4().hex[:12]

@@ -11,7 +11,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-
 # What each outcome reads as, to clerks (buttons) and in the veteran's case summary.
 OUTCOME_LABELS = {
     "approve": "通过",
@@ -26,6 +25,8 @@ OUTCOME_LABELS = {
     "enrolled": "报名参加",
     "declined": "本人不参加",
     "reported": "已上报",
+    "resend": "重新发送",
+    "informed_otherwise": "已以其他方式告知",
 }
 
 

@@ -8,15 +8,19 @@ A test fails when a page text has no English translation.
 
 from __future__ import annotations
 
+import ast
+import inspect
 import sys
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po, write_po
 
+import models.forms
 from api.update_errors import TIMEOUT_MESSAGE
 from api.web.forms import ERROR_TYPES
-from models.processes import PROCESSES
+from models.process_spec import OUTCOME_LABELS, ProcessSpec
+from models.processes import SPEC_VERSIONS, SUPPORT_SPECS
 
 EN = {
     "用户名或密码错误": "Wrong user name or password",
@@ -157,7 +161,16 @@ EN = {
     "失败": "failed",
     "通过": "Approve",
     "退回补正(一次性告知)": "Return for correction (one-time notice)",
-    "退回下一级": "Return one level down",
+    "退回下级重报": "Return to the level below to resubmit",
+    "不予办理": "Refuse",
+    "不属于本中心职权范围": "Not within this centre's remit",
+    "已接收": "Received",
+    "报名参加": "Enrolled",
+    "本人不参加": "Declined by the veteran",
+    "已上报": "Reported",
+    "请选择": "Choose…",
+    "重新发送": "Resend",
+    "已以其他方式告知": "Informed another way",
     "提交": "Submit",
     "不适用": "Not applicable",
     "<1天": "<1 day",
@@ -226,6 +239,79 @@ EN = {
     "身份证号": "ID number",
     "类别": "Category",
     "政治面貌": "Political status",
+    # Return home, version 2: steps, form fields and the forms' own checks
+    "档案接收": "File receipt",
+    "补充材料(首办负责)": "Supplement materials (first handler)",
+    "向移交单位函调档案材料": "Request file materials from the sending unit",
+    "返乡迎接": "Welcome home",
+    "入户走访(五关爱、发放联络服务卡)": "Home visit (five cares, contact card)",
+    "档案入档与数字档案": "File storage and digital file",
+    "党组织关系转接": "Party relation transfer",
+    "团组织关系转接": "League relation transfer",
+    "医疗保险关系转接": "Medical insurance transfer",
+    "适应性培训": "Adaptive training",
+    "市中心审核": "City centre review",
+    "上报省退役军人服务中心": "Report to the provincial veterans service centre",
+    "移交单位": "Sending unit",
+    "转递方式": "Means of transfer",
+    "接收日期": "Date received",
+    "密封完好": "Seal intact",
+    "本人需补交的材料": "Materials the veteran must bring",
+    "本人需补正的材料": "Materials the veteran must correct",
+    "档案缺少的材料(向移交单位函调)": "Materials missing from the file (requested from the sending unit)",
+    "不予办理的理由": "Reason for refusal",
+    "有权办理的机关": "Competent authority",
+    "函调日期": "Date requested",
+    "已收到的档案材料": "File materials received",
+    "收到日期": "Date received",
+    "迎接日期": "Welcome date",
+    "迎接活动": "Welcome activities",
+    "谈心谈话(所思所想所盼)": "Heart-to-heart talk (thoughts, concerns, hopes)",
+    "宣讲的政策和优待措施": "Policies and preferential measures explained",
+    "推介的岗位": "Jobs recommended",
+    "已发放联络服务卡": "Contact card issued",
+    "入档日期": "Filing date",
+    "存放位置": "Storage location",
+    "已建立数字档案": "Digital file created",
+    "告知日期": "Date informed",
+    "培训班次": "Training session",
+    "不参加原因": "Reason for not taking part",
+    "基本信息·户籍地址": "Basic information · household address",
+    "基本信息·现居住地址": "Basic information · current address",
+    "组织生活和社会活动·政治面貌": "Organisational and social life · political status",
+    "组织生活和社会活动·所在党(团)组织": "Organisational and social life · Party/League organisation",
+    "组织生活和社会活动·参加社团及社会活动": "Organisational and social life · associations and social activities",
+    "服役信息·入伍时间": "Service · enlisted",
+    "服役信息·退役时间": "Service · discharged",
+    "服役信息·军衔/职级": "Service · rank/grade",
+    "服役信息·服役部队类别": "Service · branch",
+    "安置信息·安置方式": "Placement · means of placement",
+    "安置信息·安置单位": "Placement · placement unit",
+    "就业创业信息·就业创业状况": "Employment and enterprise · status",
+    "教育培训信息·学历": "Education and training · education",
+    "教育培训信息·培训需求": "Education and training · training needs",
+    "抚恤优待信息·伤残等级": "Pensions and preferential treatment · disability grade",
+    "抚恤优待信息·优待证及优抚待遇": "Pensions and preferential treatment · preferential card and benefits",
+    "褒扬激励和特困低保·立功受奖": "Honours and hardship relief · awards",
+    "褒扬激励和特困低保·特困低保情况": "Honours and hardship relief · hardship and minimum living allowance",
+    "据以采集的材料": "Materials the information was taken from",
+    "上报日期": "Date reported",
+    "上报方式": "Means of reporting",
+    "不予办理须说明理由 (a reason is required, 003 §7.6 f)": "A refusal needs its reason (003 §7.6 f)",
+    "不属于本中心职权范围的，须告知有权办理的机关 (name the competent authority)": "Name the competent authority when the case is not within this centre's remit",
+    "入户走访须发放联络服务卡 (003 §6.2.1 c)": "A home visit must hand over the contact card (003 §6.2.1 c)",
+    "须按规定建立数字档案 (001 第八条)": "A digital file must be created (001 art. 8)",
+    "报名参加须填写培训班次 (the session)": "Give the training session to enrol",
+    "本人不参加须记录原因 (a reason is required)": "Record why the veteran declines",
+    "退役时间须晚于入伍时间 (discharge after enlistment)": "The discharge date must be after the enlistment date",
+    # Failed notices: the engine's own work items
+    "通知送达": "Notice delivery",
+    "通知送达失败处理": "Failed notice",
+    "工作人员通知送达失败处理": "Failed notice to staff",
+    "更正后的联系方式": "Corrected contact",
+    "告知情况": "How the person was informed",
+    "重新发送须填写更正后的联系方式 (a corrected address)": "Give the corrected contact to resend",
+    "须说明以何种方式告知本人 (how the person was informed)": "Say how the person was informed",
     # Incidents, failed notices and escalation on the dashboard
     "故障": "Incidents",
     "待重试的故障": "Incidents awaiting retry",
@@ -245,9 +331,37 @@ EN = {
 }
 
 
+def _specs() -> list[ProcessSpec]:
+    """Every version of every process (a case runs the version it started with to its
+    end, so older versions keep their English), and the engine's own work items."""
+    return [
+        *(spec for versions in SPEC_VERSIONS.values() for spec in versions.values()),
+        *SUPPORT_SPECS.values(),
+    ]
+
+
+def form_messages() -> set[str]:
+    """The forms' own checks (``raise ValueError("…")`` in models/forms.py): the page
+    shows them translated next to the form."""
+    tree = ast.parse(inspect.getsource(models.forms))
+    return {
+        node.exc.args[0].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Raise)
+        and isinstance(node.exc, ast.Call)
+        and isinstance(node.exc.func, ast.Name)
+        and node.exc.func.id == "ValueError"
+        and node.exc.args
+        and isinstance(node.exc.args[0], ast.Constant)
+        and isinstance(node.exc.args[0].value, str)
+    }
+
+
 def dynamic_ids() -> set[str]:
-    ids = set(ERROR_TYPES.values())
-    for spec in PROCESSES.values():
+    """Texts that reach pages from code rather than templates: error messages, outcome
+    labels, and the titles of processes, steps and form fields."""
+    ids = set(ERROR_TYPES.values()) | set(OUTCOME_LABELS.values()) | form_messages()
+    for spec in _specs():
         ids.add(spec.title)
         for step in spec.steps:
             ids.add(step.title)
@@ -263,7 +377,7 @@ def main(pot: str) -> None:
     ids = (
         {str(m.id) for m in template if m.id}
         | dynamic_ids()
-        | {"失败", "通过", "退回补正(一次性告知)", "退回下一级", "提交", "不适用"}
+        | {"失败"}
         | {TIMEOUT_MESSAGE}  # shown on pages when Temporal does not answer (503)
     )
     missing = sorted(i for i in ids if i not in EN)

@@ -44,10 +44,33 @@ ERROR_TYPES = {
 class Field:
     name: str
     title: str
-    kind: str  # text | textarea | date | bool | list | checklist
+    kind: str  # text | textarea | date | bool | list | checklist | select
     required: bool
     value: Any = None
     options: list[str] = field(default_factory=list)
+
+
+def _resolved(prop: dict[str, Any]) -> dict[str, Any]:
+    """The property with an Optional's ``anyOf`` (value or null) folded in: the non-null
+    branch's type, format and enum, the property's own title, default and hints."""
+    branches = [b for b in prop.get("anyOf", []) if b.get("type") != "null"]
+    if len(branches) != 1:
+        return prop
+    return {**branches[0], **{k: v for k, v in prop.items() if k != "anyOf"}}
+
+
+def _checklist_options(
+    name: str, prop: dict[str, Any], context: dict[str, Any]
+) -> list[str] | None:
+    """The boxes of a list field, or None for a plain list (one item per line)."""
+    requested = context.get("requested_materials") or []
+    if name == "received_materials" and requested:
+        return [str(m) for m in requested]  # what the one-time notice asked for
+    if isinstance(prop.get("x-options"), list):
+        return [str(o) for o in prop["x-options"]]  # the form's own checklist
+    if name in CHECKLIST_FIELDS:
+        return list(STANDARD_MATERIALS)  # version-1 forms carry no x-options
+    return None
 
 
 def fields_of(
@@ -55,21 +78,19 @@ def fields_of(
 ) -> list[Field]:
     required = set(schema.get("required", []))
     out: list[Field] = []
-    for name, prop in schema.get("properties", {}).items():
+    for name, raw in schema.get("properties", {}).items():
+        prop = _resolved(raw)
         kind = "text"
         options: list[str] = []
         if prop.get("type") == "boolean":
             kind = "bool"
         elif prop.get("type") == "array":
             kind = "list"
-            if name in CHECKLIST_FIELDS:
-                kind = "checklist"
-                requested = context.get("requested_materials") or []
-                options = (
-                    list(requested)
-                    if name == "received_materials" and requested
-                    else list(STANDARD_MATERIALS)
-                )
+            boxes = _checklist_options(name, prop, context)
+            if boxes is not None:
+                kind, options = "checklist", boxes
+        elif isinstance(prop.get("enum"), list):
+            kind, options = "select", [str(v) for v in prop["enum"]]
         elif prop.get("format") == "date":
             kind = "date"
         elif (prop.get("maxLength") or 0) > 500:
@@ -88,12 +109,16 @@ def fields_of(
 
 
 def data_from_form(schema: dict[str, Any], form: FormData) -> dict[str, Any]:
-    """The step data from a submitted HTML form (lists: checked boxes plus one per line)."""
+    """The step data from a submitted HTML form (lists: checked boxes plus one per line;
+    selects and text: the value, left out when empty so "required" reads clearer)."""
     data: dict[str, Any] = {}
-    for name, prop in schema.get("properties", {}).items():
+    for name, raw in schema.get("properties", {}).items():
+        prop = _resolved(raw)
         if prop.get("type") == "array":
             checked = [
-                v for v in form.getlist(name) if isinstance(v, str) and v.strip()
+                v.strip()
+                for v in form.getlist(name)
+                if isinstance(v, str) and v.strip()
             ]
             extra = form.get(f"{name}__other")
             lines = (
@@ -106,12 +131,10 @@ def data_from_form(schema: dict[str, Any], form: FormData) -> dict[str, Any]:
                 data[name] = items
         elif prop.get("type") == "boolean":
             data[name] = form.get(name) in ("on", "true", "1")
-        else:
+        else:  # text, textarea, date and select
             value = form.get(name)
             if isinstance(value, str) and value.strip():
-                data[name] = (
-                    value.strip()
-                )  # empty fields are left out: "required" reads clearer
+                data[name] = value.strip()
     return data
 
 

@@ -212,6 +212,12 @@ LEVEL_REVIEW_V2 = (
 )
 EARLY_STEPS = ("welcome", "home_visit", "file_filing")
 
+# 004 §6.1.2.4: retired cadres are received by the 军休机构 in a three-party meeting.
+RETIRED_CADRES = (
+    "军休干部(士官)按 DB51/T 2839—2021 第6.1条接收安置"
+    "(召开“三方”见面会、核对档案材料和待遇项目、签订交接协议)，不适用退役返乡报到流程"
+)
+
 _county = {"role": "county_staff", "level": "county"}
 _city = {"role": "city_staff", "level": "city"}
 
@@ -231,13 +237,7 @@ SPEC_V2 = ProcessSpec(
     start_form=ReturnHomeStartFormV2,
     first="file_receipt",
     version=2,
-    excluded_categories={
-        category: (
-            "军休干部(士官)按 DB51/T 2839—2021 第6.1条接收安置"
-            "(召开“三方”见面会、核对档案材料和待遇项目、签订交接协议)，不适用退役返乡报到流程"
-        )
-        for category in ("军休干部", "军休士官")
-    },
+    excluded_categories=dict.fromkeys(("军休干部", "军休士官"), RETIRED_CADRES),
     steps=(
         StepSpec(
             key="file_receipt",
