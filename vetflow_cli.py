@@ -287,6 +287,24 @@ def seed_demo_command() -> None:
 
 app.add_typer(histories_app, name="histories")
 
+docs_app = typer.Typer(help="Documentation generated from the code")
+app.add_typer(docs_app, name="docs")
+
+
+@docs_app.command("steps")
+def docs_steps(
+    write: bool = typer.Option(False, "--write", help="Rewrite README.md's tables"),
+) -> None:
+    """Print (or write into README.md) each process's step → clause table."""
+    from models.processes import PROCESSES, policy_for
+    from tools.step_table import step_table, write_readme
+
+    if write:
+        typer.echo("README.md updated" if write_readme() else "README.md up to date")
+        return
+    for key, spec in PROCESSES.items():
+        typer.echo(step_table(spec, policy_for(key, "standard")) + "\n")
+
 
 projection_app = typer.Typer(help="The SQL projection of the workflows (cases, tasks)")
 app.add_typer(projection_app, name="projection")
