@@ -260,6 +260,7 @@ async def test_non_member_without_subsidy_is_told_why(
     )
     assert subsidy[0].status == "skipped"
     assert "自主就业" in (subsidy[0].comment or "")
+    await record_history(handle, "ReturnHomeWorkflow", "v2_non_member_no_subsidy")
     await handle.terminate("test over")
 
 
@@ -333,3 +334,4 @@ async def test_refused_or_not_ours_ends_with_the_reasons(
     assert "DB3702/T 41—2024 第7.6条" in told
     assert open_steps(e, handle.id) == set()
     assert tasks(e, handle.id, step="registration") == []
+    await record_history(handle, "ReturnHomeWorkflow", f"v2_{outcome}")
