@@ -186,7 +186,9 @@ class ReturnHomeWorkflow(ProcessWorkflow):
         else:
             await self.skip_step(
                 "party_transfer",
-                "非中共党员、共青团员，无需转接组织关系 (001 第七条; 003 §6.2.2)",
+                # Told to the veteran in the summary: cited by the standard's number.
+                "非中共党员、共青团员，无需转接组织关系"
+                "(DB3702/T 41—2024 第6.2.2条；《逐月领取退役金退役军人服务管理规定》第七条)",
             )
 
     async def _one_stop_desks(self, case: RegisterCaseResult) -> None:
@@ -198,7 +200,7 @@ class ReturnHomeWorkflow(ProcessWorkflow):
             await self.skip_step(
                 "subsidy_preregistration",
                 f"一次性经济补助仅适用于自主就业退役军人，本人为{case.category}"
-                " (退役军人安置条例 第23条)",
+                "(《退役军人安置条例》第二十三条)",
             )
         await asyncio.gather(*(self.human_task(key) for key in desks))
 

@@ -493,9 +493,11 @@ STANDARD_POLICY = ProcessPolicy(
         "county_review": TaskPolicy(
             working_days=5, remind_before=timedelta(days=1), source=_LOCAL
         ),
+        # Receipt (1) + review (5) + transfer (5) + registration (1): twelve working
+        # days, inside the 30 days a veteran has to report (退役军人安置条例 第51条).
         "party_transfer": TaskPolicy(
-            working_days=10,
-            remind_before=timedelta(days=2),
+            working_days=5,
+            remind_before=timedelta(days=1),
             source="001 第七条; " + _LOCAL,
         ),
         # 报到: the veteran must report within 30 days (退役军人安置条例 第51条); the
@@ -516,8 +518,8 @@ STANDARD_POLICY = ProcessPolicy(
             working_days=10, remind_before=timedelta(days=2), source=_LOCAL
         ),
         "league_transfer": TaskPolicy(
-            working_days=10,
-            remind_before=timedelta(days=2),
+            working_days=5,
+            remind_before=timedelta(days=1),
             source="003 §6.2.2; " + _LOCAL,
         ),
         "adaptive_training": TaskPolicy(
