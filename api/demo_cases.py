@@ -1,19 +1,24 @@
 """Demo cases for a newcomer's first minute: `vetflow dev` on an empty database starts
-four return-home cases at different points, so the inbox, the dashboard and the
-auditor's pages have something to show.
+three return-home cases (version 2, as ``POST /api/cases`` starts them) at different
+points, so the inbox, the dashboard and the auditor's pages have something to show.
 
-- ``village``: archive approved, 信息采集 open at the village station;
-- ``correction``: archive returned with missing materials, 补充材料 open (round 1);
-- ``overdue``: started with a deadline of a few seconds, so its archive review turns
-  overdue (and escalates) shortly after the start;
-- ``closed``: driven through every step to the end.
+- ``village`` (刘洋): file received, archive approved, welcomed, visited and filed,
+  registered at the one-stop desks (each item by its own desk's clerk) and enrolled
+  in the adaptive training; 信息采集 open at the village station;
+- ``correction`` (陈静): archive returned at once with what the veteran must bring or
+  correct — 补充材料 open with the first handler, the county clerk (003 §7.8.3) — and
+  what the personnel file lacks, requested from the sending unit (向移交单位函调,
+  003 §6.9.2.2); that request has a deadline of a few seconds, so it turns overdue
+  (and escalates) shortly after the return;
+- ``closed`` (杨磊): driven through every step, up to the report to the province.
 
 They are driven the way clerks would drive them: the case starts like ``POST
-/api/cases`` starts it (same id, search attributes, start input), and every step is
-finished with the ``complete_task`` Update by a demo account that holds the step's
-role in the task's org unit, once the task's row is in the projection. Each case
-belongs to a different demo veteran (return home happens once per veteran); 张伟 is
-left without a case, for the newcomer to start one.
+/api/cases`` starts it (same id, search attributes, start input, newest definition),
+and every step is finished with the ``complete_task`` Update by a demo account that
+holds the step's role in the task's org unit — a one-stop item by its desk's clerk
+(A角) — once the task's row is in the projection. Each case belongs to a different
+demo veteran (return home happens once per veteran); 张伟 is left without a case, for
+the newcomer to start one (黄建国, a 军休干部, is not served by return home).
 """
 
 from __future__ import annotations
@@ -40,8 +45,10 @@ from models.contracts import (
     StartCaseInput,
     TaskPolicy,
 )
+from models.demo import DESK_CLERK_OF
+from models.forms import COLLECTION_MATERIALS
 from models.processes import PROCESSES, policy_for
-from models.processes.return_home import ONE_STOP_KEYS
+from models.processes.return_home import ONE_STOP_KEYS_V2
 from models.settings import Settings
 from models.tables import Account, Case, HumanTask, OrgUnit, Veteran
 from models.workdays import TZ
@@ -53,19 +60,42 @@ T = TypeVar("T")
 
 PROCESS = "return_home"
 STARTER = "county"  # the county clerk accepts (受理) every demo case
-# The overdue case's deadline: every step is due a few seconds after it opens.
-OVERDUE_POLICY = ProcessPolicy(
-    name="demo-overdue",
-    default=TaskPolicy(duration=timedelta(seconds=5), source="demo"),
-)
+# The correction case's file request to the sending unit is due this soon after it
+# opens, so the case shows an overdue (and escalated) task within seconds.
+OVERDUE_STEP = "file_gap_request"
+OVERDUE_AFTER = timedelta(seconds=5)
 # (scenario, demo veteran) — the names of models/demo.py.
 DEMO_CASES: tuple[tuple[str, str], ...] = (
     ("village", "刘洋"),
     ("correction", "陈静"),
-    ("overdue", "黄建国"),
     ("closed", "杨磊"),
 )
 WAIT_SECONDS = 60.0  # how long to wait for a task row (or the closed status)
+# What the county clerk records on receiving each personnel file (003 §6.9.2.2).
+SENDING_UNIT = "某部政治工作部"
+# The personnel file's gap in the correction case, requested from the sending unit.
+FILE_GAPS = ["军队干部转业审批表"]
+
+
+def demo_policy(scenario: str, base: ProcessPolicy) -> ProcessPolicy:
+    """The deadline policy of a demo case: the settings profile's, except that the
+    correction case's file request is due a few seconds after it opens."""
+    if scenario != "correction":
+        return base
+    step = base.for_step(OVERDUE_STEP)
+    return base.model_copy(
+        update={
+            "name": f"{base.name}+demo-overdue",
+            "steps": {
+                **base.steps,
+                OVERDUE_STEP: TaskPolicy(
+                    duration=OVERDUE_AFTER,
+                    source="demo",
+                    escalation=step.escalation,
+                ),
+            },
+        }
+    )
 
 
 async def start_demo_cases(
@@ -78,16 +108,11 @@ async def start_demo_cases(
     scripts: dict[str, Callable[[str], Awaitable[None]]] = {
         "village": driver.at_village,
         "correction": driver.in_correction,
-        "overdue": driver.overdue,
         "closed": driver.closed,
     }
 
     async def one(scenario: str, veteran: str) -> str:
-        policy = (
-            OVERDUE_POLICY
-            if scenario == "overdue"
-            else policy_for(PROCESS, settings.policy_profile)
-        )
+        policy = demo_policy(scenario, policy_for(PROCESS, settings.policy_profile))
         case_id = await driver.start(veteran, policy, scenario)
         await scripts[scenario](case_id)
         log.info("demo_case_ready", scenario=scenario, case_id=case_id)
@@ -114,82 +139,156 @@ class _Driver:
         self.client = client
         self.settings = settings
 
-    # --- the four scenarios ---------------------------------------------------------
+    # --- the three scenarios --------------------------------------------------------
 
     async def at_village(self, case_id: str) -> None:
+        await self.receive_file(case_id)
         await self.complete(case_id, "archive_review", "approve", {"note": "档案齐全"})
+        await self.early_steps(case_id, "东关村")
+        await self.register_at_the_desks(case_id, "东关村")
         await self.open_task(case_id, "information_collection")
 
     async def in_correction(self, case_id: str) -> None:
+        await self.receive_file(case_id)
+        # Everything at once (一次性告知, 003 §7.6): the veteran's part and the file's.
         await self.complete(
             case_id,
             "archive_review",
             "return_for_correction",
             {
-                "missing_materials": ["户口簿", "党组织关系介绍信"],
-                "defective_materials": ["退役证(照片页不清晰)"],
+                "missing_materials": ["户口本", "近期免冠照片"],
+                "defective_materials": ["退役证或转业证或离退休证(照片页不清晰)"],
+                "file_gaps": FILE_GAPS,
                 "note": "请一次性补齐",
             },
         )
         await self.open_task(case_id, "supplement_materials")
-
-    async def overdue(self, case_id: str) -> None:
-        # Nobody acts: the archive review passes its due time a few seconds from now.
-        await self.open_task(case_id, "archive_review")
+        # Nobody answers the file request: it passes its due time a few seconds on.
+        await self.open_task(case_id, OVERDUE_STEP)
 
     async def closed(self, case_id: str) -> None:
-        today = datetime.now(TZ).date().isoformat()
+        await self.receive_file(case_id)
         await self.complete(case_id, "archive_review", "approve")
+        await self.early_steps(case_id, "南关村")
+        await self.register_at_the_desks(case_id, "南关村")
         await self.complete(
             case_id,
             "information_collection",
             "submitted",
             {
                 "hukou_address": "示范县南关镇南关村12号",
-                "education": "高中",
+                "political_status": "群众",
+                "enlisted_on": "2019-09-01",
+                "discharged_on": _days_ago(60),
+                "rank": "上等兵",
                 "service_branch": "陆军",
-                "photo_collected": True,
+                "placement": "自主就业",
+                "employment": "有创业意向，参加创业培训",
+                "education": "高中",
+                "materials_checked": list(COLLECTION_MATERIALS[:5]),
             },
         )
+        # Reviewed level by level up to the city and reported upward (003 §6.1.4).
         await self.complete(case_id, "township_review", "approve")
         await self.complete(case_id, "county_review", "approve")
-        # A party member's organisation moves first (001 第七条); others skip the step.
-        step = await self.open_any(case_id, ("party_transfer", "registration"))
-        if step.step == "party_transfer":
+        await self.complete(case_id, "city_review", "approve")
+        await self.complete(
+            case_id,
+            "report_to_province",
+            "reported",
+            {"reported_on": _today(), "channel": "退役军人信息管理系统"},
+        )
+        await _poll(lambda: _case_status(self.engine, case_id) == "closed")
+
+    # --- the steps the scenarios share -------------------------------------------------
+
+    async def receive_file(self, case_id: str) -> None:
+        """档案接收: the personnel file came by 机要交通 (003 §6.9.2.2)."""
+        await self.complete(
+            case_id,
+            "file_receipt",
+            "received",
+            {
+                "sending_unit": SENDING_UNIT,
+                "transfer_means": "机要交通",
+                "received_on": _today(),
+            },
+        )
+
+    async def early_steps(self, case_id: str, home: str) -> None:
+        """The welcome, the home visit (联络服务卡) and the filing, all opened at once
+        when the archive is approved (003 §6.2.1)."""
+        await self.complete(
+            case_id,
+            "welcome",
+            "done",
+            {"welcomed_on": _today(), "activities": ["返乡接待站接待", "佩戴红花"]},
+        )
+        await self.complete(
+            case_id,
+            "home_visit",
+            "done",
+            {
+                "visited_on": _today(),
+                "talk_notes": f"走访{home}家中，了解家庭情况和就业意向",
+                "policies_explained": "退役军人优待证申领、就业创业扶持政策",
+                "contact_card_issued": True,
+            },
+        )
+        await self.complete(
+            case_id,
+            "file_filing",
+            "done",
+            {
+                "filed_on": _today(),
+                "storage_location": "档案室A-1",
+                "digital_copy_made": True,
+            },
+        )
+
+    async def register_at_the_desks(self, case_id: str, home: str) -> None:
+        """The organisation transfer if any (before the registration, 001 第七条), the
+        registration, every one-stop item the veteran has (each by its desk's clerk)
+        and the adaptive training."""
+        step = await self.open_any(
+            case_id, ("party_transfer", "league_transfer", "registration")
+        )
+        if step.step != "registration":
             await self.complete(
                 case_id,
-                "party_transfer",
+                step.step,
                 "done",
                 {
-                    "receiving_organisation": "南关村党支部",
+                    "receiving_organisation": (
+                        f"{home}党支部"
+                        if step.step == "party_transfer"
+                        else f"{home}团支部"
+                    ),
                     "letter_number": "DEMO-001",
-                    "transferred_on": today,
+                    "transferred_on": _today(),
                 },
             )
         await self.complete(
             case_id,
             "registration",
             "done",
-            {"registration_number": "BD-DEMO-001", "reported_on": today},
+            {"registration_number": f"BD-{case_id[-6:]}", "reported_on": _today()},
         )
-        for key in ONE_STOP_KEYS:
-            if key == "reserve":
+        for key in ONE_STOP_KEYS_V2:
+            if await self.skipped_or_open(case_id, key) == "skipped":
+                continue  # e.g. 一次性经济补助, for 自主就业 veterans only
+            if key == "housing_fund":
                 await self.complete(
-                    case_id, key, "not_applicable", {"reason": "不属于预备役登记范围"}
+                    case_id, key, "not_applicable", {"reason": "入伍前未缴存住房公积金"}
                 )
             else:
                 await self.complete(case_id, key, "done", {"reference": f"{key}-demo"})
         await self.complete(
             case_id,
-            "home_visit",
-            "done",
-            {
-                "visited_on": today,
-                "contact_card_number": "LL-DEMO-001",
-                "notes": "送达联络服务卡",
-            },
+            "adaptive_training",
+            "enrolled",
+            {"offered_on": _today(), "session": "本年度退役军人适应性培训第一期"},
         )
-        await _poll(lambda: _case_status(self.engine, case_id) == "closed")
 
     # --- clerk actions ---------------------------------------------------------------
 
@@ -202,7 +301,10 @@ class _Driver:
         )
         if found is None:
             raise RuntimeError(f"demo veteran {veteran} has no org unit")
-        _, unit = found
+        veteran_row, unit = found
+        elsewhere = spec.excluded_categories.get(veteran_row.category)
+        if elsewhere is not None:
+            raise RuntimeError(f"demo veteran {veteran} is not served: {elsewhere}")
         case_id = f"{self.settings.case_id_prefix}{spec.key}-v{veteran_id}"
         data = spec.start_form.model_validate(
             {"note": f"演示案件 (demo case: {scenario})"}
@@ -232,6 +334,10 @@ class _Driver:
     async def open_any(self, case_id: str, steps: tuple[str, ...]) -> HumanTask:
         """The open task of one of ``steps``, once its row is in the projection."""
         return await _poll(lambda: _open_task_row(self.engine, case_id, steps))
+
+    async def skipped_or_open(self, case_id: str, step: str) -> str:
+        """``open`` once the step's task is open, ``skipped`` if the case skipped it."""
+        return await _poll(lambda: _skipped_or_open(self.engine, case_id, step))
 
     async def complete(
         self, case_id: str, step: str, outcome: str, data: dict[str, Any] | None = None
@@ -267,6 +373,14 @@ async def _poll(fn: Callable[[], T | None]) -> T:
         await asyncio.sleep(0.2)
 
 
+def _today() -> str:
+    return datetime.now(TZ).date().isoformat()
+
+
+def _days_ago(days: int) -> str:
+    return (datetime.now(TZ).date() - timedelta(days=days)).isoformat()
+
+
 def _veteran_id(engine: Engine, name: str) -> int:
     with Session(engine) as s:
         v = s.exec(select(Veteran).where(Veteran.name == name)).first()
@@ -288,6 +402,18 @@ def _open_task_row(
             )
             .order_by(col(HumanTask.round).desc())
         ).first()
+
+
+def _skipped_or_open(engine: Engine, case_id: str, step: str) -> str | None:
+    with Session(engine) as s:
+        statuses = set(
+            s.exec(
+                select(HumanTask.status).where(
+                    HumanTask.case_id == case_id, HumanTask.step == step
+                )
+            ).all()
+        )
+    return next((st for st in ("open", "skipped") if st in statuses), None)
 
 
 def _case_status(engine: Engine, case_id: str) -> str | None:
@@ -316,4 +442,9 @@ def _clerk_for(engine: Engine, task: HumanTask) -> str:
     ]
     if not fits:
         raise RuntimeError(f"no demo account may work {task.id}")
+    # A one-stop item is worked by its own desk's clerk (A角), e.g. 组织部 for the
+    # party transfer; the B角 only when the A角 is away.
+    desk = DESK_CLERK_OF.get(task.candidate_role)
+    if desk in {username for _, username in fits}:
+        return desk
     return min(fits, key=lambda f: (-f[0], f[1]))[1]

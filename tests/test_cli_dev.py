@@ -82,14 +82,14 @@ def test_dev_runs_stops_and_resumes(tmp_path):
         log = (tmp_path / "dev.log").read_text(errors="replace")
         assert f"{base}/login" in log
         assert log.index(f"{base}/login") < log.index(f"{base}/docs")
-        # A freshly seeded database gets the demo cases (village, correction, overdue,
-        # closed), started in the background once the worker runs.
+        # A freshly seeded database gets the demo cases (village, correction with an
+        # overdue file request, closed), started in the background once the worker runs.
         for _ in range(300):
             cases = httpx.get(f"{base}/api/cases", headers=h).json()["count"]
-            if cases >= 4:
+            if cases >= 3:
                 break
             time.sleep(0.1)
-        assert cases == 4
+        assert cases == 3
         case = httpx.post(
             f"{base}/api/cases",
             json={"process": "return_home", "veteran_id": 1},
@@ -104,7 +104,7 @@ def test_dev_runs_stops_and_resumes(tmp_path):
             if open_tasks:
                 break
             time.sleep(0.1)
-        assert [t["step"] for t in open_tasks] == ["archive_review"]
+        assert [t["step"] for t in open_tasks] == ["file_receipt"]
         assert "vetflow is running" in (tmp_path / "dev.log").read_text(
             errors="replace"
         )
@@ -133,7 +133,14 @@ def test_dev_runs_stops_and_resumes(tmp_path):
         ).json()["data"][0]
         r = httpx.post(
             f"{base}/api/tasks/{task['id']}/complete",
-            json={"outcome": "approve"},
+            json={
+                "outcome": "received",
+                "data": {
+                    "sending_unit": "某部政治工作部",
+                    "transfer_means": "机要交通",
+                    "received_on": "2026-11-02",
+                },
+            },
             headers=h,
             timeout=30,
         )
@@ -141,8 +148,8 @@ def test_dev_runs_stops_and_resumes(tmp_path):
         assert (
             httpx.get(f"{base}/api/veterans", headers=h).json()["count"] == 5
         )  # seeded once, not twice
-        # ... and the demo cases started once: the four and the one started above.
-        assert httpx.get(f"{base}/api/cases", headers=h).json()["count"] == 5
+        # ... and the demo cases started once: the three and the one started above.
+        assert httpx.get(f"{base}/api/cases", headers=h).json()["count"] == 4
         log = (tmp_path / "dev.log").read_text(errors="replace")
         assert log.count("demo_cases_started") == 1
     finally:

@@ -3,11 +3,18 @@ veterans with valid ID numbers, and seeding only once."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 from sqlmodel import Session, func, select
 
-from models.demo import DEMO_PASSWORD, DESK_ROLES, seed_demo
+from models.demo import (
+    DEMO_PASSWORD,
+    DESK_CLERK_OF,
+    DESK_CLERKS,
+    DESK_ROLES,
+    seed_demo,
+)
 from models.idnumber import validate_id_number
 from models.orgs import ancestors, org_chain
 from models.passwords import verify_password
@@ -34,7 +41,7 @@ def test_seeding_twice_changes_nothing(engine):
         seeded = s.exec(
             select(AuditEvent).where(AuditEvent.action == "seed_demo")
         ).all()
-    assert before == after == [6, 11, 5, 1]
+    assert before == after == [6, 15 + 2 * len(DESK_CLERKS), 5, 1]
     assert len(seeded) == 1 and seeded[0].actor == "system"
 
 
@@ -76,24 +83,53 @@ def test_accounts_roles_units_and_backups(engine):
     with Session(engine) as s:
         units = {u.id: u.name for u in s.exec(select(OrgUnit)).all()}
         accounts = {a.username: a for a in s.exec(select(Account)).all()}
+    county = "示范县退役军人服务中心"
     expected = {
-        "admin": (["admin"], "示范县退役军人服务中心"),
-        "manager": (["manager"], "示范县退役军人服务中心"),
-        "auditor": (["auditor"], "示范县退役军人服务中心"),
-        "county": (["county_staff"], "示范县退役军人服务中心"),
-        "county2": (["county_staff"], "示范县退役军人服务中心"),
-        "desk": (DESK_ROLES, "示范县退役军人服务中心"),
+        "admin": (["admin"], county),
+        "manager": (["manager"], county),
+        "auditor": (["auditor"], county),
+        "city": (["city_staff"], "示范市退役军人事务局"),
+        "city2": (["city_staff"], "示范市退役军人事务局"),
+        "county": (["county_staff"], county),
+        "county2": (["county_staff"], county),
         "township": (["township_staff"], "城关镇退役军人服务站"),
+        "township_b": (["township_staff"], "城关镇退役军人服务站"),
         "village": (["village_staff"], "东关村退役军人服务站"),
         "village2": (["village_staff"], "东关村退役军人服务站"),
         "township2": (["township_staff"], "南关镇退役军人服务站"),
+        "township2_b": (["township_staff"], "南关镇退役军人服务站"),
         "nvillage": (["village_staff"], "南关村退役军人服务站"),
+        "nvillage2": (["village_staff"], "南关村退役军人服务站"),
     }
+    # One clerk per one-stop desk, each with a B角 of the same role (003 §7.7.2).
+    for username, _name, role, _dept in DESK_CLERKS:
+        expected[username] = ([role], county)
+        expected[f"{username}2"] = ([role], county)
     assert {u: (a.roles, units[a.org_unit_id]) for u, a in accounts.items()} == expected
-    assert len(DESK_ROLES) == 8 and "desk_subsidy" in DESK_ROLES
+    assert "desk" not in accounts  # no account holds every desk's role
+    assert len(DESK_ROLES) == len(set(DESK_ROLES)) == 9
+    assert {"desk_subsidy", "desk_league", "desk_party"} <= set(DESK_ROLES)
+    assert DESK_CLERK_OF["desk_party"] == "zuzhi"
+    assert DESK_CLERK_OF["desk_league"] == "tuanwei"
+    assert DESK_CLERK_OF["desk_hukou"] == "gongan"
+    # Every clerk has a B角 who names them back; managers and the like have none.
+    for a in accounts.values():
+        if a.roles[0] in ("admin", "manager", "auditor"):
+            assert a.backup_username is None
+        else:
+            assert a.backup_username in accounts, a.username
+            assert accounts[a.backup_username].backup_username == a.username
+            assert accounts[a.backup_username].roles == a.roles
+            assert accounts[a.backup_username].org_unit_id == a.org_unit_id
     assert accounts["county"].backup_username == "county2"
     assert accounts["county2"].backup_username == "county"
     assert accounts["village2"].backup_username == "village"
+    assert accounts["zuzhi"].backup_username == "zuzhi2"
+    # Office phones: the unit's switchboard and an extension, as on the 联系服务卡.
+    assert all(
+        re.fullmatch(r"0531-8000 \d{4}-8\d\d", a.phone or "") for a in accounts.values()
+    )
+    assert accounts["county"].phone.startswith("0531-8000 1000-")
     for a in accounts.values():
         assert a.email == f"{a.username}@demo.vetflow.local" and a.active
         assert not a.display_name.isascii()  # Chinese display names

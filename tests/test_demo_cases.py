@@ -1,6 +1,7 @@
 """The demo cases `vetflow dev` starts on a freshly seeded database: one waiting at the
-village, one in a correction round, one overdue, one closed — each of its own veteran,
-on the real Temporal dev server, a real worker and the real database."""
+village, one in a correction round whose file request turns overdue, one closed — each
+of its own veteran, on version 2 of the process, on the real Temporal dev server, a
+real worker and the real database."""
 
 from __future__ import annotations
 
@@ -14,10 +15,13 @@ from structlog.testing import capture_logs
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from api.demo_cases import DEMO_CASES, start_demo_cases
+from api.demo_cases import DEMO_CASES, FILE_GAPS, start_demo_cases
+from models.demo import DESK_CLERK_OF
+from models.processes import PROCESSES
+from models.processes.return_home import ONE_STOP_DESKS_V2
 from models.settings import Settings
 from models.tables import Case, HumanTask, OrgUnit, Veteran
-from tests.support import tasks, wait_for
+from tests.support import notices, tasks, wait_for
 from vetflow_cli import _start_demo_cases
 from worker import build_worker
 
@@ -39,63 +43,119 @@ def open_rows(engine: Engine, case_id: str) -> list[HumanTask]:
     return tasks(engine, case_id, status="open")
 
 
-async def test_demo_cases_stand_at_village_correction_overdue_and_closed(
+def completed_by(engine: Engine, case_id: str) -> dict[str, str | None]:
+    return {t.step: t.completed_by for t in tasks(engine, case_id, status="completed")}
+
+
+async def test_demo_cases_stand_at_village_correction_and_closed(
     client, settings, seeded_engine, running_worker
 ):
     e = seeded_engine
     ids = await start_demo_cases(e, client, settings)
-    assert len(ids) == len(DEMO_CASES) == 4
-    village, correction, overdue, closed = ids
+    assert len(ids) == len(DEMO_CASES) == 3
+    village, correction, closed = ids
 
     cases = cases_of(e, ids)
     assert set(cases) == set(ids)
-    # Each case belongs to a different demo veteran; one veteran is left for the newcomer.
+    # Each case belongs to a different demo veteran; 张伟 is left for the newcomer.
     with Session(e) as s:
         vets = {v.id: v for v in s.exec(select(Veteran)).all()}
         levels = {u.id: u.level for u in s.exec(select(OrgUnit)).all()}
-    assert len({c.veteran_id for c in cases.values()}) == 4 < len(vets)
+    assert len({c.veteran_id for c in cases.values()}) == 3
+    taken = {vets[c.veteran_id].name for c in cases.values()}
+    assert "张伟" not in taken and "黄建国" not in taken  # 军休干部: not served
+    spec = PROCESSES["return_home"]
+    assert spec.version == 2
     assert all(
-        c.process == "return_home" and c.started_by == "county" for c in cases.values()
+        c.process == "return_home"
+        and c.started_by == "county"
+        and c.spec_version == spec.version
+        for c in cases.values()
     )
+    # Every case began the version-2 way: the personnel file received by the county.
+    for case_id in ids:
+        [receipt] = tasks(e, case_id, step="file_receipt")
+        assert receipt.completed_by == "county"
+        assert receipt.result["transfer_means"] == "机要交通"
 
-    # At the village: the archive was approved, information collection waits at a village station.
+    # At the village: information collection waits at a village station, after the
+    # early steps, the registration, every one-stop item and the training.
     [task] = open_rows(e, village)
     assert task.step == "information_collection"
     assert levels[task.org_unit_id] == "village"
     assert task.candidate_role == "village_staff"
     assert [t.outcome for t in tasks(e, village, step="archive_review")] == ["approve"]
+    by = completed_by(e, village)
+    assert {"welcome", "home_visit", "file_filing", "registration"} <= set(by)
+    assert by["home_visit"] == "village" and "adaptive_training" in by
+    # 刘洋 is no party member and receives retirement pay: no transfer, no subsidy.
+    assert [t.status for t in tasks(e, village, step="party_transfer")] == ["skipped"]
+    assert [t.status for t in tasks(e, village, step="subsidy_preregistration")] == [
+        "skipped"
+    ]
 
-    # In a correction round: the archive review came back with the missing materials.
-    [task] = open_rows(e, correction)
-    assert task.step == "supplement_materials" and task.round >= 1
+    # In a correction round: the archive review named everything at once; the
+    # veteran's materials go to the first handler, the file's gaps to the sending unit.
     [review] = tasks(e, correction, step="archive_review")
     assert review.outcome == "return_for_correction"
-    assert review.result["missing_materials"]
-    assert set(task.context["requested_materials"]) >= set(
-        review.result["missing_materials"]
-    )
+    assert review.result["missing_materials"] and review.result["file_gaps"]
+    [supplement] = tasks(e, correction, step="supplement_materials", status="open")
+    assert supplement.round >= 1 and supplement.assignee == "county"
+    assert set(supplement.context["requested_materials"]) == {
+        *review.result["missing_materials"],
+        *review.result["defective_materials"],
+    }
+    [gap] = tasks(e, correction, step="file_gap_request", status="open")
+    assert gap.context["requested_materials"] == FILE_GAPS
+    told = await wait_for(lambda: notices(e, correction, "correction_request"))
+    assert all(m in told[0].body for m in review.result["missing_materials"])
 
-    # Overdue: nobody acted on the archive review and its few-second deadline passed.
-    overdue_task = await wait_for(
-        lambda: [t for t in open_rows(e, overdue) if t.overdue], timeout=30
+    # Overdue: nobody answered the file request and its few-second deadline passed;
+    # the veteran's own time to bring the materials runs on.
+    overdue_rows = await wait_for(
+        lambda: [t for t in open_rows(e, correction) if t.overdue], timeout=30
     )
-    assert [t.step for t in overdue_task] == ["archive_review"]
-    assert not any(t.overdue for c in (village, correction) for t in open_rows(e, c))
+    assert [t.step for t in overdue_rows] == ["file_gap_request"]
+    assert await wait_for(lambda: notices(e, correction, "overdue"), timeout=30)
+    assert not any(t.overdue for t in open_rows(e, village))
+    assert {t.step for t in open_rows(e, correction)} == {
+        "supplement_materials",
+        "file_gap_request",
+    }
 
-    # Closed: every step done, nothing open.
+    # Closed: every step done up to the report to the province, nothing open; each
+    # one-stop item finished by its own desk's clerk.
     assert cases_of(e, [closed])[closed].status == "closed"
     assert open_rows(e, closed) == []
-    done = {t.step for t in tasks(e, closed, status="completed")}
-    assert {"archive_review", "county_review", "registration", "home_visit"} <= done
+    by = completed_by(e, closed)
+    assert {
+        "file_receipt",
+        "archive_review",
+        "welcome",
+        "home_visit",
+        "file_filing",
+        "registration",
+        "adaptive_training",
+        "information_collection",
+        "township_review",
+        "county_review",
+        "city_review",
+        "report_to_province",
+    } <= set(by)
+    for key, _title, role, _clause in ONE_STOP_DESKS_V2:
+        assert by[key] == DESK_CLERK_OF[role], key  # 杨磊 is 自主就业: the subsidy too
+    assert by["home_visit"] == "nvillage" and by["township_review"] == "township2"
+    assert by["city_review"] == by["report_to_province"] == "city"
+    assert await wait_for(lambda: notices(e, closed, "case_summary"))
     assert cases[village].status == cases[correction].status == "running"
 
     # Once per veteran: a second run starts nothing and says why; under `vetflow dev`
     # that failure is logged and the server goes on.
     with pytest.raises(ExceptionGroup) as failed:
         await start_demo_cases(e, client, settings)
-    assert len(failed.value.exceptions) == 4
+    assert len(failed.value.exceptions) == 3
     with capture_logs() as logs:
         await _start_demo_cases(e, client, settings)
     assert [entry["event"] for entry in logs][-1] == "demo_cases_failed"
     with Session(e) as s:
-        assert len(s.exec(select(Case)).all()) == 4
+        assert len(s.exec(select(Case)).all()) == 3

@@ -290,6 +290,24 @@ def test_every_template_renders_its_documented_context():
         assert "2026-11-23 09:30" in rendered[name][1], name
     assert "1. 照片不清晰\n2. 缺少户籍证明" in rendered["review_returned"][1]
     assert "档案审核：已办结" in rendered["case_summary"][1]
+    # Version 2 tells each step truthfully: its label, a reason, how often returned.
+    _, summary = render_notice(
+        "case_summary",
+        {
+            **contexts["case_summary"],
+            "steps": [
+                {"title": "档案审核", "label": "已办结", "reason": "", "returns": 1},
+                {
+                    "title": "住房公积金转接",
+                    "label": "不适用",
+                    "reason": "本人选择一次性领取",
+                    "returns": 0,
+                },
+            ],
+        },
+    )
+    assert "- 档案审核：已办结，其间退回补正或重报 1 次" in summary
+    assert "- 住房公积金转接：不适用(本人选择一次性领取)\n" in summary
     backup = rendered["backup_routed"][1]
     assert "DB3702/T 41—2024 第7.7条" in backup and "王强" in backup
     # StrictUndefined: a workflow that forgets a field fails loudly, not with a blank.

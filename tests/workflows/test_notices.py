@@ -139,6 +139,9 @@ async def test_one_time_notification_names_the_station_and_the_clerk(
     assert "东关村退役军人服务站" in notice.body
     assert "示范县城关镇东关村村委会" in notice.body and "0531-8000 2100" in notice.body
     assert "赵科员" in notice.body  # the clerk's name, not the username
+    # ... and the office phone of the 联系服务卡 (003 §7.8.2): the unit's number and
+    # the clerk's extension, never a private mobile.
+    assert "赵科员(电话 0531-8000 1000-" in notice.body
     assert "county" not in notice.body.replace("county_", "")
     assert "DB3702/T 41—2024 第7.6条" in notice.body
     assert "{{" not in notice.body and "您所在的" not in notice.body

@@ -15,9 +15,10 @@ from models.contracts import (
     ReassignTaskInput,
     TaskPolicy,
 )
-from models.processes.return_home import ONE_STOP_KEYS
+from models.processes.return_home import ONE_STOP_DESKS, ONE_STOP_KEYS
 from tests.support import (
     actor,
+    desk_clerk,
     notices,
     open_task,
     record_history,
@@ -29,6 +30,8 @@ from tests.workflows.conftest import start_case, veteran_id
 from workflows.return_home import ReturnHomeWorkflow
 
 DESK_FORM = {"reference": "R-1"}
+# Each one-stop desk is worked by its own department's clerk (003 §6.2.2).
+DESK_ROLE = {key: role for key, _title, role in ONE_STOP_DESKS}
 
 
 async def complete(handle, engine, step, username, outcome, data, comment=""):
@@ -124,7 +127,7 @@ async def test_full_case_with_correction_round_and_level_return(
         handle,
         e,
         "party_transfer",
-        "desk",
+        desk_clerk("desk_party"),
         "done",
         {
             "receiving_organisation": "东关村党支部",
@@ -163,7 +166,7 @@ async def test_full_case_with_correction_round_and_level_return(
             if step == "housing_fund"
             else ("done", DESK_FORM)
         )
-        await complete(handle, e, step, "desk", outcome, data)
+        await complete(handle, e, step, desk_clerk(DESK_ROLE[step]), outcome, data)
     await complete(
         handle,
         e,
