@@ -42,8 +42,12 @@ async def create_case(
     settings: SettingsDep,
     user: CurrentUser,
 ) -> CaseStarted:
-    """Start `process` for a veteran of my subtree. 422: unknown process or bad start
-    data; 404: veteran not found or not mine; 409: the veteran has this process open."""
+    """Start `process` for a veteran of my subtree, on the newest version of its
+    definition (the case keeps it to its end). 422: unknown process, bad start data, or
+    a veteran of a category the process does not serve (`loc` `veteran_id`, the message
+    names where they are served: a retired cadre is received under DB51/T 2839—2021
+    第6.1条, not return-home); 404: veteran not found or not mine; 409: the veteran has
+    this process open."""
     return await case_actions.start_case(engine, temporal, settings, user, body)
 
 
