@@ -158,7 +158,16 @@ async def veteran_page(
             "timeline": merged,
             "processes": PROCESSES,
             "startable": [
-                p for k, p in PROCESSES.items() if k not in {c.process for c in cases}
+                p
+                for k, p in PROCESSES.items()
+                if k not in {c.process for c in cases}
+                and vet.category not in p.excluded_categories
+            ],
+            # Processes that do not serve this person, with where they are served.
+            "not_served": [
+                (p, p.excluded_categories[vet.category])
+                for p in PROCESSES.values()
+                if vet.category in p.excluded_categories
             ],
             "flash": request.query_params.get("flash"),
             "flash_kind": "error",
@@ -195,6 +204,18 @@ async def veterans_page(
     )
 
 
+def _message_of(detail: object) -> str:
+    """The readable text of an HTTPException detail: a message, or the messages of a
+    422's field errors."""
+    if isinstance(detail, dict):
+        return str(detail.get("message", ""))
+    if isinstance(detail, list):
+        return "；".join(
+            str(e.get("msg", e)) if isinstance(e, dict) else str(e) for e in detail
+        )
+    return str(detail)
+
+
 @router.post("/veterans/{veteran_id}/cases", response_model=None)
 async def start_case_form(
     veteran_id: int,
@@ -215,10 +236,7 @@ async def start_case_form(
             CaseCreate(process=str(form.get("process") or ""), veteran_id=veteran_id),
         )
     except HTTPException as exc:
-        detail = (
-            exc.detail if isinstance(exc.detail, dict) else {"message": str(exc.detail)}
-        )
-        message = translator(request).gettext(str(detail.get("message", "")))
+        message = translator(request).gettext(_message_of(exc.detail))
         return RedirectResponse(
             f"/veterans/{veteran_id}?flash={quote(message)}", status_code=303
         )

@@ -159,9 +159,12 @@ async def test_processes_describe_steps_from_the_workflow_definitions(http, auth
     r = await http.get("/api/processes", headers=await auth("county"))
     assert r.status_code == 200
     (rh,) = [p for p in r.json() if p["key"] == "return_home"]
+    # New cases start on the newest definition (version 2).
+    assert rh["version"] == 2 and rh["first"] == "file_receipt"
     steps = {s["key"]: s for s in rh["steps"]}
     assert steps["party_transfer"]["next"] == ["registration"]
-    assert steps["party_transfer"]["clause"] == "001 第七条"
+    assert steps["party_transfer"]["clause"] == "001 第七条; 003 §6.2.2"
+    assert steps["league_transfer"]["role"] == "desk_league"
     assert (
         steps["hukou"]["group"] == "one_stop" and steps["hukou"]["role"] == "desk_hukou"
     )

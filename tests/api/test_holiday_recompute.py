@@ -57,7 +57,8 @@ async def test_a_holiday_set_by_the_admin_moves_open_deadlines(
         )
         assert r.status_code == 201, r.text
         case_id = r.json()["id"]
-        task = await open_task(e, case_id, "archive_review")
+        # A version-2 case opens on the receipt of the personnel file.
+        task = await open_task(e, case_id, "file_receipt")
         due_before = _aware(task.due_at)
         cal = WorkCalendar()
         day = (

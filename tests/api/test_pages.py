@@ -47,8 +47,8 @@ async def test_case_and_veteran_pages(http, auth, seeded_engine, running_worker)
     page = await http.get(f"/cases/{case_id}")
     assert (
         page.status_code == 200
-        and "待办生成: 档案审核" in page.text
-        and 'data-step="archive_review"' in page.text
+        and "待办生成: 档案接收" in page.text
+        and 'data-step="file_receipt"' in page.text
     )
     vpage = await http.get(f"/veterans/{vet['id']}")
     assert (

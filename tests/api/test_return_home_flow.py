@@ -8,9 +8,13 @@ import asyncio
 import pytest_asyncio
 from sqlmodel import Session, select
 
-from models.processes.return_home import ONE_STOP_KEYS
+from models.processes.return_home import (
+    EARLY_STEPS,
+    ONE_STOP_DESKS_V2,
+    ONE_STOP_KEYS_V2,
+)
 from models.tables import HistoryArchive, Notice, Veteran
-from tests.support import record_history, wait_for
+from tests.support import desk_clerk, record_history, wait_for
 from worker import build_worker
 
 
@@ -88,12 +92,54 @@ async def clerks(http, auth, *names):
     return [Clerk(http, await auth(n), n) for n in names]
 
 
+async def desk_clerks(http, auth) -> dict[str, Clerk]:
+    """Each one-stop desk's own clerk (组织部, 团委, 人社局, …), by step key."""
+    roles = {key: role for key, _title, role, _clause in ONE_STOP_DESKS_V2}
+    roles |= {"party_transfer": "desk_party", "league_transfer": "desk_league"}
+    return {
+        step: Clerk(http, await auth(desk_clerk(role)), desk_clerk(role))
+        for step, role in roles.items()
+    }
+
+
+RECEIPT = {
+    "sending_unit": "某部政治工作部",
+    "transfer_means": "机要交通",
+    "received_on": "2026-11-02",
+}
+INFO = {
+    "hukou_address": "示范县城关镇东关村8号",
+    "political_status": "中共党员",
+    "enlisted_on": "2021-09-01",
+    "discharged_on": "2026-09-01",
+    "rank": "中士",
+    "placement": "自主就业",
+    "employment": "待业，有创业意向",
+    "education": "高中",
+    "materials_checked": ["身份证", "户口本", "退役证或转业证或离退休证"],
+}
+VISIT = {
+    "visited_on": "2026-11-22",
+    "talk_notes": "希望在本地就业",
+    "policies_explained": "自主就业扶持政策、优待证申领",
+    "contact_card_issued": True,
+}
+WELCOME = {"welcomed_on": "2026-11-02", "activities": ["佩戴红花", "集中欢迎仪式"]}
+FILING = {
+    "filed_on": "2026-11-10",
+    "storage_location": "档案室A-3",
+    "digital_copy_made": True,
+}
+REPORT = {"reported_on": "2026-11-25", "channel": "退役军人信息管理系统"}
+
+
 async def test_full_return_home_case_over_http(
     http, auth, seeded_engine, running_worker, client
 ):
-    county, village, township, desk, auditor = await clerks(
-        http, auth, "county", "village", "township", "desk", "auditor"
+    county, village, township, city, auditor = await clerks(
+        http, auth, "county", "village", "township", "city", "auditor"
     )
+    desks = await desk_clerks(http, auth)
     vid = demo_veteran(seeded_engine, party_member=True)
     r = await http.post(
         "/api/cases",
@@ -105,7 +151,7 @@ async def test_full_return_home_case_over_http(
     assert r.json()["workflow_id"] == case_id and r.json()["status"] == "running"
 
     # The same veteran cannot have two open return-home cases.
-    await county.open_task(case_id, "archive_review")
+    await county.open_task(case_id, "file_receipt")
     dup = await http.post(
         "/api/cases",
         json={"process": "return_home", "veteran_id": vid},
@@ -113,52 +159,58 @@ async def test_full_return_home_case_over_http(
     )
     assert dup.status_code == 409
 
+    # The personnel file comes first (003 §6.9.2.2), received by the first handler.
+    await county.complete(case_id, "file_receipt", "received", RECEIPT)
     await county.complete(
         case_id,
         "archive_review",
         "return_for_correction",
-        {"missing_materials": ["党组织关系介绍信", "户口簿"]},
+        {"missing_materials": ["户口本", "近期免冠照片"], "file_gaps": ["入伍登记表"]},
     )
-    supplement = await village.open_task(case_id, "supplement_materials")
-    assert supplement["context"]["requested_materials"] == [
-        "党组织关系介绍信",
-        "户口簿",
-    ]
-    await village.complete(
+    # 003 §7.8.3: the veteran's materials go back to the clerk who first handled the
+    # case; 003 §6.9.2.2: the file's gaps are requested from the sending unit.
+    supplement = await county.open_task(case_id, "supplement_materials")
+    assert supplement["assignee"] == "county"
+    assert supplement["context"]["requested_materials"] == ["户口本", "近期免冠照片"]
+    gap = await county.open_task(case_id, "file_gap_request")
+    assert gap["context"]["requested_materials"] == ["入伍登记表"]
+    assert gap["context"]["sending_unit"] == "某部政治工作部"
+    await county.complete(
         case_id,
         "supplement_materials",
         "submitted",
-        {"received_materials": ["党组织关系介绍信", "户口簿"]},
+        {"received_materials": ["户口本", "近期免冠照片"]},
     )
+    await county.complete(
+        case_id,
+        "file_gap_request",
+        "received",
+        {
+            "sending_unit": "某部政治工作部",
+            "requested_on": "2026-11-03",
+            "received_materials": ["入伍登记表"],
+            "transfer_means": "机要交通",
+            "received_on": "2026-11-06",
+        },
+    )
+    second = await county.open_task(case_id, "archive_review")
+    assert second["round"] == 2
     await county.complete(case_id, "archive_review", "approve")
 
-    info = {
-        "hukou_address": "示范县城关镇东关村8号",
-        "education": "高中",
-        "photo_collected": True,
-    }
-    await village.complete(case_id, "information_collection", "submitted", info)
-    await township.complete(
-        case_id, "township_review", "return", {"reasons": ["伤残等级未填写"]}
-    )
-    again = await village.open_task(case_id, "information_collection")
-    assert again["context"]["returned_reasons"] == ["伤残等级未填写"]
-    await village.complete(
-        case_id,
-        "information_collection",
-        "submitted",
-        {**info, "disability_level": "无"},
-    )
-    await township.complete(case_id, "township_review", "approve")
-    await county.complete(case_id, "county_review", "approve")
-
+    # Approved: the welcome, the home visit and the filing open at once beside the
+    # party transfer at the 组织部 desk.
+    await county.open_task(case_id, "welcome")
+    await village.open_task(case_id, "home_visit")
+    await county.open_task(case_id, "file_filing")
     # Registration is not offered before the party transfer is done (001 第七条).
-    await desk.open_task(case_id, "party_transfer")
+    await desks["party_transfer"].open_task(case_id, "party_transfer")
     r = await http.get(
         "/api/tasks", params={"case_id": case_id}, headers=county.headers
     )
-    assert "registration" not in {t["step"] for t in r.json()["data"]}
-    await desk.complete(
+    assert not {"registration", "information_collection"} & {
+        t["step"] for t in r.json()["data"]
+    }
+    await desks["party_transfer"].complete(
         case_id,
         "party_transfer",
         "done",
@@ -175,30 +227,54 @@ async def test_full_return_home_case_over_http(
         {"registration_number": "BD-9", "reported_on": "2026-11-21"},
     )
 
-    # The one-stop desks are open together.
+    # The one-stop desks and the adaptive training are open together; information
+    # collection waits for them (003 §6.2.2).
     async def all_desks_open():
         r = await http.get(
             "/api/tasks",
             params={"case_id": case_id, "status": "open"},
-            headers=desk.headers,
+            headers=county.headers,
         )
         steps = {t["step"] for t in r.json()["data"]}
-        return steps if set(ONE_STOP_KEYS) <= steps else None
+        return steps if set(ONE_STOP_KEYS_V2) | {"adaptive_training"} <= steps else None
 
-    assert set(ONE_STOP_KEYS) <= await _poll(all_desks_open)
-    for step in ONE_STOP_KEYS:
+    assert "information_collection" not in await _poll(all_desks_open)
+    for step in ONE_STOP_KEYS_V2:
         if step == "reserve":
-            await desk.complete(
+            await desks[step].complete(
                 case_id, step, "not_applicable", {"reason": "不属于预备役登记范围"}
             )
         else:
-            await desk.complete(case_id, step, "done", {"reference": f"{step}-001"})
+            await desks[step].complete(
+                case_id, step, "done", {"reference": f"{step}-001"}
+            )
+    await county.complete(
+        case_id,
+        "adaptive_training",
+        "enrolled",
+        {"offered_on": "2026-11-21", "session": "2026年第4期适应性培训班"},
+    )
+
+    # Information collection, reviewed level by level up to the city (003 §6.1.4).
+    await village.complete(case_id, "information_collection", "submitted", INFO)
+    await township.complete(
+        case_id, "township_review", "return", {"reasons": ["伤残等级未填写"]}
+    )
+    again = await village.open_task(case_id, "information_collection")
+    assert again["context"]["returned_reasons"] == ["伤残等级未填写"]
     await village.complete(
         case_id,
-        "home_visit",
-        "done",
-        {"visited_on": "2026-11-22", "contact_card_number": "LL-88"},
+        "information_collection",
+        "submitted",
+        {**INFO, "disability_level": "无"},
     )
+    await township.complete(case_id, "township_review", "approve")
+    await county.complete(case_id, "county_review", "approve")
+    await city.complete(case_id, "city_review", "approve")
+    await city.complete(case_id, "report_to_province", "reported", REPORT)
+    await village.complete(case_id, "home_visit", "done", VISIT)
+    await county.complete(case_id, "welcome", "done", WELCOME)
+    await county.complete(case_id, "file_filing", "done", FILING)
 
     async def closed():
         r = await http.get(f"/api/cases/{case_id}", headers=county.headers)
@@ -207,9 +283,14 @@ async def test_full_return_home_case_over_http(
     detail = await _poll(closed)
     assert detail["open_steps"] == []
     assert {t["step"] for t in detail["tasks"]} >= {
+        "file_receipt",
         "archive_review",
-        "home_visit",
-        *ONE_STOP_KEYS,
+        "file_gap_request",
+        *EARLY_STEPS,
+        *ONE_STOP_KEYS_V2,
+        "adaptive_training",
+        "city_review",
+        "report_to_province",
     }
 
     # Notices travel on their own workflows, off the case's path: the summary may
@@ -227,6 +308,7 @@ async def test_full_return_home_case_over_http(
     texts = [e["text"] for e in timeline]
     assert any("档案审核" in t and "退回补正" in t for t in texts)
     assert any(e["actor"] == "township" and e["outcome"] == "return" for e in timeline)
+    assert any(e["actor"] == "zuzhi" for e in timeline)  # the 组织部 desk's own clerk
     replay = (
         await http.post(f"/api/cases/{case_id}/replay", headers=auditor.headers)
     ).json()
@@ -267,6 +349,12 @@ async def test_errors_answer_401_404_409_422(http, auth, seeded_engine, running_
             headers=county.headers,
         )
     ).json()["id"]
+    # The file's receipt waits in the pool for any county clerk: a plain claim.
+    receipt = await county.open_task(case_id, "file_receipt")
+    assert receipt["assignee"] is None
+    r = await http.post(f"/api/tasks/{receipt['id']}/claim", headers=county.headers)
+    assert r.status_code == 200 and r.json()["assignee"] == "county"
+    await county.complete(case_id, "file_receipt", "received", RECEIPT)
     task = await county.open_task(case_id, "archive_review")
     url = f"/api/tasks/{task['id']}/complete"
     r = await http.post(
@@ -300,11 +388,10 @@ async def test_errors_answer_401_404_409_422(http, auth, seeded_engine, running_
     ).status_code == 404
     listed = (await http.get("/api/tasks", headers=township2.headers)).json()
     assert all(t["case_id"] != case_id for t in listed["data"])
-    # Claimed by a colleague: 409 naming the holder; a confirmed takeover works.
+    # Held by a colleague: 409 naming the holder; a confirmed takeover works. The
+    # review is the first handler's from the start (003 §7.8.3).
     county2 = (await clerks(http, auth, "county2"))[0]
-    assert (
-        await http.post(f"/api/tasks/{task['id']}/claim", headers=county.headers)
-    ).status_code == 200
+    assert task["assignee"] == "county"
     r = await http.post(f"/api/tasks/{task['id']}/claim", headers=county2.headers)
     assert r.status_code == 409 and r.json()["detail"]["holder"] == "county"
     r = await http.post(
@@ -332,6 +419,7 @@ async def test_reassign_needs_a_supervisor_and_a_reason(
             headers=county.headers,
         )
     ).json()["id"]
+    await county.complete(case_id, "file_receipt", "received", RECEIPT)
     task = await county.open_task(case_id, "archive_review")
     url = f"/api/tasks/{task['id']}/reassign"
     assert (
@@ -373,9 +461,10 @@ async def test_closed_case_history_survives_temporal_deletion(
     from temporalio.api.common.v1 import WorkflowExecution
     from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 
-    county, village, township, desk, auditor = await clerks(
-        http, auth, "county", "village", "township", "desk", "auditor"
+    county, village, township, city, auditor = await clerks(
+        http, auth, "county", "village", "township", "city", "auditor"
     )
+    desks = await desk_clerks(http, auth)
     vid = demo_veteran(seeded_engine, party_member=False)
     case_id = (
         await http.post(
@@ -384,29 +473,43 @@ async def test_closed_case_history_survives_temporal_deletion(
             headers=county.headers,
         )
     ).json()["id"]
+    await county.complete(case_id, "file_receipt", "received", RECEIPT)
     await county.complete(case_id, "archive_review", "approve")
-    await village.complete(
-        case_id,
-        "information_collection",
-        "submitted",
-        {"hukou_address": "东关村3号", "education": "本科"},
-    )
-    await township.complete(case_id, "township_review", "approve")
-    await county.complete(case_id, "county_review", "approve")
+    await county.complete(case_id, "welcome", "done", WELCOME)
+    await village.complete(case_id, "home_visit", "done", VISIT)
+    await county.complete(case_id, "file_filing", "done", FILING)
     await county.complete(
         case_id,
         "registration",
         "done",
         {"registration_number": "BD-2", "reported_on": "2026-11-22"},
     )
-    for step in ONE_STOP_KEYS:
-        await desk.complete(case_id, step, "done", {"reference": "x"})
+    # 刘洋 receives monthly retirement pay: no 一次性经济补助 desk.
+    for step in ONE_STOP_KEYS_V2:
+        if step != "subsidy_preregistration":
+            await desks[step].complete(case_id, step, "done", {"reference": "x"})
+    await county.complete(
+        case_id,
+        "adaptive_training",
+        "enrolled",
+        {"offered_on": "2026-11-22", "session": "2026年第4期适应性培训班"},
+    )
     await village.complete(
         case_id,
-        "home_visit",
-        "done",
-        {"visited_on": "2026-11-22", "contact_card_number": "LL-2"},
+        "information_collection",
+        "submitted",
+        {
+            **INFO,
+            "hukou_address": "东关村3号",
+            "political_status": "群众",
+            "placement": "逐月领取退役金",
+            "education": "本科",
+        },
     )
+    await township.complete(case_id, "township_review", "approve")
+    await county.complete(case_id, "county_review", "approve")
+    await city.complete(case_id, "city_review", "approve")
+    await city.complete(case_id, "report_to_province", "reported", REPORT)
 
     def archived():
         with Session(seeded_engine) as s:

@@ -2,22 +2,76 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
 from models.demo import DEMO_PASSWORD
+from models.processes.return_home import ONE_STOP_DESKS_V2
 from tests.browser.conftest import Session
+from tests.support import desk_clerk
+
+RECEIPT = {
+    "sending_unit": "某部政治工作部",
+    "transfer_means": "机要交通",
+    "received_on": "2026-11-02",
+}
+PARTY = {
+    "receiving_organisation": "东关村党支部",
+    "letter_number": "D-7",
+    "transferred_on": "2026-11-20",
+}
+
+
+class Api:
+    """The demo accounts on the HTTP API, to bring a case to the step a journey needs."""
+
+    def __init__(self, c: httpx.AsyncClient) -> None:
+        self.c = c
+        self.tokens: dict[str, str] = {}
+
+    async def headers(self, username: str) -> dict[str, str]:
+        if username not in self.tokens:
+            r = await self.c.post(
+                "/api/auth/token",
+                data={"username": username, "password": DEMO_PASSWORD},
+            )
+            assert r.status_code == 200, r.text
+            self.tokens[username] = r.json()["access_token"]
+        return {"Authorization": f"Bearer {self.tokens[username]}"}
+
+    async def open_task(self, case_id: str, step: str, username: str) -> dict:
+        h = await self.headers(username)
+        for _ in range(200):
+            r = await self.c.get(
+                "/api/tasks", params={"case_id": case_id, "status": "open"}, headers=h
+            )
+            found = [t for t in r.json()["data"] if t["step"] == step]
+            if found:
+                return found[-1]
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"{step} of {case_id} never opened")
+
+    async def complete(
+        self, case_id: str, step: str, username: str, outcome: str, data: dict
+    ) -> None:
+        task = await self.open_task(case_id, step, username)
+        r = await self.c.post(
+            f"/api/tasks/{task['id']}/complete",
+            json={"outcome": outcome, "data": data},
+            headers=await self.headers(username),
+        )
+        assert r.status_code == 200, r.text
 
 
 async def start_case(base: str, veteran_name: str = "张伟") -> str:
-    """A county clerk starts a return-home case through the API; returns its id."""
+    """A county clerk starts a return-home case (version 2) through the API, receives
+    the personnel file and approves the archive review; returns the case id. The
+    welcome, the home visit and the filing are open then, beside the organisation
+    transfer or the registration."""
     async with httpx.AsyncClient(base_url=base) as c:
-        tok = (
-            await c.post(
-                "/api/auth/token",
-                data={"username": "county", "password": DEMO_PASSWORD},
-            )
-        ).json()["access_token"]
-        h = {"Authorization": f"Bearer {tok}"}
+        api = Api(c)
+        h = await api.headers("county")
         vets = (
             await c.get("/api/veterans", params={"q": veteran_name}, headers=h)
         ).json()["data"]
@@ -26,31 +80,48 @@ async def start_case(base: str, veteran_name: str = "张伟") -> str:
             json={"process": "return_home", "veteran_id": vets[0]["id"]},
             headers=h,
         )
+        assert r.status_code == 201, r.text
         case_id = r.json()["id"]
-        for _ in range(100):
-            tasks = (
-                await c.get(
-                    "/api/tasks",
-                    params={"case_id": case_id, "status": "open"},
-                    headers=h,
-                )
-            ).json()["data"]
-            if tasks:
-                await c.post(
-                    f"/api/tasks/{tasks[0]['id']}/complete",
-                    json={"outcome": "approve"},
-                    headers=h,
-                )
-                break
-            await __import__("asyncio").sleep(0.1)
+        await api.complete(case_id, "file_receipt", "county", "received", RECEIPT)
+        await api.complete(case_id, "archive_review", "county", "approve", {})
         return case_id
+
+
+async def bring_to_information_collection(base: str, case_id: str) -> None:
+    """张伟's case after the archive review: the 组织部 desk transfers his party
+    membership, the county registers him, each one-stop desk's own clerk does its item
+    and the adaptive training is offered; then the village collects the information."""
+    async with httpx.AsyncClient(base_url=base) as c:
+        api = Api(c)
+        await api.complete(
+            case_id, "party_transfer", desk_clerk("desk_party"), "done", PARTY
+        )
+        await api.complete(
+            case_id,
+            "registration",
+            "county",
+            "done",
+            {"registration_number": "BD-1", "reported_on": "2026-11-21"},
+        )
+        for key, _title, role, _clause in ONE_STOP_DESKS_V2:
+            await api.complete(
+                case_id, key, desk_clerk(role), "done", {"reference": f"R-{key}"}
+            )
+        await api.complete(
+            case_id,
+            "adaptive_training",
+            "county",
+            "enrolled",
+            {"offered_on": "2026-11-21", "session": "2026年第4期"},
+        )
 
 
 async def test_village_clerk_claims_fixes_an_error_and_completes(server, open_session):
     case_id = await start_case(server)
+    await bring_to_information_collection(server, case_id)
     clerk = await open_session("village")
     page = clerk.page
-    # 待认领 shows the information-collection task of the new case.
+    # 待认领 shows the information-collection task of the case.
     row = page.locator(
         f"#inbox-table tr[data-task='{case_id}.information_collection.1']"
     )
@@ -68,12 +139,28 @@ async def test_village_clerk_claims_fixes_an_error_and_completes(server, open_se
     await row.locator("a.task-link").click()
     await page.click("#claim")
     assert await page.locator("#assignee").inner_text() == "village"
-    # Submit with an error: the hukou address is missing.
+    # Submit with an error: the hukou address is missing. The political status is a
+    # choice among the form's values, the materials a checklist of 003 §6.1.2.
+    await page.select_option("select[name=political_status]", "中共党员")
+    await page.fill("input[name=enlisted_on]", "2021-09-01")
+    await page.fill("input[name=discharged_on]", "2026-09-01")
+    await page.fill("input[name=rank]", "中士")
+    await page.fill("input[name=placement]", "自主就业")
+    await page.fill("input[name=employment]", "待业，有创业意向")
     await page.fill("input[name=education]", "高中")
+    for material in ("身份证", "户口本"):
+        await page.check(f"input[name=materials_checked][value='{material}']")
     await page.click("#outcome-submitted")
     error = page.locator("#error-hukou_address")
     assert "必填" in await error.inner_text()
     await clerk.shot("task-form-error")
+    # What was entered survives the error.
+    assert (
+        await page.locator("select[name=political_status]").input_value() == "中共党员"
+    )
+    assert await page.locator(
+        "input[name=materials_checked][value='户口本']"
+    ).is_checked()
     await page.fill("input[name=hukou_address]", "示范县城关镇东关村6号")
     await page.click("#outcome-submitted")
     await page.wait_for_url("**/inbox**")
@@ -128,6 +215,7 @@ async def start_overdue_case(client, settings, engine) -> str:
             veteran_id=vid,
             started_by="county",
             policy=policy,
+            spec_version=2,
         ),
         id=case_id,
         task_queue=settings.task_queue,
@@ -151,7 +239,7 @@ async def test_manager_sees_counts_and_overdue_and_reassigns(
     assert await page.locator("svg.chart").count() >= 4
     await manager.shot("dashboard")
     await page.click("#kpi-overdue")
-    row = page.locator(f"#dashboard-tasks tr[data-task='{late}.archive_review.1']")
+    row = page.locator(f"#dashboard-tasks tr[data-task='{late}.file_receipt.1']")
     assert await row.get_attribute("class") == "overdue"
     colour = await row.locator(".badge").evaluate(
         "el => getComputedStyle(el).backgroundColor"
@@ -165,7 +253,7 @@ async def test_manager_sees_counts_and_overdue_and_reassigns(
     await page.click("#bulk-reassign")
     assert "已转派 1 项" in await page.locator(".flash").inner_text()
     await page.goto(f"{server}/dashboard/tasks?assignee=county2")
-    assert await page.locator(f"tr[data-task='{late}.archive_review.1']").count() == 1
+    assert await page.locator(f"tr[data-task='{late}.file_receipt.1']").count() == 1
     assert normal != late
 
 
@@ -216,6 +304,9 @@ async def test_auditor_replays_and_downloads_the_evidence_pack(
         "history.sha256",
     } <= names
     assert manifest["case_id"] == case_id and manifest["workflow_build_ids"]
+    assert any(
+        f["step"] == "file_receipt" and f["outcome"] == "received" for f in forms
+    )
     assert any(
         f["step"] == "archive_review" and f["outcome"] == "approve" for f in forms
     )
@@ -316,7 +407,8 @@ async def test_login_logout_csrf_and_session(server, browser):
 async def test_taking_over_a_colleagues_task_asks_first(server, open_session):
     case_id = await start_case(server, "张伟")
     first = await open_session("village")
-    task_url = f"{server}/tasks/{case_id}.information_collection.1"
+    # The home visit is the village's first task of a version-2 case.
+    task_url = f"{server}/tasks/{case_id}.home_visit.1"
     for _ in range(50):
         r = await first.page.goto(task_url)
         if r is not None and r.status == 200:
@@ -343,17 +435,94 @@ async def test_county_clerk_starts_a_case_from_the_veteran_page(server, open_ses
     await page.click("form.filters button")
     await page.click("#veterans a")
     assert "*" in await page.locator("h1 .muted").inner_text()  # masked on the page
+    # A retired cadre is received by the 军休 institution, not by this process: his
+    # page offers no start and says where he is served instead (004 §6.1.2.4).
+    assert await page.locator("#start-return_home").count() == 0
+    assert "DB51/T 2839" in await page.locator("#not-served-return_home").inner_text()
+    await clerk.shot("case-refused-retired-cadre")
+    # A start posted anyway (a stale page) is refused with the readable reason.
+    veteran_url = page.url
+    await page.evaluate(
+        """() => {
+            const f = document.createElement('form');
+            f.method = 'post';
+            f.action = location.pathname + '/cases';
+            for (const [k, v] of [['process', 'return_home'],
+                    ['csrf_token', document.querySelector('input[name=csrf_token]').value]]) {
+                const i = document.createElement('input');
+                i.type = 'hidden'; i.name = k; i.value = v; f.appendChild(i);
+            }
+            document.body.appendChild(f);
+            f.submit();
+        }"""
+    )
+    await page.wait_for_url(veteran_url + "?flash=**")
+    flash = await page.locator(".flash").inner_text()
+    assert "DB51/T 2839" in flash and "'loc'" not in flash
+    await page.click("nav a[href='/veterans']")
+    await page.fill("input[name=q]", "杨磊")
+    await page.click("form.filters button")
+    await page.click("#veterans a")
     await page.click("#start-return_home")
     await page.wait_for_url("**/cases/**")
     assert "return_home-v" in page.url
+    # A version-2 case opens on the receipt of the personnel file (003 §6.9.2.2).
     for _ in range(50):
-        if "档案审核" in await page.locator("#case-tasks").inner_text():
+        if "档案接收" in await page.locator("#case-tasks").inner_text():
             break
         await page.wait_for_timeout(200)
         await page.reload()
-    assert "档案审核" in await page.locator("#case-tasks").inner_text()
+    assert "档案接收" in await page.locator("#case-tasks").inner_text()
     await clerk.shot("case-started")
     # Starting it again is refused: the button is gone, and a forged post says why.
     await page.go_back()
     await page.reload()
     assert await page.locator("#start-return_home").count() == 0
+
+
+async def test_each_desk_clerk_does_their_own_desk(server, open_session):
+    """The one-stop hall: the 组织部 clerk transfers the party membership in the
+    browser; after registration the 派出所 clerk finds the 落户 item and nobody
+    else's desk among the tasks to claim."""
+    case_id = await start_case(server)
+    zuzhi = await open_session(desk_clerk("desk_party"))
+    page = zuzhi.page
+    row = page.locator(f"#inbox-table tr[data-task='{case_id}.party_transfer.1']")
+    for _ in range(50):
+        await page.goto(f"{server}/inbox?tab=claimable")
+        if await row.count():
+            break
+        await page.wait_for_timeout(200)
+    assert await row.count() == 1
+    assert (
+        f"{case_id}.home_visit.1" not in await page.locator("#inbox-table").inner_html()
+    )
+    await row.locator("a.task-link").click()
+    await page.click("#claim")
+    assert await page.locator("#assignee").inner_text() == "zuzhi"
+    await page.fill("input[name=receiving_organisation]", "东关村党支部")
+    await page.fill("input[name=letter_number]", "D-7")
+    await page.fill("input[name=transferred_on]", "2026-11-20")
+    await page.click("#outcome-done")
+    await page.wait_for_url("**/inbox**")
+    assert "已办结" in await page.locator(".flash").inner_text()
+    async with httpx.AsyncClient(base_url=server) as c:
+        await Api(c).complete(
+            case_id,
+            "registration",
+            "county",
+            "done",
+            {"registration_number": "BD-1", "reported_on": "2026-11-21"},
+        )
+    gongan = await open_session(desk_clerk("desk_hukou"))
+    table = gongan.page.locator("#inbox-table")
+    hukou = table.locator(f"tr[data-task='{case_id}.hukou.1']")
+    for _ in range(50):
+        await gongan.page.goto(f"{server}/inbox?tab=claimable")
+        if await hukou.count():
+            break
+        await gongan.page.wait_for_timeout(200)
+    assert await hukou.count() == 1
+    assert "落户" in await hukou.inner_text()
+    assert await table.locator("tr[data-task]").count() == 1  # no other desk's item
+    await gongan.shot("desk-inbox")
