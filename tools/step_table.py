@@ -60,9 +60,11 @@ def expected_readme(text: str) -> str:
         start, end = _marker(key)
         table = step_table(spec, policy_for(key, "standard"))
         pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
-        if not pattern.search(text):
+        match = pattern.search(text)
+        if match is None:
             raise SystemExit(f"README.md has no {start} … {end} section")
-        text = pattern.sub(lambda _m: f"{start}\n{table}\n{end}", text)
+        # Spliced, not pattern.sub: a backslash in the table stays a backslash.
+        text = f"{text[: match.start()]}{start}\n{table}\n{end}{text[match.end() :]}"
     return text
 
 

@@ -14,6 +14,7 @@ from models.processes.return_home import (
     ONE_STOP_KEYS_V2,
 )
 from models.tables import HistoryArchive, Notice, Veteran
+from tests.return_home_forms import FILING, INFO, RECEIPT, REPORT, VISIT, WELCOME
 from tests.support import desk_clerk, record_history, wait_for
 from worker import build_worker
 
@@ -100,37 +101,6 @@ async def desk_clerks(http, auth) -> dict[str, Clerk]:
         step: Clerk(http, await auth(desk_clerk(role)), desk_clerk(role))
         for step, role in roles.items()
     }
-
-
-RECEIPT = {
-    "sending_unit": "某部政治工作部",
-    "transfer_means": "机要交通",
-    "received_on": "2026-11-02",
-}
-INFO = {
-    "hukou_address": "示范县城关镇东关村8号",
-    "political_status": "中共党员",
-    "enlisted_on": "2021-09-01",
-    "discharged_on": "2026-09-01",
-    "rank": "中士",
-    "placement": "自主就业",
-    "employment": "待业，有创业意向",
-    "education": "高中",
-    "materials_checked": ["身份证", "户口本", "退役证或转业证或离退休证"],
-}
-VISIT = {
-    "visited_on": "2026-11-22",
-    "talk_notes": "希望在本地就业",
-    "policies_explained": "自主就业扶持政策、优待证申领",
-    "contact_card_issued": True,
-}
-WELCOME = {"welcomed_on": "2026-11-02", "activities": ["佩戴红花", "集中欢迎仪式"]}
-FILING = {
-    "filed_on": "2026-11-10",
-    "storage_location": "档案室A-3",
-    "digital_copy_made": True,
-}
-REPORT = {"reported_on": "2026-11-25", "channel": "退役军人信息管理系统"}
 
 
 async def test_full_return_home_case_over_http(

@@ -9,18 +9,8 @@ import httpx
 from models.demo import DEMO_PASSWORD
 from models.processes.return_home import ONE_STOP_DESKS_V2
 from tests.browser.conftest import Session
+from tests.return_home_forms import PARTY, RECEIPT
 from tests.support import desk_clerk
-
-RECEIPT = {
-    "sending_unit": "某部政治工作部",
-    "transfer_means": "机要交通",
-    "received_on": "2026-11-02",
-}
-PARTY = {
-    "receiving_organisation": "东关村党支部",
-    "letter_number": "D-7",
-    "transferred_on": "2026-11-20",
-}
 
 
 class Api:

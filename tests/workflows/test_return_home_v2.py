@@ -13,6 +13,7 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from models.contracts import CompleteTaskInput
 from models.forms import COLLECTION_MATERIALS
 from models.processes.return_home import ONE_STOP_DESKS_V2
+from tests.return_home_forms import INFO, PARTY, RECEIPT, REGISTRATION, VISIT
 from tests.support import (
     actor,
     desk_clerk,
@@ -24,35 +25,6 @@ from tests.support import (
 )
 from tests.workflows.conftest import start_case, veteran_id
 from workflows.return_home import ReturnHomeWorkflow
-
-RECEIPT = {
-    "sending_unit": "某部政治工作部",
-    "transfer_means": "机要交通",
-    "received_on": "2026-11-02",
-}
-PARTY = {
-    "receiving_organisation": "东关村党支部",
-    "letter_number": "D-7",
-    "transferred_on": "2026-11-20",
-}
-REGISTRATION = {"registration_number": "BD-1", "reported_on": "2026-11-21"}
-INFO = {
-    "hukou_address": "示范县城关镇东关村1号",
-    "political_status": "中共党员",
-    "enlisted_on": "2021-09-01",
-    "discharged_on": "2026-09-01",
-    "rank": "中士",
-    "placement": "自主就业",
-    "employment": "待业，有创业意向",
-    "education": "高中",
-    "materials_checked": ["身份证", "户口本", "退役证或转业证或离退休证"],
-}
-VISIT = {
-    "visited_on": "2026-11-05",
-    "talk_notes": "希望在本地就业",
-    "policies_explained": "自主就业扶持政策、优待证申领",
-    "contact_card_issued": True,
-}
 
 
 async def complete(
