@@ -208,7 +208,9 @@ class ProcessWorkflow:
         )
         task.view.due_at = opened.due_at
         task.escalate_at = list(opened.escalate_at)
-        if not task.done:
+        # The activity may route the task to a B角; a claim that arrived while it ran
+        # (the row exists from the activity's write on) wins over the routing.
+        if not task.done and task.view.assignee == opening.preferred_assignee:
             task.view.assignee = opened.assignee
         workflow.logger.info(
             "task opened",
