@@ -79,6 +79,33 @@ def desk_clerk(role: str) -> str:
     return DESK_CLERK_OF[role]
 
 
+async def complete(
+    handle: Any,
+    engine: Engine,
+    step: str,
+    username: str,
+    outcome: str,
+    data: dict[str, Any],
+    comment: str = "",
+) -> Any:
+    """Complete the open task of ``step`` as ``username``, the way the API does: the
+    ``complete_task`` Update with the demo account as the actor."""
+    from models.contracts import CompleteTaskInput, TaskResult
+
+    task = await open_task(engine, handle.id, step)
+    return await handle.execute_update(
+        "complete_task",
+        CompleteTaskInput(
+            task_id=task.id,
+            actor=actor(engine, username),
+            outcome=outcome,
+            data=data,
+            comment=comment,
+        ),
+        result_type=TaskResult,
+    )
+
+
 def set_absent(engine: Engine, username: str, absent: bool = True) -> None:
     with Session(engine) as s:
         acc = s.exec(select(Account).where(Account.username == username)).one()

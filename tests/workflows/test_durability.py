@@ -21,9 +21,8 @@ from activities.notify_adapters import WebhookAdapter
 from models.contracts import SEARCH_ATTRIBUTES, ProcessPolicy, TaskPolicy
 from models.tables import Notice
 from tests.conftest import temporal_binary
-from tests.support import notices, open_task, tasks, wait_for
+from tests.support import complete, notices, open_task, tasks, wait_for
 from tests.workflows.conftest import start_case, veteran_id
-from tests.workflows.test_return_home import complete
 from worker import build_worker
 from workflows.return_home import ReturnHomeWorkflow
 

@@ -15,9 +15,8 @@ from models.contracts import (
 )
 from models.tables import AuditEvent, Holiday
 from models.workdays import TZ, WorkCalendar
-from tests.support import notices, open_task, record_history, tasks, wait_for
+from tests.support import complete, notices, open_task, record_history, tasks, wait_for
 from tests.workflows.conftest import start_case, veteran_id
-from tests.workflows.test_return_home import complete
 from workflows.return_home import ReturnHomeWorkflow
 
 INFO = {"hukou_address": "示范县城关镇东关村1号", "education": "高中"}

@@ -16,9 +16,8 @@ from models.contracts import (
     RetryIncidentInput,
 )
 from models.tables import Case, HumanTask, Incident
-from tests.support import actor, open_task, record_history, tasks, wait_for
+from tests.support import actor, complete, open_task, record_history, tasks, wait_for
 from tests.workflows.conftest import start_case, veteran_id
-from tests.workflows.test_return_home import complete
 from workflows.return_home import ReturnHomeWorkflow
 
 

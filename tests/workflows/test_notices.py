@@ -10,9 +10,8 @@ from sqlmodel import Session, select
 from activities.notify_adapters import WebhookAdapter
 from models.contracts import CompleteTaskInput, ProcessPolicy, TaskPolicy
 from models.tables import HumanTask, Notice, Veteran
-from tests.support import actor, notices, open_task, record_history, wait_for
+from tests.support import actor, complete, notices, open_task, record_history, wait_for
 from tests.workflows.conftest import start_case, veteran_id
-from tests.workflows.test_return_home import complete
 from worker import build_worker
 from workflows.notice_delivery import DeliverNoticeWorkflow
 

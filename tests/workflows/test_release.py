@@ -13,24 +13,14 @@ import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from models.contracts import CaseState, CompleteTaskInput, StartCaseInput
+from models.contracts import CaseState, StartCaseInput
 from models.processes.return_home import ONE_STOP_DESKS, SPEC, SPEC_V2
-from tests.support import actor, desk_clerk, open_task, tasks
+from tests.support import complete, desk_clerk, open_task, tasks
 from tests.workflows.conftest import FAST, veteran_id
 from tests.workflows.release_0_2_0 import RELEASE_0_2_0
 from worker import build_worker
 from workflows import ALL_WORKFLOWS
 from workflows.return_home import ReturnHomeWorkflow
-
-
-async def complete(handle, engine, step, username, outcome, data):
-    task = await open_task(engine, handle.id, step)
-    return await handle.execute_update(
-        ReturnHomeWorkflow.complete_task,
-        CompleteTaskInput(
-            task_id=task.id, actor=actor(engine, username), outcome=outcome, data=data
-        ),
-    )
 
 
 async def start(client, settings, vid: int, version: int):

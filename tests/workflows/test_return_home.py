@@ -18,6 +18,7 @@ from models.contracts import (
 from models.processes.return_home import ONE_STOP_DESKS, ONE_STOP_KEYS
 from tests.support import (
     actor,
+    complete,
     desk_clerk,
     notices,
     open_task,
@@ -32,20 +33,6 @@ from workflows.return_home import ReturnHomeWorkflow
 DESK_FORM = {"reference": "R-1"}
 # Each one-stop desk is worked by its own department's clerk (003 §6.2.2).
 DESK_ROLE = {key: role for key, _title, role in ONE_STOP_DESKS}
-
-
-async def complete(handle, engine, step, username, outcome, data, comment=""):
-    task = await open_task(engine, handle.id, step)
-    return await handle.execute_update(
-        ReturnHomeWorkflow.complete_task,
-        CompleteTaskInput(
-            task_id=task.id,
-            actor=actor(engine, username),
-            outcome=outcome,
-            data=data,
-            comment=comment,
-        ),
-    )
 
 
 async def test_full_case_with_correction_round_and_level_return(

@@ -16,6 +16,7 @@ from models.processes.return_home import ONE_STOP_DESKS_V2
 from tests.return_home_forms import INFO, PARTY, RECEIPT, REGISTRATION, VISIT
 from tests.support import (
     actor,
+    complete,
     desk_clerk,
     notices,
     open_task,
@@ -25,26 +26,6 @@ from tests.support import (
 )
 from tests.workflows.conftest import start_case, veteran_id
 from workflows.return_home import ReturnHomeWorkflow
-
-
-async def complete(
-    handle: WorkflowHandle,
-    engine: Any,
-    step: str,
-    username: str,
-    outcome: str,
-    data: dict[str, Any],
-) -> None:
-    task = await open_task(engine, handle.id, step)
-    await handle.execute_update(
-        ReturnHomeWorkflow.complete_task,
-        CompleteTaskInput(
-            task_id=task.id,
-            actor=actor(engine, username),
-            outcome=outcome,
-            data=data,
-        ),
-    )
 
 
 def open_steps(engine: Any, case_id: str) -> set[str]:
