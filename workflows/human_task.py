@@ -74,6 +74,10 @@ LEVELS_UP = ("village", "township", "county", "city", "province")
 # "review returned" notices, the escalation ladder, reminders to the candidate group,
 # deadlines recomputed when the holiday table changes.
 ENGINE_V2 = "engine-v2-notices-ladder"
+# A holiday-table change that arrives while a task is being opened (its row already
+# visible, its notice on the way) moves that task's deadline too; cases started before
+# this patch watch for changes only from the moment they start waiting.
+ENGINE_CALENDAR_FROM_OPENING = "engine-calendar-from-opening"
 
 # How an outcome reads in the veteran's case summary (everything else is "done").
 SUMMARY_STATUS = {"not_applicable": "not_applicable", "declined": "skipped"}
@@ -161,6 +165,7 @@ class ProcessWorkflow:
         self._incidents: dict[str, IncidentState] = {}
         self._calendar_changes = 0
         self._v2 = False
+        self._calendar_from_opening = False
 
     @property
     def spec_version(self) -> int:
@@ -171,6 +176,7 @@ class ProcessWorkflow:
     async def register_case(self) -> RegisterCaseResult:
         # The first command of every case: decides which engine the case runs on.
         self._v2 = workflow.patched(ENGINE_V2)
+        self._calendar_from_opening = workflow.patched(ENGINE_CALENDAR_FROM_OPENING)
         info = workflow.info()
         self._case = await self._activity(
             CaseActivities.register_case,
@@ -203,6 +209,7 @@ class ProcessWorkflow:
         ``notice`` is the template sent to the task's holder when it opens
         (``review_returned`` when a review sends the step back)."""
         task, opening = self._new_task(step_key, context or {})
+        calendar_seen = self._calendar_changes
         opened: OpenTaskResult = await self._activity(
             HumanTaskActivities.open_task, opening, step=step_key
         )
@@ -222,7 +229,11 @@ class ProcessWorkflow:
         )
         if self._v2:
             await self._announce(task, notice, (context or {}).get("returned_reasons"))
-            return await self._await_completion_v2(task, opened.remind_at)
+            return await self._await_completion_v2(
+                task,
+                opened.remind_at,
+                calendar_seen if self._calendar_from_opening else None,
+            )
         return await self._await_completion(task, opened.remind_at)
 
     async def skip_step(
@@ -706,14 +717,20 @@ class ProcessWorkflow:
         return task.result
 
     async def _await_completion_v2(
-        self, task: OpenTask, remind_at: datetime | None
+        self,
+        task: OpenTask,
+        remind_at: datetime | None,
+        calendar_seen: int | None = None,
     ) -> TaskResult:
         """Wait for the clerk; meanwhile remind once (the holder, or the candidate group
         while nobody holds it), climb the escalation ladder rung by rung, and follow
-        the holiday table when an admin changes it."""
+        the holiday table when an admin changes it (counting changes since the task's
+        opening began: ``calendar_seen``)."""
         reminded = remind_at is None
         fired = 0
-        seen_changes = self._calendar_changes
+        seen_changes = (
+            self._calendar_changes if calendar_seen is None else calendar_seen
+        )
         while not task.done:
             pending = [] if reminded or remind_at is None else [remind_at]
             pending += task.escalate_at[fired : fired + 1]
