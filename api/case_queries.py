@@ -148,31 +148,31 @@ def search_cases(
     limit: int = 200,
 ) -> list[tuple[Case, Veteran | None]]:
     """Cases of the subtree, newest first, each with its veteran: by case number (part of
-    it), veteran name prefix or full ID number (``text``: either), process, status and
-    start date."""
+    it), veteran name prefix or full ID number (``text``: any of the three), process,
+    status and start date. An ID number matches only whole (lists show it masked; a
+    fragment of it finds nothing); ``%`` and ``_`` in a term are plain characters."""
 
     def veterans_matching(term: str) -> Any:
-        term = term.strip()
         return select(Veteran.id).where(
             or_(
-                col(Veteran.name).startswith(term),
+                col(Veteran.name).startswith(term, autoescape=True),
                 col(Veteran.id_number) == term.upper(),
             )
         )
 
     with Session(engine) as s:
         q = select(Case).where(col(Case.org_path).startswith(org_path))
-        if number:
-            q = q.where(col(Case.id).contains(number.strip()))
-        if veteran:
-            term = veteran.strip()
-            vets = select(Veteran.id).where(
+        if number.strip():
+            q = q.where(col(Case.id).contains(number.strip(), autoescape=True))
+        if veteran.strip():
+            q = q.where(col(Case.veteran_id).in_(veterans_matching(veteran.strip())))
+        if term := text.strip():
+            q = q.where(
                 or_(
-                    col(Veteran.name).startswith(term),
-                    col(Veteran.id_number) == term.upper(),
+                    col(Case.id).contains(term, autoescape=True),
+                    col(Case.veteran_id).in_(veterans_matching(term)),
                 )
             )
-            q = q.where(col(Case.veteran_id).in_(vets))
         if process:
             q = q.where(Case.process == process)
         if status:
