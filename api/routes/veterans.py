@@ -104,7 +104,23 @@ def _audit_unmasked(s: Session, user: AuthUser, rows: list[Veteran]) -> None:
         )
 
 
+# The one answer to a duplicate, wherever the existing record is registered: it names
+# no unit, so a clerk learns only that the person is registered somewhere.
 DUPLICATE = "该身份证号已登记 (a veteran with this ID number exists)"
+
+
+def _audit_probe(s: Session, user: AuthUser, id_number: str) -> None:
+    """Record (and commit) that ``user`` tried an ID number that is registered: the
+    trail shows who probed which (masked) number, so repeated probing can be seen."""
+    record_audit(
+        s,
+        actor=user.username,
+        action="veteran_duplicate_probe",
+        entity_type="id_number_probe",
+        entity_id=mask_id_number(id_number),
+        after={"id_number": mask_id_number(id_number)},
+    )
+    s.commit()
 
 
 @router.post(
@@ -118,7 +134,9 @@ async def create_veteran(
 ) -> VeteranPublic:
     """Village, township and county staff (and admins) register a veteran at a unit of
     their subtree. 422 on a bad ID number (field `id_number`), 409 when the ID number is
-    registered already, 404 when the org unit is not in my subtree, 403 for other roles.
+    registered already (one answer wherever it is registered; the attempt is audited as
+    `veteran_duplicate_probe` with the number masked), 404 when the org unit is not in
+    my subtree, 403 for other roles.
     The creation is audited with the new record (ID number masked)."""
     if not user.has_role(*REGISTRAR_ROLES):
         raise forbidden("无权登记退役军人 (not allowed to register veterans)")
@@ -128,12 +146,15 @@ async def create_veteran(
             if visible_org_unit(s, body.org_unit_id, user.org_path) is None:
                 raise not_found("机构", "org unit")
             if id_number_taken(s, body.id_number):
+                _audit_probe(s, user, body.id_number)
                 raise conflict(DUPLICATE)
             vet = Veteran(**body.model_dump())
             s.add(vet)
             try:
                 s.flush()
             except IntegrityError:  # a concurrent registration of the same person won
+                s.rollback()
+                _audit_probe(s, user, body.id_number)
                 raise conflict(DUPLICATE) from None
             record_audit(
                 s,
