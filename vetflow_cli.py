@@ -22,7 +22,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import structlog
 import typer
@@ -54,6 +54,23 @@ def _ensure_secret() -> None:
         path.write_text(secrets.token_urlsafe(48))
         path.chmod(0o600)
     os.environ["VETFLOW_SECRET_KEY"] = path.read_text().strip()
+
+
+def _ensure_evidence_key(settings: Settings) -> None:
+    """Dev: the evidence signing key is made on first start (kept in var/, never
+    committed); later starts keep using it."""
+    from models.evidence_signing import key_id, signing_key
+
+    log.info(
+        "evidence_key",
+        key_id=key_id(signing_key(settings).public_key()),
+        file=settings.evidence_key_file,
+    )
+
+
+def _local(host: str) -> str:
+    """An address a browser on this machine reaches (a wildcard bind is not one)."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -222,6 +239,7 @@ def dev(
     _ensure_secret()
     settings = load_settings()
     configure_logging(settings)
+    _ensure_evidence_key(settings)
     proc = start_dev_server(settings)
     try:
         seeded = migrate_and_seed(settings, seed)
@@ -340,6 +358,140 @@ def projection_rebuild(
         )
 
     asyncio.run(run())
+
+
+@app.command("verify-evidence")
+def verify_evidence(
+    file: Annotated[
+        Path, typer.Argument(help="The evidence pack (evidence-<case>.zip)")
+    ],
+    key: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--key",
+            help="Public key: a PEM file, or the JSON saved from GET "
+            "/api/evidence/keys (repeatable). Default: this installation's keys "
+            "(VETFLOW_EVIDENCE_*).",
+        ),
+    ] = None,
+) -> None:
+    """Check an evidence pack offline: its Ed25519 signature against the given public
+    keys and every file's SHA-256 against the signed manifest. Exit 0 when it holds, 1
+    with the reason when not, 2 when the pack or a key cannot be read."""
+    from models.evidence_signing import (
+        EvidenceInvalid,
+        load_public_keys,
+        published_keys,
+        verify_pack,
+    )
+
+    try:
+        keys = (
+            [pk for path in key for pk in load_public_keys(path.read_bytes())]
+            if key
+            else [k.public_key for k in published_keys(load_settings(), create=False)]
+        )
+        data = file.read_bytes()
+    except (OSError, ValueError) as e:
+        typer.echo(f"FAILED: cannot read: {e}", err=True)
+        raise typer.Exit(2) from e
+    try:
+        verified = verify_pack(data, keys)
+    except EvidenceInvalid as e:
+        typer.echo(f"FAILED: {file}: {e}", err=True)
+        raise typer.Exit(1) from e
+    m = verified.manifest
+    typer.echo(
+        f"OK: {file} signed by key {verified.key_id} (Ed25519)\n"
+        f"  case {m.get('case_id')} ({m.get('process')}), generated "
+        f"{m.get('generated_at')} by {m.get('generated_by')}\n"
+        f"  history sha256 {m.get('history_sha256')}\n"
+        + "".join(f"  {d}  {n}\n" for n, d in sorted(verified.files.items()))
+        + f"  {len(verified.files)} files match the signed manifest"
+    )
+
+
+evidence_key_app = typer.Typer(help="The key that signs evidence packs")
+app.add_typer(evidence_key_app, name="evidence-key")
+
+
+@evidence_key_app.command("show")
+def evidence_key_show() -> None:
+    """Print the published public keys (current first) with their key ids."""
+    from models.evidence_signing import published_keys
+
+    for k in published_keys(load_settings()):
+        typer.echo(f"{k.key_id}\n{k.public_key_pem}")
+
+
+@evidence_key_app.command("rotate")
+def evidence_key_rotate() -> None:
+    """Retire the current key (its public key stays published) and make a new one.
+    The API reads the key file for each pack: no restart needed."""
+    from models.evidence_signing import rotate_key
+
+    old, new = rotate_key(load_settings())
+    typer.echo(f"retired {old}; now signing with {new}")
+
+
+payload_keys_app = typer.Typer(
+    help="The keys that encrypt Temporal payloads (AES-256-GCM)", no_args_is_help=True
+)
+app.add_typer(payload_keys_app, name="payload-keys")
+
+
+def _payload_key_path(file: Path | None) -> Path:
+    if file is not None:
+        return file
+    configured = load_settings().payload_key_file
+    return Path(configured) if configured else PAYLOAD_KEY_FILE
+
+
+@payload_keys_app.command("list")
+def payload_keys_list() -> None:
+    """Print the key ids of the configured keyring (never the keys), active first."""
+    from models.payload_codec import PayloadKeyError, keyring_from_settings
+
+    try:
+        ring = keyring_from_settings(load_settings())
+    except PayloadKeyError as e:
+        typer.echo(f"FAILED: {e}", err=True)
+        raise typer.Exit(1) from e
+    for kid in sorted(ring.keys, key=lambda k: k != ring.active):
+        typer.echo(f"{kid}{'  (active)' if kid == ring.active else ''}")
+
+
+@payload_keys_app.command("new")
+def payload_keys_new() -> None:
+    """Print a new `kid:base64key` entry (for VETFLOW_PAYLOAD_KEYS: put it first)."""
+    from models.payload_codec import new_key_entry
+
+    typer.echo(new_key_entry())
+
+
+@payload_keys_app.command("rotate")
+def payload_keys_rotate(
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file",
+            help="Key file (default: VETFLOW_PAYLOAD_KEY_FILE, else var/payload_keys)",
+        ),
+    ] = None,
+) -> None:
+    """Put a new key first in the key file: new payloads are encrypted with it; older
+    keys stay in the file and keep decrypting every history written under them.
+    Running processes read the file again when they meet the new key id; restart
+    them to encrypt with it."""
+    from models.payload_codec import PayloadKeyError, rotate_key_file
+
+    path = _payload_key_path(file)
+    try:
+        kid = rotate_key_file(path)
+    except (PayloadKeyError, OSError) as e:
+        typer.echo(f"FAILED: {path}: {e}", err=True)
+        raise typer.Exit(1) from e
+    typer.echo(f"{path}: now encrypting with {kid}; older keys kept for decryption")
 
 
 if __name__ == "__main__":

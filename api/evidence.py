@@ -1,20 +1,22 @@
 """The evidence pack of a case: what an auditor needs to verify it offline.
 
 A zip with the timeline in words, every form as submitted with outcome and reason, the
-workflow version (worker build ids), the exported history and its SHA-256.
+workflow version (worker build ids), the exported history and its SHA-256, signed
+with Ed25519 (models/evidence_signing.py; `vetflow verify-evidence` checks it offline).
 """
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from api.history_source import LoadedHistory, build_ids
 from api.timeline import TimelineEntry
+from models.evidence_signing import signed_zip
 from models.tables import Case, HumanTask
 
 
@@ -31,6 +33,7 @@ def evidence_zip(
     timeline: list[TimelineEntry],
     loaded: LoadedHistory,
     actor: str,
+    signing_key: Ed25519PrivateKey,
 ) -> bytes:
     forms: list[dict[str, Any]] = [
         {
@@ -65,17 +68,17 @@ def evidence_zip(
         f"{e.at}\t{e.actor or ''}\t{e.text}" + (f"\t{e.comment}" if e.comment else "")
         for e in timeline
     )
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2))
-        z.writestr(
+    # Signed: manifest.json lists every file's SHA-256; signature.json signs it.
+    files = [
+        (
             "timeline.json",
             json.dumps(
                 [e.model_dump() for e in timeline], ensure_ascii=False, indent=2
-            ),
-        )
-        z.writestr("timeline.txt", text_timeline)
-        z.writestr("forms.json", json.dumps(forms, ensure_ascii=False, indent=2))
-        z.writestr("history.json", loaded.text)
-        z.writestr("history.sha256", f"{loaded.sha256}  history.json\n")
-    return buf.getvalue()
+            ).encode(),
+        ),
+        ("timeline.txt", text_timeline.encode()),
+        ("forms.json", json.dumps(forms, ensure_ascii=False, indent=2).encode()),
+        ("history.json", loaded.decoded_text.encode()),
+        ("history.sha256", f"{loaded.decoded_sha256}  history.json\n".encode()),
+    ]
+    return signed_zip(manifest, files, signing_key)

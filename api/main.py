@@ -27,6 +27,7 @@ from api.pages import tasks as task_pages
 from api.routes import (
     auth,
     cases,
+    evidence_keys,
     health,
     history,
     holidays,
@@ -55,6 +56,7 @@ ROUTERS = [
     history.router,
     tasks.router,
     incidents.router,
+    evidence_keys.router,
 ]
 PAGES = [
     auth_pages.router,

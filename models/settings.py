@@ -78,6 +78,16 @@ class Settings(BaseSettings):
         default="county_staff,desk_party,desk_hukou,desk_social_insurance,desk_medical_insurance,desk_housing_fund,desk_reserve,desk_bank,desk_subsidy",
         description="Comma-separated roles that see full ID numbers (every such read is audited).",
     )
+    evidence_key_file: str = Field(
+        default="var/evidence-signing-key.pem",
+        description="Ed25519 private key (PKCS#8 PEM) that signs evidence packs; made on "
+        "first use when missing. `vetflow evidence-key rotate` retires it.",
+    )
+    evidence_retired_keys_dir: str = Field(
+        default="var/evidence-keys-retired",
+        description="Public keys (*.pem) of retired evidence keys, still published so "
+        "packs signed before a rotation verify.",
+    )
 
     @property
     def unmask_role_set(self) -> frozenset[str]:

@@ -22,6 +22,7 @@ from api.history_source import replay
 from api.pages.cases import case_view
 from api.web.render import render
 from api.web.session import PageUser
+from models.evidence_signing import signing_key as evidence_signing_key
 from models.idnumber import mask_id_number
 from models.processes import PROCESSES
 from models.tables import AuditEvent, Case, Veteran
@@ -141,8 +142,14 @@ async def audit_evidence(
     view = await case_view(request, engine, temporal, user, case_id)
     if view["history"] is None:
         raise HTTPException(404, detail="案件历史已不存在")
+    key = await run_in_threadpool(evidence_signing_key, request.app.state.settings)
     data = evidence_zip(
-        view["case"], view["tasks"], view["timeline"], view["history"], user.username
+        view["case"],
+        view["tasks"],
+        view["timeline"],
+        view["history"],
+        user.username,
+        key,
     )
     await run_in_threadpool(
         record_case_action,
