@@ -68,11 +68,6 @@ def _ensure_evidence_key(settings: Settings) -> None:
     )
 
 
-def _local(host: str) -> str:
-    """An address a browser on this machine reaches (a wildcard bind is not one)."""
-    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
-
-
 def _port_open(host: str, port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)
@@ -432,66 +427,6 @@ def evidence_key_rotate() -> None:
 
     old, new = rotate_key(load_settings())
     typer.echo(f"retired {old}; now signing with {new}")
-
-
-payload_keys_app = typer.Typer(
-    help="The keys that encrypt Temporal payloads (AES-256-GCM)", no_args_is_help=True
-)
-app.add_typer(payload_keys_app, name="payload-keys")
-
-
-def _payload_key_path(file: Path | None) -> Path:
-    if file is not None:
-        return file
-    configured = load_settings().payload_key_file
-    return Path(configured) if configured else PAYLOAD_KEY_FILE
-
-
-@payload_keys_app.command("list")
-def payload_keys_list() -> None:
-    """Print the key ids of the configured keyring (never the keys), active first."""
-    from models.payload_codec import PayloadKeyError, keyring_from_settings
-
-    try:
-        ring = keyring_from_settings(load_settings())
-    except PayloadKeyError as e:
-        typer.echo(f"FAILED: {e}", err=True)
-        raise typer.Exit(1) from e
-    for kid in sorted(ring.keys, key=lambda k: k != ring.active):
-        typer.echo(f"{kid}{'  (active)' if kid == ring.active else ''}")
-
-
-@payload_keys_app.command("new")
-def payload_keys_new() -> None:
-    """Print a new `kid:base64key` entry (for VETFLOW_PAYLOAD_KEYS: put it first)."""
-    from models.payload_codec import new_key_entry
-
-    typer.echo(new_key_entry())
-
-
-@payload_keys_app.command("rotate")
-def payload_keys_rotate(
-    file: Annotated[
-        Path | None,
-        typer.Option(
-            "--file",
-            help="Key file (default: VETFLOW_PAYLOAD_KEY_FILE, else var/payload_keys)",
-        ),
-    ] = None,
-) -> None:
-    """Put a new key first in the key file: new payloads are encrypted with it; older
-    keys stay in the file and keep decrypting every history written under them.
-    Running processes read the file again when they meet the new key id; restart
-    them to encrypt with it."""
-    from models.payload_codec import PayloadKeyError, rotate_key_file
-
-    path = _payload_key_path(file)
-    try:
-        kid = rotate_key_file(path)
-    except (PayloadKeyError, OSError) as e:
-        typer.echo(f"FAILED: {path}: {e}", err=True)
-        raise typer.Exit(1) from e
-    typer.echo(f"{path}: now encrypting with {kid}; older keys kept for decryption")
 
 
 if __name__ == "__main__":

@@ -78,7 +78,7 @@ def evidence_zip(
         ),
         ("timeline.txt", text_timeline.encode()),
         ("forms.json", json.dumps(forms, ensure_ascii=False, indent=2).encode()),
-        ("history.json", loaded.decoded_text.encode()),
-        ("history.sha256", f"{loaded.decoded_sha256}  history.json\n".encode()),
+        ("history.json", loaded.text.encode()),
+        ("history.sha256", f"{loaded.sha256}  history.json\n".encode()),
     ]
     return signed_zip(manifest, files, signing_key)
