@@ -20,6 +20,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api.case_queries import open_case_of, veteran_in_subtree, visible_case
 from api.deps import AuthUser
+from api.errors import field_error
+from api.params import MAX_ID
 from api.update_errors import call_temporal, rpc_timeout
 from models.contracts import (
     SA_ORG_UNIT,
@@ -64,6 +66,8 @@ async def start_case(
     503 (Retry-After): Temporal did not answer within the call timeout."""
     if not STARTER_ROLES.intersection(user.roles):
         raise HTTPException(403, detail="无权受理案件 (not allowed to start cases)")
+    if not 1 <= body.veteran_id <= MAX_ID:
+        raise field_error("veteran_id", f"须为 1 至 {MAX_ID} 之间的编号 (out of range)")
     spec = PROCESSES.get(body.process)
     if spec is None:
         raise HTTPException(

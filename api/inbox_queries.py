@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from api.deps import AuthUser
+from api.params import MAX_PAGE, ascii_int, bounded_date
 from models.idnumber import mask_id_number
 from models.processes import PROCESSES
 from models.tables import Case, HumanTask, OrgUnit, Veteran
@@ -47,12 +48,6 @@ class InboxFilters:
 
     @classmethod
     def from_query(cls, params: dict[str, str]) -> InboxFilters:
-        def as_date(v: str | None) -> date | None:
-            try:
-                return date.fromisoformat(v) if v else None
-            except ValueError:
-                return None
-
         tab = params.get("tab", "claimable")
         org = params.get("org_unit", "")
         page = params.get("page", "1")
@@ -60,16 +55,16 @@ class InboxFilters:
             tab=tab if tab in TABS else "claimable",
             process=params.get("process", ""),
             step=params.get("step", ""),
-            due_from=as_date(params.get("due_from")),
-            due_to=as_date(params.get("due_to")),
-            org_unit=int(org) if org.isdigit() else None,
+            due_from=bounded_date(params.get("due_from")),
+            due_to=bounded_date(params.get("due_to")),
+            org_unit=ascii_int(org, low=1),
             q=params.get("q", "").strip(),
             urgency=params.get("urgency", "")
             if params.get("urgency") in ("overdue", "at_risk", "on_time")
             else "",
             sort=params.get("sort", "due") if params.get("sort") in SORTS else "due",
             desc=params.get("desc") == "1",
-            page=max(1, int(page)) if page.isdigit() else 1,
+            page=ascii_int(page, low=1, high=MAX_PAGE) or 1,
         )
 
 

@@ -8,7 +8,12 @@ from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import HTTPException as FastAPIHTTPException
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
@@ -16,6 +21,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from api.errors import ERROR_RESPONSES
+from api.input_guard import InputGuardMiddleware, raise_input_problem
 from api.middleware import RequestContextMiddleware
 from api.pages import audit as audit_pages
 from api.pages import auth as auth_pages
@@ -107,10 +114,14 @@ def create_app(
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        # Every route's Temporal calls are bounded by VETFLOW_TEMPORAL_CALL_TIMEOUT_SECONDS.
-        dependencies=[Depends(bind_call_timeout)],
+        # Bad input (api/input_guard.py) answers 413/422 before anything else runs;
+        # every route's Temporal calls are bounded by VETFLOW_TEMPORAL_CALL_TIMEOUT_SECONDS.
+        dependencies=[Depends(raise_input_problem), Depends(bind_call_timeout)],
+        # One error shape for the whole API (api/errors.py), documented on every route.
+        responses=ERROR_RESPONSES,
     )
     app.state.settings = settings
+    app.add_middleware(InputGuardMiddleware)
     app.add_middleware(RequestContextMiddleware)
     for router in [*ROUTERS, *PAGES]:
         app.include_router(router)
@@ -128,6 +139,10 @@ def create_app(
         detail = exc.detail
         if isinstance(detail, dict):  # e.g. 503 {"type": "TemporalTimeout", "message"}
             detail = detail.get("message", "")
+        elif isinstance(detail, list):  # 422 items {"loc", "msg", "type"}
+            detail = "; ".join(
+                str(e.get("msg", "")) for e in detail if isinstance(e, dict)
+            )
         page = render(
             request,
             "error.html",
@@ -139,6 +154,15 @@ def create_app(
         )
         page.headers.update(exc.headers or {})  # Retry-After of a 503
         return page
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        """Pages answer a bad path or query parameter with the error page (422)."""
+        if request.url.path.startswith(("/api", "/healthz", "/static")):
+            return await request_validation_exception_handler(request, exc)
+        return await _http_error(
+            request, FastAPIHTTPException(422, detail=list(exc.errors()))
+        )
 
     @app.exception_handler(CsrfFailed)
     async def _csrf(request: Request, exc: CsrfFailed) -> PlainTextResponse:

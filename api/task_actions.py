@@ -1,6 +1,12 @@
 """Task actions shared by the JSON API and the web pages: each is a workflow Update,
 and a rejection becomes the HTTP error the caller shows (404/403/409/422; 503 with
-Retry-After when Temporal does not answer within the call timeout)."""
+Retry-After when Temporal does not answer within the call timeout).
+
+Before an Update is sent, the API checks what it can from the task row: the actor's
+right to act (403, the rule of the workflow's validators), the outcome and the form
+data (422: bounded size, depth and text, then the step's form of the case's version).
+So a request the workflow would refuse, or one too large for a Temporal payload,
+never reaches Temporal; the workflow's validators still decide on its own state."""
 
 from __future__ import annotations
 
@@ -17,8 +23,15 @@ from temporalio.service import RPCError
 
 from api.case_queries import account_with_unit, visible_task
 from api.deps import AuthUser
+from api.errors import invalid
 from api.update_errors import call_temporal, http_error_for, rpc_timeout
-from models.contracts import Actor, ClaimTaskInput, CompleteTaskInput, ReassignTaskInput
+from models.contracts import (
+    SUPERVISOR_ROLES,
+    Actor,
+    ClaimTaskInput,
+    CompleteTaskInput,
+    ReassignTaskInput,
+)
 from models.processes import spec_of
 from models.tables import Case, HumanTask
 from workflows.human_task import ProcessWorkflow
@@ -46,12 +59,118 @@ async def _update(temporal: Client, task: HumanTask, update: Any, inp: Any) -> N
         raise http_error_for(exc) from exc
 
 
+# Bounds on a step form's data, checked before the form itself (the forms' own text
+# fields allow at most 2,000 characters; no form has more than a few dozen fields).
+FORM_MAX_FIELDS = 100
+FORM_MAX_DEPTH = 4
+FORM_MAX_ITEMS = 200
+FORM_MAX_TEXT = 4000
+MAX_REPORTED_ERRORS = 50
+
+
+def refused(message: str) -> HTTPException:
+    """403 in the shape of the workflow's own refusal."""
+    return HTTPException(403, detail={"type": "NotAuthorized", "message": message})
+
+
+def may_work(user: AuthUser, task: HumanTask) -> bool:
+    """The holder, or staff with the step's role in a unit at or above the task's
+    (as the workflow's ``_check_may_work``)."""
+    if task.assignee == user.username:
+        return True
+    return task.candidate_role in user.roles and task.org_path.startswith(user.org_path)
+
+
+def supervises(user: AuthUser, task: HumanTask) -> bool:
+    """A manager/admin of the subtree, or staff of a unit above the task's unit (as the
+    workflow's ``_supervises``)."""
+    if not task.org_path.startswith(user.org_path):
+        return False
+    if SUPERVISOR_ROLES.intersection(user.roles):
+        return True
+    return user.org_path != task.org_path and any(
+        r.endswith("_staff") for r in user.roles
+    )
+
+
+def check_may_work(user: AuthUser, task: HumanTask) -> None:
+    if not may_work(user, task):
+        raise refused(
+            f"您不具备“{task.title}”环节的办理角色 ({task.candidate_role}) "
+            "(you do not hold this step's role)"
+        )
+
+
+def form_bounds_errors(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Field errors for form data beyond the bounds above (empty when within)."""
+    if len(data) > FORM_MAX_FIELDS:
+        return [
+            {
+                "loc": ["body", "data"],
+                "msg": f"至多 {FORM_MAX_FIELDS} 项 (at most {FORM_MAX_FIELDS} fields)",
+                "type": "too_long",
+            }
+        ]
+    errors: list[dict[str, Any]] = []
+    stack: list[tuple[Any, list[Any]]] = [(v, [k]) for k, v in data.items()]
+    while stack and len(errors) < MAX_REPORTED_ERRORS:
+        value, loc = stack.pop()
+        where = ["body", "data", *loc]
+        if isinstance(value, dict | list):
+            if len(loc) >= FORM_MAX_DEPTH:
+                errors.append(
+                    {
+                        "loc": where,
+                        "msg": "嵌套过深 (nested too deep)",
+                        "type": "too_deep",
+                    }
+                )
+            elif len(value) > FORM_MAX_ITEMS:
+                errors.append(
+                    {
+                        "loc": where,
+                        "msg": f"至多 {FORM_MAX_ITEMS} 项 (at most {FORM_MAX_ITEMS} items)",
+                        "type": "too_long",
+                    }
+                )
+            elif isinstance(value, dict):
+                stack.extend((v, [*loc, k]) for k, v in value.items())
+            else:
+                stack.extend((v, [*loc, i]) for i, v in enumerate(value))
+        elif isinstance(value, str) and len(value) > FORM_MAX_TEXT:
+            errors.append(
+                {
+                    "loc": where,
+                    "msg": f"内容过长，至多 {FORM_MAX_TEXT} 字 "
+                    f"(at most {FORM_MAX_TEXT} characters)",
+                    "type": "string_too_long",
+                }
+            )
+    return errors
+
+
 def normalised_form_data(
     engine: Engine, task: HumanTask, outcome: str, data: dict[str, Any]
 ) -> dict[str, Any]:
     """The form data as the step's form (of the version the case runs) dumps it, so
-    the case records every field; data that does not validate is passed on as sent
-    and the workflow's validator answers with the field errors."""
+    the case records every field. 422 (FastAPI's item shape, ``loc`` under
+    ``["body", "data"]``) for data beyond the bounds or that the form refuses, and for
+    an outcome the step does not have; the workflow's validator would refuse them
+    alike."""
+    errors = form_bounds_errors(data)
+    if errors:
+        raise invalid(errors)
+    if task.outcomes and outcome not in task.outcomes:
+        raise invalid(
+            [
+                {
+                    "loc": ["body", "outcome"],
+                    "msg": f"办理结果须为 {', '.join(task.outcomes)} 之一 "
+                    f"(must be one of {list(task.outcomes)})",
+                    "type": "InvalidOutcome",
+                }
+            ]
+        )
     with Session(engine) as session:
         case = session.get(Case, task.case_id)
     spec = spec_of(task.process, case.spec_version if case else None)
@@ -65,8 +184,19 @@ def normalised_form_data(
         return form.model_validate(data, context={"outcome": outcome}).model_dump(
             mode="json"
         )
-    except ValidationError:
-        return data
+    except ValidationError as e:
+        raise invalid(
+            [
+                {
+                    "loc": ["body", "data", *err["loc"]],
+                    "msg": err["msg"],
+                    "type": err["type"],
+                }
+                for err in e.errors(
+                    include_url=False, include_context=False, include_input=False
+                )[:MAX_REPORTED_ERRORS]
+            ]
+        ) from None
 
 
 async def complete(
@@ -78,6 +208,7 @@ async def complete(
     data: dict[str, Any],
     comment: str,
 ) -> None:
+    check_may_work(user, task)
     data = await run_in_threadpool(normalised_form_data, engine, task, outcome, data)
     inp = CompleteTaskInput(
         task_id=task.id, actor=user.actor(), outcome=outcome, data=data, comment=comment
@@ -88,6 +219,7 @@ async def complete(
 async def claim(
     temporal: Client, task: HumanTask, user: AuthUser, *, force: bool = False
 ) -> None:
+    check_may_work(user, task)
     await _update(
         temporal,
         task,
@@ -97,6 +229,10 @@ async def claim(
 
 
 async def unclaim(temporal: Client, task: HumanTask, user: AuthUser) -> None:
+    if task.assignee not in (None, user.username) and not supervises(user, task):
+        raise refused(
+            "只有办理人或上级可以退回任务 (only the holder or a supervisor may do this)"
+        )
     await _update(
         temporal,
         task,
@@ -114,17 +250,20 @@ async def reassign(
     reason: str,
 ) -> None:
     """Give the task to ``username`` (a supervisor's action; the reason is audited)."""
+    if not supervises(user, task):
+        raise refused(
+            "只有上级或管理员可以转派任务 (only a supervisor or manager may reassign)"
+        )
     found = await run_in_threadpool(account_with_unit, engine, username)
     if found is None or not found[1].path.startswith(user.org_path):
-        raise HTTPException(
-            422,
-            detail=[
+        raise invalid(
+            [
                 {
                     "loc": ["body", "username"],
                     "msg": "未知的工作人员 (unknown staff member)",
                     "type": "value_error",
                 }
-            ],
+            ]
         )
     acc, unit = found
     target = Actor(

@@ -2,7 +2,8 @@
 answer a clerk can act on.
 
 The workflow validators raise ``ApplicationError`` with a ``type``; this maps each type
-to 404 / 403 / 409 / 422, carrying the field errors for 422. Every call the API makes
+to 404 / 403 / 409 / 422: a 422 in FastAPI's list shape (:func:`validation_items`),
+the others as ``{"type", "message", "holder"?}``. Every call the API makes
 to Temporal goes through :func:`call_temporal`: past ``VETFLOW_TEMPORAL_CALL_TIMEOUT_
 SECONDS``, or when Temporal is unreachable, the answer is 503 with ``Retry-After``,
 never a hanging request.
@@ -101,6 +102,27 @@ async def call_temporal(call: Awaitable[T], seconds: float | None = None) -> T:
         raise
 
 
+def validation_items(kind: str, message: str, errors: Any) -> list[dict[str, Any]]:
+    """A workflow's refusal of input as FastAPI's 422 items, so every 422 of the API
+    reads the same: ``[{"loc": ["body", field, ...], "msg", "type"}]``. The
+    workflow's ``loc`` is relative to the request body; a refusal without field
+    errors becomes one item about the whole body carrying its message."""
+    items = [
+        {
+            "loc": ["body", *err.get("loc", [])],
+            # Form errors carry pydantic's own messages (the pages translate them);
+            # the others a terse hint the refusal's message explains.
+            "msg": str(err.get("msg", ""))
+            if kind == "InvalidForm"
+            else f"{message} ({err.get('msg', '')})",
+            "type": str(err.get("type") or kind),
+        }
+        for err in (errors if isinstance(errors, list) else [])
+        if isinstance(err, dict)
+    ]
+    return items or [{"loc": ["body"], "msg": message, "type": kind}]
+
+
 def http_error_for(exc: BaseException) -> HTTPException:
     """The HTTPException for a failed Update, a vanished workflow or a Temporal that
     does not answer; any other error is raised again."""
@@ -113,9 +135,16 @@ def http_error_for(exc: BaseException) -> HTTPException:
                 if cause.details and isinstance(cause.details[0], dict)
                 else {}
             )
+            if status == 422:
+                return HTTPException(
+                    status_code=422,
+                    detail=validation_items(
+                        cause.type or "value_error",
+                        cause.message,
+                        details.get("errors"),
+                    ),
+                )
             body: dict[str, Any] = {"type": cause.type, "message": cause.message}
-            if "errors" in details:
-                body["errors"] = details["errors"]
             if "holder" in details:
                 body["holder"] = details["holder"]
             return HTTPException(status_code=status, detail=body)

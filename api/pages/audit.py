@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
@@ -20,6 +20,7 @@ from api.deps import AuthUser, EngineDep, TemporalDep
 from api.evidence import evidence_zip
 from api.history_source import replay
 from api.pages.cases import case_view
+from api.params import bounded_date
 from api.web.render import render
 from api.web.session import PageUser
 from models.evidence_signing import signing_key as evidence_signing_key
@@ -37,10 +38,7 @@ def _require_auditor(user: AuthUser) -> None:
 
 
 def _day(value: str | None, *, end: bool = False) -> datetime | None:
-    try:
-        d = date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
+    d = bounded_date(value)  # out of range or not a date: no bound
     if d is None:
         return None
     return datetime.combine(d + timedelta(days=1) if end else d, time.min, tzinfo=TZ)

@@ -16,6 +16,7 @@ from api import case_actions
 from api.case_queries import case_notices, case_tasks, search_cases, visible_case
 from api.deps import AuthUser, EngineDep, SettingsDep, TemporalDep
 from api.history_source import load_history
+from api.params import IdPath
 from api.timeline import TimelineEntry, build_timeline
 from api.web.diagram import diagram_svg, step_states
 from api.web.render import render, translator
@@ -115,7 +116,7 @@ async def case_page(
 
 @router.get("/veterans/{veteran_id}", response_class=HTMLResponse)
 async def veteran_page(
-    veteran_id: int,
+    veteran_id: IdPath,
     request: Request,
     user: PageUser,
     engine: EngineDep,
@@ -218,7 +219,7 @@ def _message_of(detail: object) -> str:
 
 @router.post("/veterans/{veteran_id}/cases", response_model=None)
 async def start_case_form(
-    veteran_id: int,
+    veteran_id: IdPath,
     request: Request,
     user: PageUser,
     engine: EngineDep,

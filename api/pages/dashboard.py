@@ -17,6 +17,7 @@ from api import task_actions
 from api.dashboard_queries import NOTICE_FAILED_STEPS, dashboard_stats
 from api.deps import AuthUser, EngineDep, SettingsDep, TemporalDep
 from api.inbox_queries import urgency
+from api.params import ascii_int
 from api.web.charts import Bar, bar_chart
 from api.web.render import render, translator
 from api.web.session import PageUser
@@ -123,10 +124,12 @@ def _tasks(
         )
         if p.get("step"):  # one step, or several separated by commas
             q = q.where(col(HumanTask.step).in_(p["step"].split(",")))
-        if p.get("escalation", "").isdigit():  # reached at least this rung
-            q = q.where(col(HumanTask.escalation_level) >= int(p["escalation"]))
-        if p.get("org_unit", "").isdigit():
-            q = q.where(HumanTask.org_unit_id == int(p["org_unit"]))
+        rung = ascii_int(p.get("escalation"))
+        if rung is not None:  # reached at least this rung
+            q = q.where(col(HumanTask.escalation_level) >= rung)
+        org_unit = ascii_int(p.get("org_unit"))
+        if org_unit is not None:
+            q = q.where(HumanTask.org_unit_id == org_unit)
         if p.get("assignee"):
             q = q.where(HumanTask.assignee == p["assignee"])
         rows = list(s.exec(q.order_by(col(HumanTask.due_at)).limit(500)).all())

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from api.audit import record_audit
 from api.deps import AuthUser, EngineDep, SettingsDep
 from api.inbox_queries import InboxFilters, inbox_page
+from api.params import IdPath
 from api.web.render import render
 from api.web.session import PageUser
 from models.processes import PROCESSES
@@ -119,7 +120,7 @@ async def save_filter(
 
 @router.post("/inbox/filters/{filter_id}/delete")
 async def delete_filter(
-    filter_id: int, user: PageUser, engine: EngineDep
+    filter_id: IdPath, user: PageUser, engine: EngineDep
 ) -> RedirectResponse:
     def delete() -> None:
         with Session(engine) as s:

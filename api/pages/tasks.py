@@ -26,15 +26,22 @@ router = APIRouter(include_in_schema=False)
 
 
 def _detail(exc: HTTPException) -> dict[str, Any]:
-    """An HTTPException's detail as {message, errors?, holder?}."""
+    """An HTTPException's detail as {message, errors?, holder?}; a 422's items keep
+    their ``loc`` relative to the form (``["data", field]``, ``["outcome"]``)."""
     if isinstance(exc.detail, dict):
         return exc.detail
     if isinstance(exc.detail, list):
+        items = [e for e in exc.detail if isinstance(e, dict)]
+        errors = [{**e, "loc": _form_loc(list(e.get("loc", [])))} for e in items]
         return {
-            "message": str(exc.detail[0].get("msg", "")) if exc.detail else "",
-            "errors": [],
+            "message": "; ".join(str(e.get("msg", "")) for e in items),
+            "errors": errors,
         }
     return {"message": str(exc.detail)}
+
+
+def _form_loc(loc: list[Any]) -> list[Any]:
+    return loc[1:] if loc[:1] == ["body"] else loc
 
 
 def _back(request: Request) -> str:

@@ -16,6 +16,7 @@ from api.case_queries import (
     visible_case,
 )
 from api.deps import CurrentUser, EngineDep, SettingsDep, TemporalDep
+from api.params import Offset
 from models.public import (
     CaseCreate,
     CaseDetail,
@@ -58,7 +59,7 @@ async def list_cases_route(
     process: str | None = None,
     status: Annotated[str | None, Query(description="running | closed")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> CasesPublic:
     rows, count = await run_in_threadpool(
         lambda: list_cases(

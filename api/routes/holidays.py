@@ -18,6 +18,7 @@ from temporalio.service import RPCError
 
 from api.audit import record_audit
 from api.deps import AdminUser, CurrentUser, EngineDep, TemporalDep
+from api.params import BoundedDate
 from api.queries import holidays_of
 from models.contracts import CalendarChanged
 from models.tables import Holiday, HumanTask
@@ -28,7 +29,7 @@ router = APIRouter(prefix="/api/holidays", tags=["reference data"])
 
 
 class HolidayPublic(BaseModel):
-    day: date
+    day: BoundedDate
     workday: bool = Field(
         description="false: a statutory holiday; true: an adjusted working weekend (调休)"
     )

@@ -20,6 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.audit import record_audit
 from api.deps import AuthUser, EngineDep, TemporalDep, require_roles
+from api.params import Offset
 from api.update_errors import call_temporal, http_error_for, rpc_timeout
 from models.contracts import SUPERVISOR_ROLES, RetryIncidentInput
 from models.public import IncidentPublic, IncidentsPublic
@@ -146,7 +147,7 @@ async def list_incidents_route(
     ] = "open",
     case_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> IncidentsPublic:
     """Permanent activity failures of cases in my organisation's subtree, newest first.
     An open incident means its case waits at `step` until someone retries. Other

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from api import task_actions
 from api.case_queries import list_tasks
 from api.deps import CurrentUser, EngineDep, TemporalDep
+from api.params import Offset
 from models.public import TaskClaim, TaskComplete, TaskPublic, TaskReassign, TasksPublic
 from models.tables import HumanTask
 
@@ -34,7 +35,7 @@ async def list_tasks_route(
     mine: Annotated[bool, Query(description="Only tasks I hold")] = False,
     case_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> TasksPublic:
     """Tasks in my organisation's subtree, soonest due first."""
     rows, count = await run_in_threadpool(

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from api.audit import record_audit
 from api.deps import AuthUser, CurrentUser, EngineDep, SettingsDep
 from api.errors import conflict, forbidden, not_found
+from api.params import MAX_ID, IdPath, Offset
 from api.queries import (
     id_number_taken,
     search_veterans,
@@ -46,7 +47,7 @@ class VeteranCreate(BaseModel):
         description="e.g. 自主就业退役士兵, 逐月领取退役金退役军人, 军休干部, 转业军官",
     )
     party_member: bool = False
-    org_unit_id: int
+    org_unit_id: int = Field(ge=1, le=MAX_ID)
 
     @field_validator("id_number")
     @classmethod
@@ -177,7 +178,7 @@ async def create_veteran(
     summary="One veteran / 退役军人档案",
 )
 async def get_veteran(
-    veteran_id: int, engine: EngineDep, settings: SettingsDep, user: CurrentUser
+    veteran_id: IdPath, engine: EngineDep, settings: SettingsDep, user: CurrentUser
 ) -> VeteranPublic:
     """The record, if registered in my subtree (404 otherwise, not 403: other units'
     records are not acknowledged). The full ID number is shown only to roles that need
@@ -210,7 +211,7 @@ async def list_veterans(
         str | None, Query(description="Name prefix or a full ID number")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> VeteransPublic:
     """A page of the veterans of my subtree, by registration order, with the total
     count. Unmasked pages write one audit row per veteran shown."""

@@ -334,15 +334,14 @@ async def test_errors_answer_401_404_409_422(http, auth, seeded_engine, running_
     )
     assert r.status_code == 422 and "一次性" in str(r.json())
     r = await http.post(url, json={"outcome": "bogus"}, headers=county.headers)
-    assert r.status_code == 422 and r.json()["detail"]["errors"][0]["loc"] == [
-        "outcome"
-    ]
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "outcome"]
     r = await http.post(
         url,
         json={"outcome": "approve", "data": {"surprise": 1}},
         headers=county.headers,
     )
-    assert r.status_code == 422 and r.json()["detail"]["errors"][0]["loc"] == [
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == [
+        "body",
         "data",
         "surprise",
     ]
