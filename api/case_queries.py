@@ -8,11 +8,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import String, and_, cast, func, or_
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
-from models.tables import Account, Case, HumanTask, Notice, OrgUnit, Veteran
+from models.tables import (
+    Account,
+    AuditEvent,
+    Case,
+    HumanTask,
+    Notice,
+    OrgUnit,
+    Veteran,
+)
 
 
 def visible_case(engine: Engine, case_id: str, org_path: str) -> Case | None:
@@ -192,3 +201,64 @@ def search_cases(
             else {}
         )
         return [(c, vets_by_id.get(c.veteran_id)) for c in cases]
+
+
+def audit_scope(org_path: str) -> ColumnElement[bool]:
+    """The audit rows a viewer at ``org_path`` may read, worked out from data every row
+    has had from the start (no column of its own):
+
+    - a row about a case (``case_id``: cases, tasks, notices, incidents, exports) when
+      the case lies in the subtree;
+    - a row about a veteran when the veteran is registered in the subtree;
+    - a row about an account when the account belongs to a unit of the subtree;
+    - any other row (holidays, saved filters, probes) when its actor's account does.
+
+    Rows tied to no unit (the ``system`` actor's, unknown user names, a case whose row is
+    gone) are shown only to viewers at a root unit (path ``/<id>/``)."""
+    units = select(OrgUnit.id).where(col(OrgUnit.path).startswith(org_path))
+    accounts = select(Account.username).where(col(Account.org_unit_id).in_(units))
+    case_id, kind = col(AuditEvent.case_id), col(AuditEvent.entity_type)
+    by_subject = ("veteran", "account")
+    scope = [
+        case_id.in_(select(Case.id).where(col(Case.org_path).startswith(org_path))),
+        and_(
+            case_id.is_(None),
+            kind == "veteran",
+            col(AuditEvent.entity_id).in_(
+                select(cast(Veteran.id, String)).where(
+                    col(Veteran.org_unit_id).in_(units)
+                )
+            ),
+        ),
+        and_(
+            case_id.is_(None),
+            kind == "account",
+            col(AuditEvent.entity_id).in_(accounts),
+        ),
+        and_(
+            case_id.is_(None),
+            kind.not_in(by_subject),
+            col(AuditEvent.actor).in_(accounts),
+        ),
+    ]
+    if org_path.count("/") == 2:  # a root unit: also the rows of no unit
+        everyone = select(Account.username)
+        scope += [
+            and_(case_id.is_not(None), case_id.not_in(select(Case.id))),
+            and_(
+                case_id.is_(None),
+                kind == "veteran",
+                col(AuditEvent.entity_id).not_in(select(cast(Veteran.id, String))),
+            ),
+            and_(
+                case_id.is_(None),
+                kind == "account",
+                col(AuditEvent.entity_id).not_in(everyone),
+            ),
+            and_(
+                case_id.is_(None),
+                kind.not_in(by_subject),
+                col(AuditEvent.actor).not_in(everyone),
+            ),
+        ]
+    return or_(*scope)

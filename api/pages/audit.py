@@ -15,12 +15,13 @@ from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
 from api.audit import record_case_action
-from api.case_queries import search_cases
+from api.case_queries import audit_scope, search_cases
 from api.deps import AuthUser, EngineDep, TemporalDep
 from api.evidence import evidence_zip
 from api.history_source import replay
 from api.pages.cases import case_view
 from api.params import bounded_date
+from api.routes.history import EXPORT_ROLES
 from api.web.render import render
 from api.web.session import PageUser
 from models.evidence_signing import signing_key as evidence_signing_key
@@ -35,6 +36,12 @@ router = APIRouter(include_in_schema=False)
 def _require_auditor(user: AuthUser) -> None:
     if not user.has_role("auditor", "admin"):
         raise HTTPException(403, detail="仅审计人员可访问")
+
+
+def _require_exporter(user: AuthUser) -> None:
+    """The evidence pack leaves the system: the same roles as the history export."""
+    if not EXPORT_ROLES.intersection(user.roles):
+        raise HTTPException(403, detail="仅审计人员和主任可导出")
 
 
 def _day(value: str | None, *, end: bool = False) -> datetime | None:
@@ -136,7 +143,7 @@ async def audit_evidence(
     engine: EngineDep,
     temporal: TemporalDep,
 ) -> Response:
-    _require_auditor(user)
+    _require_exporter(user)
     view = await case_view(request, engine, temporal, user, case_id)
     if view["history"] is None:
         raise HTTPException(404, detail="案件历史已不存在")
@@ -166,9 +173,12 @@ async def audit_evidence(
     )
 
 
-def _trail(engine: EngineDep, p: dict[str, str], limit: int | None) -> list[AuditEvent]:
+def _trail(
+    engine: EngineDep, org_path: str, p: dict[str, str], limit: int | None
+) -> list[AuditEvent]:
+    """The viewer's rows of the trail (``audit_scope``: their org subtree), filtered."""
     with Session(engine) as s:
-        q = select(AuditEvent)
+        q = select(AuditEvent).where(audit_scope(org_path))
         if p.get("actor"):
             q = q.where(AuditEvent.actor == p["actor"].strip())
         if p.get("action"):
@@ -189,7 +199,7 @@ async def audit_trail(
 ) -> HTMLResponse:
     _require_auditor(user)
     p = dict(request.query_params)
-    rows = await run_in_threadpool(_trail, engine, p, 500)
+    rows = await run_in_threadpool(_trail, engine, user.org_path, p, 500)
     return render(
         request,
         "audit/trail.html",
@@ -202,7 +212,9 @@ async def audit_trail_csv(
     request: Request, user: PageUser, engine: EngineDep
 ) -> Response:
     _require_auditor(user)
-    rows = await run_in_threadpool(_trail, engine, dict(request.query_params), None)
+    rows = await run_in_threadpool(
+        _trail, engine, user.org_path, dict(request.query_params), None
+    )
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(

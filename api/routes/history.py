@@ -19,6 +19,9 @@ from models.tables import Case
 router = APIRouter(prefix="/api/cases", tags=["history"])
 
 REPLAY_ROLES = frozenset({"auditor", "admin"})
+# Who may take a case's raw history (every form, comment and personal detail) away
+# from the system: the API export and the evidence pack.
+EXPORT_ROLES = frozenset({"auditor", "manager", "admin"})
 
 
 async def _load(
@@ -52,8 +55,22 @@ async def export_history(
     case_id: str, engine: EngineDep, temporal: TemporalDep, user: CurrentUser
 ) -> Any:
     """The history exactly as exported (`WorkflowHistory.to_json`); its SHA-256 and source
-    come in the `X-History-SHA256` and `X-History-Source` headers."""
+    come in the `X-History-SHA256` and `X-History-Source` headers. Auditors, managers
+    and admins only (403 for other roles); every export is audited as
+    `history_exported` (who, which case, when, the SHA-256; not the history)."""
+    if not EXPORT_ROLES.intersection(user.roles):
+        raise HTTPException(
+            403, detail="仅审计人员和主任可导出案件历史 (auditors and managers only)"
+        )
     _, loaded = await _load(engine, temporal, user, case_id)
+    await run_in_threadpool(
+        record_case_action,
+        engine,
+        user.username,
+        "history_exported",
+        case_id,
+        {"source": loaded.source, "sha256": loaded.sha256},
+    )
     return JSONResponse(
         loaded.as_dict,
         headers={"X-History-SHA256": loaded.sha256, "X-History-Source": loaded.source},

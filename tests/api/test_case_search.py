@@ -9,19 +9,9 @@ import re
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from models.demo import DEMO_PASSWORD
 from models.idnumber import mask_id_number
 from models.tables import Case, OrgUnit, Veteran
-
-
-async def page_login(http, username: str) -> None:
-    """Log in through the login form (with its CSRF token when the form has one)."""
-    form = await http.get("/login")
-    data = {"username": username, "password": DEMO_PASSWORD}
-    if m := re.search(r'name="csrf_token" value="([^"]+)"', form.text):
-        data["csrf_token"] = m.group(1)
-    r = await http.post("/login", data=data)
-    assert r.status_code == 303, r.text
+from tests.api.page_login import page_login
 
 
 def _seed_cases(engine: Engine) -> dict[str, Veteran]:
