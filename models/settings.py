@@ -88,6 +88,28 @@ class Settings(BaseSettings):
         description="Public keys (*.pem) of retired evidence keys, still published so "
         "packs signed before a rotation verify.",
     )
+    login_max_failures_per_account: int = Field(
+        default=5,
+        ge=1,
+        description="Failed logins of one account within the window before it is locked.",
+    )
+    login_max_failures_per_address: int = Field(
+        default=20,
+        ge=1,
+        description="Failed logins from one client address within the window before "
+        "it is locked.",
+    )
+    login_failure_window_minutes: float = Field(
+        default=15.0, gt=0, description="Window in which failed logins are counted."
+    )
+    login_lock_minutes: float = Field(
+        default=5.0,
+        gt=0,
+        description="First lock after too many failures; each further lock doubles.",
+    )
+    login_lock_max_minutes: float = Field(
+        default=240.0, gt=0, description="Longest lock."
+    )
 
     @property
     def unmask_role_set(self) -> frozenset[str]:

@@ -262,3 +262,31 @@ class SavedFilter(SQLModel, table=True):
         default=None, foreign_key="org_unit.id", index=True
     )
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class AuthSession(SQLModel, table=True):
+    """A login: a page session (cookie) or an API token. Every request reads its row
+    by primary key, so a revoked or expired session is refused at once."""
+
+    __tablename__ = "auth_session"
+
+    id: str = Field(primary_key=True, max_length=64)  # random, carried by the token
+    username: str = Field(index=True, max_length=64)
+    kind: str = Field(max_length=8)  # page | api
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    revoked_at: datetime | None = None
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Failed logins counted per account ("user:<name>") and per client address
+    ("addr:<ip>"), shared by every API process through the database."""
+
+    __tablename__ = "login_throttle"
+
+    key: str = Field(primary_key=True, max_length=120)
+    failures: int = Field(default=0)  # within the window that began at window_start
+    window_start: datetime = Field(default_factory=utcnow)
+    last_failure_at: datetime | None = None
+    lock_count: int = Field(default=0)  # locks so far: each one lasts twice as long
+    locked_until: datetime | None = None
