@@ -4,21 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated
 
 import structlog
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
 from api.errors import forbidden
-from api.security import username_from_token
+from api.security import SessionKind, token_session
 from models.contracts import Actor
 from models.settings import Settings
-from models.tables import Account, OrgUnit
+from models.tables import Account, AuthSession, OrgUnit
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/auth/token")
 
@@ -76,6 +77,21 @@ class AuthUser:
         return bool(settings.unmask_role_set.intersection(self.roles))
 
 
+def _auth_user(acc: Account, unit: OrgUnit) -> AuthUser:
+    return AuthUser(
+        username=acc.username,
+        display_name=acc.display_name,
+        roles=tuple(acc.roles),
+        org_unit_id=unit.id or 0,
+        org_unit_name=unit.name,
+        org_level=str(unit.level),
+        org_path=unit.path,
+        backup_username=acc.backup_username,
+        absent=acc.absent,
+        locale=acc.locale,
+    )
+
+
 def load_user(engine: Engine, username: str) -> AuthUser | None:
     with Session(engine) as s:
         acc = s.exec(select(Account).where(Account.username == username)).first()
@@ -84,18 +100,34 @@ def load_user(engine: Engine, username: str) -> AuthUser | None:
         unit = s.get(OrgUnit, acc.org_unit_id)
         if unit is None:
             return None
-        return AuthUser(
-            username=acc.username,
-            display_name=acc.display_name,
-            roles=tuple(acc.roles),
-            org_unit_id=unit.id or 0,
-            org_unit_name=unit.name,
-            org_level=str(unit.level),
-            org_path=unit.path,
-            backup_username=acc.backup_username,
-            absent=acc.absent,
-            locale=acc.locale,
-        )
+        return _auth_user(acc, unit)
+
+
+def load_session_user(
+    engine: Engine, session_id: str, username: str, kind: SessionKind
+) -> AuthUser | None:
+    """The user of an open session of ``kind``: one query, the session row read by
+    primary key joined to its account and org unit. None when the session is unknown,
+    revoked, expired or of the other kind, or the account is inactive."""
+    with Session(engine) as s:
+        row = s.exec(
+            select(AuthSession, Account, OrgUnit)
+            .join(Account, col(Account.username) == AuthSession.username)
+            .join(OrgUnit, col(OrgUnit.id) == Account.org_unit_id)
+            .where(AuthSession.id == session_id)
+        ).first()
+    if row is None:
+        return None
+    sess, acc, unit = row
+    if (
+        sess.kind != kind
+        or sess.username != username
+        or sess.revoked_at is not None
+        or sess.expires_at <= datetime.now(UTC)
+        or not acc.active
+    ):
+        return None
+    return _auth_user(acc, unit)
 
 
 async def get_current_user(
@@ -106,10 +138,10 @@ async def get_current_user(
         detail="未登录或登录已过期 (not authenticated)",
         headers={"WWW-Authenticate": "Bearer"},
     )
-    username = username_from_token(settings, token)
-    if username is None:
+    found = token_session(settings, token, "api")
+    if found is None:
         raise unauthorized
-    user = await run_in_threadpool(load_user, engine, username)
+    user = await run_in_threadpool(load_session_user, engine, *found, "api")
     if user is None:
         raise unauthorized
     structlog.contextvars.bind_contextvars(user=user.username)

@@ -1,14 +1,29 @@
-"""Access tokens (JWT, HS256) for the API."""
+"""Tokens (JWT, HS256) that name a server-side session, and the session rows.
+
+A token carries the session's random id (`sid`) and its kind: `page` for the login
+cookie of the web pages, `api` for bearer tokens from `POST /api/auth/token`. Every
+request reads the `auth_session` row by that id, so a logout, a password change or
+an account's deactivation ends the session at once (see `revoke_sessions`), and a
+token of one kind is refused where the other is expected.
+"""
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 import jwt
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col
 
 from models.settings import Settings
+from models.tables import AuthSession
 
 ALGORITHM = "HS256"
+
+SessionKind = Literal["page", "api"]
 
 
 def signing_key(settings: Settings) -> str:
@@ -18,26 +33,85 @@ def signing_key(settings: Settings) -> str:
     return settings.secret_key
 
 
-def create_access_token(settings: Settings, username: str) -> str:
+def create_access_token(
+    settings: Settings, username: str, *, session_id: str, kind: SessionKind = "api"
+) -> str:
+    """The signed token of session ``session_id`` (the row must exist to be accepted)."""
     now = datetime.now(UTC)
     claims = {
         "sub": username,
+        "sid": session_id,
+        "kind": kind,
         "iat": now,
         "exp": now + timedelta(minutes=settings.token_ttl_minutes),
     }
     return jwt.encode(claims, signing_key(settings), algorithm=ALGORITHM)
 
 
-def username_from_token(settings: Settings, token: str) -> str | None:
-    """The token's user, or None when it is invalid or expired."""
+def token_session(
+    settings: Settings, token: str, kind: SessionKind
+) -> tuple[str, str] | None:
+    """(session id, username) of a well-signed, unexpired token of ``kind``; None
+    otherwise. The caller still checks the session row."""
     try:
         claims = jwt.decode(
             token,
             signing_key(settings),
             algorithms=[ALGORITHM],
-            options={"require": ["exp", "sub"]},
+            options={"require": ["exp", "sub", "sid", "kind"]},
         )
     except jwt.PyJWTError:
         return None
-    sub = claims.get("sub")
-    return sub if isinstance(sub, str) else None
+    sub, sid = claims.get("sub"), claims.get("sid")
+    if claims.get("kind") != kind or not isinstance(sub, str):
+        return None
+    return (sid, sub) if isinstance(sid, str) else None
+
+
+def start_auth_session(
+    engine: Engine, settings: Settings, username: str, kind: SessionKind
+) -> str:
+    """Record a new session of ``username`` and answer its token."""
+    now = datetime.now(UTC)
+    session_id = secrets.token_urlsafe(24)
+    row = AuthSession(
+        id=session_id,
+        username=username,
+        kind=kind,
+        created_at=now,
+        expires_at=now + timedelta(minutes=settings.token_ttl_minutes),
+    )
+    with Session(engine) as s:
+        s.add(row)
+        s.commit()
+    return create_access_token(settings, username, session_id=session_id, kind=kind)
+
+
+def revoke_session(engine: Engine, session_id: str) -> bool:
+    """End one session (logout); False when it was already ended."""
+    with Session(engine) as s:
+        result = s.execute(
+            update(AuthSession)
+            .where(
+                col(AuthSession.id) == session_id,
+                col(AuthSession.revoked_at).is_(None),
+            )
+            .values(revoked_at=datetime.now(UTC))
+        )
+        s.commit()
+        return bool(getattr(result, "rowcount", 0))
+
+
+def revoke_sessions(session: Session, username: str) -> int:
+    """End every open session of ``username`` in ``session`` (committed by the caller
+    with the change that requires it): call it wherever a password changes or an
+    account is deactivated. Answers how many sessions it ended."""
+    result = session.execute(
+        update(AuthSession)
+        .where(
+            col(AuthSession.username) == username,
+            col(AuthSession.revoked_at).is_(None),
+        )
+        .values(revoked_at=datetime.now(UTC))
+    )
+    return int(getattr(result, "rowcount", 0))

@@ -85,8 +85,16 @@ async def measure(url: str, runs: int) -> list[float]:
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://bench"
     ) as c:
+        form = await c.get("/login")
+        marker = 'name="csrf_token" value="'
+        login_csrf = form.text.split(marker, 1)[1].split('"', 1)[0]
         r = await c.post(
-            "/login", data={"username": "village", "password": DEMO_PASSWORD}
+            "/login",
+            data={
+                "username": "village",
+                "password": DEMO_PASSWORD,
+                "csrf_token": login_csrf,
+            },
         )
         assert r.status_code == 303, r.text
         for i in range(runs + 3):

@@ -24,6 +24,8 @@ from models.processes import SPEC_VERSIONS, SUPPORT_SPECS
 
 EN = {
     "用户名或密码错误": "Wrong user name or password",
+    "登录表单已过期，请重新提交": "The login form has expired: please submit it again",
+    "登录失败次数过多，已暂时锁定，请 {minutes} 分钟后再试": "Too many failed logins: locked for now, try again in {minutes} minutes",
     "已超期": "Overdue",
     "即将到期": "Due soon",
     "正常": "On time",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 from urllib.parse import urlparse
 
@@ -12,10 +13,20 @@ from starlette.concurrency import run_in_threadpool
 
 from api.audit import record_audit
 from api.deps import EngineDep, SettingsDep
-from api.routes.auth import _check_password
+from api.login import LoginLocked, authenticate
+from api.routes.auth import client_address
 from api.web.i18n import LOCALES
 from api.web.render import render, translator
-from api.web.session import PageUser, end_session, start_session
+from api.web.session import (
+    LOGIN_CSRF_COOKIE,
+    PageUser,
+    end_session,
+    login_csrf_ok,
+    new_login_csrf,
+    set_login_csrf_cookie,
+    start_session,
+)
+from models.settings import Settings
 from models.tables import Account
 
 router = APIRouter(include_in_schema=False)
@@ -38,9 +49,28 @@ async def home() -> RedirectResponse:
     return RedirectResponse("/inbox", status_code=303)
 
 
+def _login_form(
+    request: Request,
+    settings: Settings,
+    ctx: dict[str, object],
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    """The login page with a fresh CSRF pair: the nonce cookie and the form's token."""
+    nonce, token = new_login_csrf(settings)
+    page = render(
+        request, "login.html", {**ctx, "login_csrf": token}, status_code=status_code
+    )
+    page.headers.update(headers or {})
+    set_login_csrf_cookie(page, request, nonce)
+    return page
+
+
 @router.get("/login", response_class=HTMLResponse)
-async def login_page(request: Request, next: str = "/inbox") -> HTMLResponse:
-    return render(request, "login.html", {"next_url": _safe_next(next)})
+async def login_page(
+    request: Request, settings: SettingsDep, next: str = "/inbox"
+) -> HTMLResponse:
+    return _login_form(request, settings, {"next_url": _safe_next(next)})
 
 
 @router.post("/login", response_model=None)
@@ -51,24 +81,63 @@ async def login(
     username: Annotated[str, Form()],
     password: Annotated[str, Form()],
     next: Annotated[str, Form()] = "/inbox",
+    csrf_token: Annotated[str | None, Form()] = None,
 ) -> Response:
-    if not await run_in_threadpool(_check_password, engine, username, password):
-        tr = translator(request)
-        ctx = {
-            "error": tr.gettext("用户名或密码错误"),
-            "username": username,
-            "next_url": _safe_next(next),
-        }
-        return render(request, "login.html", ctx, status_code=401)
+    """Log in: 403 without the form's CSRF token, 429 while locked after repeated
+    failures (even with the right password), 401 on bad credentials."""
+    tr = translator(request)
+    ctx: dict[str, object] = {"username": username, "next_url": _safe_next(next)}
+    if not login_csrf_ok(request, settings, csrf_token):
+        ctx["error"] = tr.gettext("登录表单已过期，请重新提交")
+        return _login_form(request, settings, ctx, status_code=403)
+    try:
+        ok = await authenticate(
+            engine, settings, username, password, client_address(request)
+        )
+    except LoginLocked as locked:
+        ctx["error"] = tr.gettext(
+            "登录失败次数过多，已暂时锁定，请 {minutes} 分钟后再试",
+            minutes=math.ceil(locked.retry_after / 60),
+        )
+        return _login_form(
+            request,
+            settings,
+            ctx,
+            status_code=429,
+            headers={"Retry-After": str(locked.retry_after)},
+        )
+    if not ok:
+        ctx["error"] = tr.gettext("用户名或密码错误")
+        return _login_form(request, settings, ctx, status_code=401)
     response = RedirectResponse(_safe_next(next), status_code=303)
-    start_session(response, request, settings, username)
+    await run_in_threadpool(
+        start_session, response, request, settings, engine, username
+    )
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response
 
 
 @router.post("/logout")
-async def logout(user: PageUser) -> RedirectResponse:
+async def logout(
+    request: Request, user: PageUser, settings: SettingsDep, engine: EngineDep
+) -> RedirectResponse:
+    """End the page session: its cookie is refused from now on (audited)."""
     response = RedirectResponse("/login", status_code=303)
-    end_session(response)
+
+    def end() -> None:
+        end_session(response, request, settings, engine)
+        with Session(engine) as s:
+            record_audit(
+                s,
+                actor=user.username,
+                action="logout",
+                entity_type="account",
+                entity_id=user.username,
+                after={"kind": "page"},
+            )
+            s.commit()
+
+    await run_in_threadpool(end)
     return response
 
 

@@ -1,20 +1,20 @@
-"""Log in (OAuth2 password form) and who am I."""
+"""Log in (OAuth2 password form), log out, and who am I."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
 
 from api.audit import record_audit
-from api.deps import CurrentUser, EngineDep, SettingsDep, load_user
+from api.deps import CurrentUser, EngineDep, SettingsDep, load_user, oauth2
 from api.errors import field_error
-from api.security import create_access_token
-from models.passwords import verify_password
+from api.login import LoginLocked, authenticate
+from api.security import revoke_session, start_auth_session, token_session
 from models.tables import Account
 
 router = APIRouter(prefix="/api", tags=["auth"])
@@ -42,33 +42,84 @@ class Me(BaseModel):
     locale: str
 
 
-def _check_password(engine: EngineDep, username: str, password: str) -> bool:
-    with Session(engine) as s:
-        acc = s.exec(select(Account).where(Account.username == username)).first()
-        return (
-            acc is not None
-            and acc.active
-            and verify_password(acc.password_hash, password)
-        )
+def client_address(request: Request) -> str:
+    """The peer address (behind a proxy: what uvicorn's --proxy-headers made of it)."""
+    return request.client.host if request.client else "unknown"
 
 
-@router.post("/auth/token", response_model=Token, summary="Log in / 登录")
+def too_many_attempts(retry_after: int) -> HTTPException:
+    return HTTPException(
+        status.HTTP_429_TOO_MANY_REQUESTS,
+        detail="登录失败次数过多，请稍后再试 (too many failed logins; try again later)",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+@router.post(
+    "/auth/token",
+    response_model=Token,
+    summary="Log in / 登录",
+    responses={429: {"description": "Too many failed logins; see Retry-After."}},
+)
 async def login(
+    request: Request,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     engine: EngineDep,
     settings: SettingsDep,
 ) -> Token:
-    """Exchange username and password (OAuth2 password form) for a bearer token that
-    lasts `VETFLOW_TOKEN_TTL_MINUTES`; 401 on bad credentials or an inactive account."""
-    if not await run_in_threadpool(
-        _check_password, engine, form.username, form.password
-    ):
+    """Exchange username and password (OAuth2 password form) for a bearer token of a
+    new API session that lasts `VETFLOW_TOKEN_TTL_MINUTES` (or until
+    `POST /api/auth/logout`); 401 on bad credentials or an inactive account, 429 with
+    Retry-After while the account or the client address is locked after repeated
+    failures. Every failure is audited."""
+    try:
+        ok = await authenticate(
+            engine, settings, form.username, form.password, client_address(request)
+        )
+    except LoginLocked as locked:
+        raise too_many_attempts(locked.retry_after) from None
+    if not ok:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             detail="用户名或密码错误 (bad credentials)",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    return Token(access_token=create_access_token(settings, form.username))
+    token = await run_in_threadpool(
+        start_auth_session, engine, settings, form.username, "api"
+    )
+    return Token(access_token=token)
+
+
+@router.post(
+    "/auth/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Log out / 退出: end this token's session",
+)
+async def logout(
+    token: Annotated[str, Depends(oauth2)],
+    user: CurrentUser,
+    engine: EngineDep,
+    settings: SettingsDep,
+) -> None:
+    """Revoke the bearer token's session: the token is refused from now on (audited)."""
+    found = token_session(settings, token, "api")
+    if found is None:  # get_current_user has accepted it already
+        return
+
+    def revoke() -> None:
+        revoke_session(engine, found[0])
+        with Session(engine) as s:
+            record_audit(
+                s,
+                actor=user.username,
+                action="logout",
+                entity_type="account",
+                entity_id=user.username,
+                after={"kind": "api"},
+            )
+            s.commit()
+
+    await run_in_threadpool(revoke)
 
 
 @router.get("/me", response_model=Me, summary="Who am I / 当前用户")
@@ -91,6 +142,10 @@ async def me(user: CurrentUser) -> Me:
 
 
 class AvailabilityUpdate(BaseModel):
+    """Strict: `absent` is JSON true/false, never 0/1 or "yes" (422 names the field)."""
+
+    model_config = ConfigDict(strict=True)
+
     absent: bool | None = None
     backup_username: str | None = None
 

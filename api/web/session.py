@@ -1,8 +1,13 @@
 """Browser sessions: a signed, HttpOnly, SameSite cookie, and CSRF tokens for forms.
 
-The session cookie carries a JWT (same key as the API tokens, kind "session") with a
-random session id; the CSRF token is an HMAC of that id, sent back in every form
-(`csrf_token`) or htmx request (`X-CSRF-Token`).
+The session cookie carries a JWT (same key as the API tokens, kind "page") naming a
+server-side session row (api/security.py): logging out revokes the row, so the old
+cookie is refused at once. The CSRF token is an HMAC of the session id, sent back in
+every form (`csrf_token`) or htmx request (`X-CSRF-Token`).
+
+The login form, before any session exists, has its own CSRF check: a signed
+double-submit cookie (`LOGIN_CSRF_COOKIE` holds a random nonce; the form carries
+its HMAC).
 """
 
 from __future__ import annotations
@@ -10,19 +15,25 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import jwt
 from fastapi import Depends, Request
+from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from api.deps import AuthUser, EngineDep, SettingsDep, load_user
-from api.security import ALGORITHM, signing_key
+from api.deps import AuthUser, EngineDep, SettingsDep, load_session_user
+from api.security import (
+    ALGORITHM,
+    revoke_session,
+    signing_key,
+    start_auth_session,
+)
 from models.settings import Settings
 
 COOKIE = "vetflow_session"
+LOGIN_CSRF_COOKIE = "vetflow_login_csrf"
 
 
 class LoginRequired(Exception):
@@ -36,45 +47,60 @@ class CsrfFailed(Exception):
     pass
 
 
+def _secure(request: Request) -> bool:
+    return (
+        request.url.scheme == "https"
+        or request.headers.get("x-forwarded-proto") == "https"
+    )
+
+
 def start_session(
-    response: Response, request: Request, settings: Settings, username: str
+    response: Response,
+    request: Request,
+    settings: Settings,
+    engine: Engine,
+    username: str,
 ) -> None:
-    now = datetime.now(UTC)
-    claims: dict[str, Any] = {
-        "sub": username,
-        "kind": "session",
-        "sid": secrets.token_urlsafe(16),
-        "iat": now,
-        "exp": now + timedelta(minutes=settings.token_ttl_minutes),
-    }
-    token = jwt.encode(claims, signing_key(settings), algorithm=ALGORITHM)
+    """Record a page session of ``username`` and set its cookie on ``response``."""
+    token = start_auth_session(engine, settings, username, "page")
     response.set_cookie(
         COOKIE,
         token,
         max_age=settings.token_ttl_minutes * 60,
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https"
-        or request.headers.get("x-forwarded-proto") == "https",
+        secure=_secure(request),
         path="/",
     )
 
 
-def end_session(response: Response) -> None:
+def end_session(
+    response: Response, request: Request, settings: Settings, engine: Engine
+) -> None:
+    """Revoke the request's page session and drop its cookie."""
+    claims = session_claims(request, settings)
+    if claims is not None:
+        revoke_session(engine, claims["sid"])
     response.delete_cookie(COOKIE, path="/")
 
 
 def session_claims(request: Request, settings: Settings) -> dict[str, Any] | None:
+    """The claims of a well-signed page cookie (the session row is not checked)."""
     token = request.cookies.get(COOKIE)
     if not token:
         return None
     try:
         claims: dict[str, Any] = jwt.decode(
-            token, signing_key(settings), algorithms=[ALGORITHM]
+            token,
+            signing_key(settings),
+            algorithms=[ALGORITHM],
+            options={"require": ["exp", "sub", "sid", "kind"]},
         )
     except jwt.PyJWTError:
         return None
-    return claims if claims.get("kind") == "session" else None
+    if claims.get("kind") != "page" or not isinstance(claims.get("sid"), str):
+        return None
+    return claims
 
 
 def csrf_token(settings: Settings, claims: dict[str, Any]) -> str:
@@ -86,10 +112,17 @@ def csrf_token(settings: Settings, claims: dict[str, Any]) -> str:
 async def page_user(
     request: Request, settings: SettingsDep, engine: EngineDep
 ) -> AuthUser:
-    """The logged-in user of a page; a missing or expired session redirects to /login.
+    """The logged-in user of a page; a missing, expired or revoked session redirects to
+    /login.
     Every POST must carry the session's CSRF token."""
     claims = session_claims(request, settings)
-    user = await run_in_threadpool(load_user, engine, claims["sub"]) if claims else None
+    user = (
+        await run_in_threadpool(
+            load_session_user, engine, claims["sid"], str(claims["sub"]), "page"
+        )
+        if claims
+        else None
+    )
     if claims is None or user is None:
         raise LoginRequired(
             str(request.url.path)
@@ -109,3 +142,35 @@ async def page_user(
 
 
 PageUser = Annotated[AuthUser, Depends(page_user)]
+
+
+def _login_csrf_for(settings: Settings, nonce: str) -> str:
+    return hmac.new(
+        signing_key(settings).encode(), f"login-csrf:{nonce}".encode(), hashlib.sha256
+    ).hexdigest()
+
+
+def new_login_csrf(settings: Settings) -> tuple[str, str]:
+    """A fresh (nonce for the cookie, token for the form) pair."""
+    nonce = secrets.token_urlsafe(24)
+    return nonce, _login_csrf_for(settings, nonce)
+
+
+def set_login_csrf_cookie(response: Response, request: Request, nonce: str) -> None:
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        nonce,
+        max_age=3600,
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request),
+        path="/login",
+    )
+
+
+def login_csrf_ok(request: Request, settings: Settings, sent: str | None) -> bool:
+    """True when the login form's token matches the nonce cookie of this browser."""
+    nonce = request.cookies.get(LOGIN_CSRF_COOKIE)
+    if not nonce or not sent:
+        return False
+    return hmac.compare_digest(sent, _login_csrf_for(settings, nonce))

@@ -73,14 +73,18 @@ async def test_expired_token_and_inactive_account_are_refused(
     http, auth, settings, seeded_engine
 ):
     expired = create_access_token(
-        settings.model_copy(update={"token_ttl_minutes": -1}), "county"
+        settings.model_copy(update={"token_ttl_minutes": -1}),
+        "county",
+        session_id="no-such-session",
     )
     r = await http.get("/api/me", headers={"Authorization": f"Bearer {expired}"})
     assert r.status_code == 401
     other_key = settings.model_copy(update={"secret_key": "k" * 40})
     r = await http.get(
         "/api/me",
-        headers={"Authorization": f"Bearer {create_access_token(other_key, 'county')}"},
+        headers={
+            "Authorization": f"Bearer {create_access_token(other_key, 'county', session_id='x')}"
+        },
     )
     assert r.status_code == 401
     headers = await auth("county2")

@@ -200,8 +200,15 @@ async def test_retry_refused_by_the_workflow_validator(
 
 
 async def login(http, username: str) -> str:
+    form = await http.get("/login")
+    login_csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
     r = await http.post(
-        "/login", data={"username": username, "password": DEMO_PASSWORD}
+        "/login",
+        data={
+            "username": username,
+            "password": DEMO_PASSWORD,
+            "csrf_token": login_csrf,
+        },
     )
     assert r.status_code == 303
     page = await http.get("/inbox")

@@ -18,8 +18,15 @@ async def running_worker(client, settings, seeded_engine):
 
 
 async def login(http, username: str) -> str:
+    form = await http.get("/login")
+    login_csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
     r = await http.post(
-        "/login", data={"username": username, "password": DEMO_PASSWORD}
+        "/login",
+        data={
+            "username": username,
+            "password": DEMO_PASSWORD,
+            "csrf_token": login_csrf,
+        },
     )
     assert r.status_code == 303
     page = await http.get("/inbox")
@@ -90,12 +97,15 @@ async def test_csrf_and_language_switch(http, seeded_engine):
     assert "My tasks" in (await http.get("/inbox")).text
     # Unsafe redirects after login are refused.
     http.cookies.clear()
+    form = await http.get("/login")
+    login_csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
     r = await http.post(
         "/login",
         data={
             "username": "village",
             "password": DEMO_PASSWORD,
             "next": "https://evil.example/",
+            "csrf_token": login_csrf,
         },
     )
     assert r.headers["location"] == "/inbox"

@@ -6,6 +6,7 @@ Real Temporal dev server, real databases; no worker runs in this module."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
@@ -110,8 +111,15 @@ async def _timed(call) -> tuple[httpx.Response, float]:
 
 async def _page_login(http: httpx.AsyncClient, username: str) -> str:
     """Log in through the login page; the CSRF token of the session."""
+    form = await http.get("/login")
+    login_csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
     r = await http.post(
-        "/login", data={"username": username, "password": DEMO_PASSWORD}
+        "/login",
+        data={
+            "username": username,
+            "password": DEMO_PASSWORD,
+            "csrf_token": login_csrf,
+        },
     )
     assert r.status_code == 303
     page = await http.get("/inbox")
