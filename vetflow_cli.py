@@ -56,6 +56,39 @@ def _ensure_secret() -> None:
     os.environ["VETFLOW_SECRET_KEY"] = path.read_text().strip()
 
 
+PAYLOAD_KEY_FILE = VAR / "payload_keys"
+
+
+def _default_payload_key_file() -> None:
+    """Every command: with no keyring configured, use var/payload_keys when it exists
+    (the one `vetflow dev` makes), so CLI tools read what the dev server wrote."""
+    if os.environ.get("VETFLOW_PAYLOAD_KEYS") or os.environ.get(
+        "VETFLOW_PAYLOAD_KEY_FILE"
+    ):
+        return
+    if PAYLOAD_KEY_FILE.exists():
+        os.environ["VETFLOW_PAYLOAD_KEY_FILE"] = str(PAYLOAD_KEY_FILE)
+
+
+def _ensure_payload_keys() -> None:
+    """Dev only: a payload encryption key file in var/ (never committed), made on first
+    start, unless a keyring is configured."""
+    from models.payload_codec import rotate_key_file
+
+    if os.environ.get("VETFLOW_PAYLOAD_KEYS") or os.environ.get(
+        "VETFLOW_PAYLOAD_KEY_FILE"
+    ):
+        return
+    if not PAYLOAD_KEY_FILE.exists():
+        rotate_key_file(PAYLOAD_KEY_FILE)
+    os.environ["VETFLOW_PAYLOAD_KEY_FILE"] = str(PAYLOAD_KEY_FILE)
+
+
+@app.callback()
+def _main() -> None:
+    _default_payload_key_file()
+
+
 def _ensure_evidence_key(settings: Settings) -> None:
     """Dev: the evidence signing key is made on first start (kept in var/, never
     committed); later starts keep using it."""
@@ -66,6 +99,11 @@ def _ensure_evidence_key(settings: Settings) -> None:
         key_id=key_id(signing_key(settings).public_key()),
         file=settings.evidence_key_file,
     )
+
+
+def _local(host: str) -> str:
+    """An address a browser on this machine reaches (a wildcard bind is not one)."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -100,6 +138,9 @@ def start_dev_server(settings: Settings) -> subprocess.Popen[bytes] | None:
         str(port),
         "--ui-port",
         str(settings.temporal_ui_port),
+        # The Web UI decodes encrypted payloads through the API (auditors, admins).
+        "--ui-codec-endpoint",
+        f"http://{_local(settings.api_host)}:{settings.api_port}/api/codec",
         "--namespace",
         settings.temporal_namespace,
         "--log-level",
@@ -232,6 +273,7 @@ def dev(
 ) -> None:
     """Run everything on the embedded default: Temporal dev server, migrations, demo data, worker, API."""
     _ensure_secret()
+    _ensure_payload_keys()
     settings = load_settings()
     configure_logging(settings)
     _ensure_evidence_key(settings)
@@ -427,6 +469,66 @@ def evidence_key_rotate() -> None:
 
     old, new = rotate_key(load_settings())
     typer.echo(f"retired {old}; now signing with {new}")
+
+
+payload_keys_app = typer.Typer(
+    help="The keys that encrypt Temporal payloads (AES-256-GCM)", no_args_is_help=True
+)
+app.add_typer(payload_keys_app, name="payload-keys")
+
+
+def _payload_key_path(file: Path | None) -> Path:
+    if file is not None:
+        return file
+    configured = load_settings().payload_key_file
+    return Path(configured) if configured else PAYLOAD_KEY_FILE
+
+
+@payload_keys_app.command("list")
+def payload_keys_list() -> None:
+    """Print the key ids of the configured keyring (never the keys), active first."""
+    from models.payload_codec import PayloadKeyError, keyring_from_settings
+
+    try:
+        ring = keyring_from_settings(load_settings())
+    except PayloadKeyError as e:
+        typer.echo(f"FAILED: {e}", err=True)
+        raise typer.Exit(1) from e
+    for kid in sorted(ring.keys, key=lambda k: k != ring.active):
+        typer.echo(f"{kid}{'  (active)' if kid == ring.active else ''}")
+
+
+@payload_keys_app.command("new")
+def payload_keys_new() -> None:
+    """Print a new `kid:base64key` entry (for VETFLOW_PAYLOAD_KEYS: put it first)."""
+    from models.payload_codec import new_key_entry
+
+    typer.echo(new_key_entry())
+
+
+@payload_keys_app.command("rotate")
+def payload_keys_rotate(
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file",
+            help="Key file (default: VETFLOW_PAYLOAD_KEY_FILE, else var/payload_keys)",
+        ),
+    ] = None,
+) -> None:
+    """Put a new key first in the key file: new payloads are encrypted with it; older
+    keys stay in the file and keep decrypting every history written under them.
+    Running processes read the file again when they meet the new key id; restart
+    them to encrypt with it."""
+    from models.payload_codec import PayloadKeyError, rotate_key_file
+
+    path = _payload_key_path(file)
+    try:
+        kid = rotate_key_file(path)
+    except (PayloadKeyError, OSError) as e:
+        typer.echo(f"FAILED: {path}: {e}", err=True)
+        raise typer.Exit(1) from e
+    typer.echo(f"{path}: now encrypting with {kid}; older keys kept for decryption")
 
 
 if __name__ == "__main__":

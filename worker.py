@@ -15,7 +15,6 @@ from datetime import timedelta
 import structlog
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import PollerBehaviorAutoscaling, Worker
 
 from activities import build_activities
@@ -23,6 +22,7 @@ from activities.log_context import LogContextInterceptor
 from activities.notify_adapters import NotifyAdapter, make_adapter
 from models.db import make_engine
 from models.logconfig import configure_logging
+from models.payload_codec import data_converter
 from models.settings import Settings, load_settings
 from workflows import ALL_WORKFLOWS
 
@@ -30,10 +30,11 @@ log = structlog.get_logger(__name__)
 
 
 async def connect_temporal(settings: Settings) -> Client:
+    """A client whose payloads are encrypted with the configured keyring."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(settings),
     )
 
 

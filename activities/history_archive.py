@@ -2,7 +2,9 @@
 
 Temporal deletes a closed workflow's history after the namespace retention (24 h on the
 dev server); auditors need it for years. The archive stores the JSON exactly as
-exported, with its SHA-256.
+exported, with its SHA-256: payloads stay encrypted as Temporal holds them
+(models/payload_codec.py), and readers decode them with the keyring
+(api/history_source.py, activities/projection.py).
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ Every projection write a workflow makes is an activity whose input (and result) 
 history records. Rebuilding applies those recorded writes again, in history order,
 through the same functions the activities use: rows come back as they were, and the
 audit trail (deduplicated by key) gains nothing twice. The history comes from Temporal
-while it has the execution, else from the app's history archive (closed cases).
+while it has the execution, else from the app's history archive (closed cases); its
+payloads are decrypted with the client's payload codec before they are read.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from models.contracts import (
     SkipTaskInput,
 )
 from models.db import session_scope
+from models.payload_codec import decode_history
 from models.processes import SPEC_VERSIONS, SUPPORT_SPECS
 from models.tables import Case, HistoryArchive, OrgUnit, Veteran
 
@@ -80,7 +82,8 @@ class RebuildReport:
 
 def recorded_writes(history: WorkflowHistory) -> list[tuple[str, Any, Any]]:
     """The projection writes a history records, in order: (activity, input, result),
-    for each activity that completed."""
+    for each activity that completed. ``history``'s payloads must be decoded already
+    (:func:`models.payload_codec.decode_history`)."""
     convert = pydantic_data_converter.payload_converter
     scheduled: dict[int, tuple[str, Any]] = {}
     writes: list[tuple[str, Any, Any]] = []
@@ -124,7 +127,8 @@ async def rebuild_projection(
         if history is None:
             report.missing.append(workflow_id)
             continue
-        writes = recorded_writes(history)
+        decoded = await decode_history(history, client.data_converter.payload_codec)
+        writes = recorded_writes(decoded)
         with session_scope(engine) as session:
             for name, inp, result in writes:
                 WRITES[name][2](session, inp, result)

@@ -1,4 +1,9 @@
-"""Where a case's history comes from: Temporal while it has it, else the app archive."""
+"""Where a case's history comes from: Temporal while it has it, else the app archive.
+
+Both hold the history as stored: its payloads encrypted (models/payload_codec.py). A
+:class:`LoadedHistory` keeps that text (and its SHA-256) and, beside it, the history with
+its payloads decoded by the Temporal client's codec, which the timeline reads.
+"""
 
 from __future__ import annotations
 
@@ -11,23 +16,54 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client, WorkflowHistory
+from temporalio.converter import DataConverter
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.update_errors import call_temporal, rpc_timeout
+from models.payload_codec import decode_history, has_encrypted_payloads
 from models.tables import HistoryArchive
 
 
 @dataclass
 class LoadedHistory:
-    history: WorkflowHistory
-    text: str
+    history: WorkflowHistory  # as stored (encrypted payloads)
+    text: str  # as stored: `WorkflowHistory.to_json`
     source: str  # temporal | archive
-    sha256: str
+    sha256: str  # of ``text``
+    decoded_text: str  # the same history, payloads decrypted
+    encrypted: bool  # the stored history has encrypted payloads
+    converter: DataConverter  # the client's: decodes the payloads (replay)
 
     @property
     def as_dict(self) -> dict[str, Any]:
+        """The history with its payloads decrypted (what the timeline reads)."""
+        parsed: dict[str, Any] = json.loads(self.decoded_text)
+        return parsed
+
+    @property
+    def stored_dict(self) -> dict[str, Any]:
+        """The history as stored, payloads encrypted."""
         parsed: dict[str, Any] = json.loads(self.text)
         return parsed
+
+    @property
+    def decoded_sha256(self) -> str:
+        return hashlib.sha256(self.decoded_text.encode()).hexdigest()
+
+
+async def _loaded(
+    temporal: Client, history: WorkflowHistory, text: str, source: str, sha256: str
+) -> LoadedHistory:
+    decoded = await decode_history(history, temporal.data_converter.payload_codec)
+    return LoadedHistory(
+        history,
+        text,
+        source,
+        sha256,
+        decoded.to_json() if decoded is not history else text,
+        has_encrypted_payloads(history),
+        temporal.data_converter,
+    )
 
 
 def _archived(engine: Engine, workflow_id: str) -> HistoryArchive | None:
@@ -47,8 +83,12 @@ async def load_history(
             )
         )
         text = history.to_json()
-        return LoadedHistory(
-            history, text, "temporal", hashlib.sha256(text.encode()).hexdigest()
+        return await _loaded(
+            temporal,
+            history,
+            text,
+            "temporal",
+            hashlib.sha256(text.encode()).hexdigest(),
         )
     except RPCError as exc:
         if exc.status != RPCStatusCode.NOT_FOUND:
@@ -57,18 +97,19 @@ async def load_history(
     if row is None:
         return None
     history = WorkflowHistory.from_json(workflow_id, row.history_json)
-    return LoadedHistory(history, row.history_json, "archive", row.sha256)
+    return await _loaded(temporal, history, row.history_json, "archive", row.sha256)
 
 
 async def replay(loaded: LoadedHistory) -> str | None:
-    """Replay a history against today's workflow code; the failure text, or None if clean."""
-    from temporalio.contrib.pydantic import pydantic_data_converter
+    """Replay a history (as stored) against today's workflow code, decoding its payloads
+    with the data converter of the client that loaded it; the failure text, or None if
+    clean."""
     from temporalio.worker import Replayer
 
     from workflows import ALL_WORKFLOWS
 
     result = await Replayer(
-        workflows=ALL_WORKFLOWS, data_converter=pydantic_data_converter
+        workflows=ALL_WORKFLOWS, data_converter=loaded.converter
     ).replay_workflow(loaded.history, raise_on_replay_failure=False)
     return str(result.replay_failure) if result.replay_failure else None
 

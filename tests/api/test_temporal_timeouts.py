@@ -17,7 +17,6 @@ import pytest_asyncio
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
@@ -25,9 +24,11 @@ from temporalio.testing import WorkflowEnvironment
 from api.main import create_app
 from api.update_errors import TIMEOUT_MESSAGE, http_error_for
 from models.demo import DEMO_PASSWORD
+from models.payload_codec import make_data_converter
 from models.settings import Settings
 from models.tables import Case, HumanTask, Incident, OrgUnit, Veteran
 from tests.conftest import temporal_binary
+from tests.support import suite_codec
 
 TIMEOUT = 1.5
 SLACK = 2.0  # the answer comes within TIMEOUT + SLACK seconds
@@ -193,7 +194,7 @@ async def stopped_temporal() -> AsyncIterator[Client]:
     """A client connected to a Temporal dev server of its own that is then stopped."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_binary(),
-        data_converter=pydantic_data_converter,
+        data_converter=make_data_converter(suite_codec()),
         dev_server_log_level="error",
     )
     temporal = env.client

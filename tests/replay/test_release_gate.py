@@ -18,8 +18,10 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 from typer.testing import CliRunner
 
+from models.payload_codec import has_encrypted_payloads
+from models.settings import load_settings
 from tests.replay.test_replay import load
-from tests.support import current_release, open_task
+from tests.support import TEST_PAYLOAD_KEYS, current_release, open_task
 from tests.workflows.conftest import start_case, veteran_id
 from vetflow_cli import app
 from worker import build_worker
@@ -121,9 +123,17 @@ def test_gate_fails_on_an_incompatible_workflow_change(tmp_path):
 
 
 async def test_recorded_histories_replay_and_are_never_rewritten(
-    client: Client, temporal_env: WorkflowEnvironment, settings, seeded_engine, tmp_path
+    client: Client,
+    temporal_env: WorkflowEnvironment,
+    settings,
+    seeded_engine,
+    tmp_path,
+    monkeypatch,
 ):
     out = tmp_path / "histories"
+    # The CLI reads its keyring from the environment, like every vetflow process.
+    monkeypatch.setenv("VETFLOW_PAYLOAD_KEYS", TEST_PAYLOAD_KEYS)
+    load_settings.cache_clear()
     release = current_release()
     async with build_worker(client, settings, seeded_engine):
         handle = await start_case(
@@ -152,10 +162,13 @@ async def test_recorded_histories_replay_and_are_never_rewritten(
             assert path.name.endswith(f"__{handle.id}.json")
             content = path.read_bytes()
 
+            # Written decrypted: it replays with no key at all.
             replayer = Replayer(
                 workflows=ALL_WORKFLOWS, data_converter=pydantic_data_converter
             )
             history = load(path)  # read back exactly as the gate reads it
+            assert not has_encrypted_payloads(history)
+            assert has_encrypted_payloads(await handle.fetch_history())
             assert history.workflow_id == handle.id
             assert len(history.events) > 5
             await replayer.replay_workflow(history)
@@ -167,3 +180,4 @@ async def test_recorded_histories_replay_and_are_never_rewritten(
             assert path.read_bytes() == content
         finally:
             await handle.terminate("test over")
+            load_settings.cache_clear()  # the next test reads its own environment

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from tests.support import HISTORY_DIR
+from models.payload_codec import make_data_converter
+from tests.support import HISTORY_DIR, suite_codec
 from workflows import ALL_WORKFLOWS
 
 HISTORIES = sorted(HISTORY_DIR.glob("*/*/*.json"))
@@ -61,8 +61,11 @@ def test_histories_exist_for_every_workflow():
 
 @pytest_asyncio.fixture(scope="module")
 async def replay_failures() -> dict[Path, Exception | None]:
-    """Replay every history once, in one shared Replayer (one replay worker for all)."""
-    replayer = Replayer(workflows=ALL_WORKFLOWS, data_converter=pydantic_data_converter)
+    """Replay every history once, in one shared Replayer (one replay worker for all),
+    with the encrypting converter: histories recorded unencrypted pass through its codec."""
+    replayer = Replayer(
+        workflows=ALL_WORKFLOWS, data_converter=make_data_converter(suite_codec())
+    )
     histories = [load(p) for p in HISTORIES]
 
     async def feed():

@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.notify_adapters import WebhookAdapter
 from models.contracts import SEARCH_ATTRIBUTES, ProcessPolicy, TaskPolicy
+from models.payload_codec import make_data_converter
 from models.tables import Notice
 from tests.conftest import temporal_binary
-from tests.support import complete, notices, open_task, tasks, wait_for
+from tests.support import complete, notices, open_task, suite_codec, tasks, wait_for
 from tests.workflows.conftest import start_case, veteran_id
 from worker import build_worker
 from workflows.return_home import ReturnHomeWorkflow
@@ -145,7 +145,8 @@ async def test_restarted_temporal_server_resumes_open_cases_and_timers(
         for _ in range(300):
             try:
                 return proc, await Client.connect(
-                    f"127.0.0.1:{port}", data_converter=pydantic_data_converter
+                    f"127.0.0.1:{port}",
+                    data_converter=make_data_converter(suite_codec()),
                 )
             except RuntimeError:
                 await asyncio.sleep(0.1)

@@ -10,7 +10,6 @@ histories replay on today's code.
 from __future__ import annotations
 
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from models.contracts import CaseState, StartCaseInput
@@ -83,7 +82,7 @@ async def test_case_opened_on_version_1_finishes_on_it_after_the_release(
 
     # Both histories replay on today's code, and the old one on 0.2.0's code too.
     for workflows, handles in ((ALL_WORKFLOWS, (old, new)), (RELEASE_0_2_0, (old,))):
-        replayer = Replayer(workflows=workflows, data_converter=pydantic_data_converter)
+        replayer = Replayer(workflows=workflows, data_converter=client.data_converter)
         for handle in handles:
             result = await replayer.replay_workflow(
                 await handle.fetch_history(), raise_on_replay_failure=False
