@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
 
 from api.errors import ERROR_RESPONSES
 from api.input_guard import InputGuardMiddleware, raise_input_problem
@@ -44,11 +45,11 @@ from api.routes import (
     veterans,
 )
 from api.security import signing_key
+from api.security_headers import SecurityHeadersMiddleware
 from api.update_errors import bind_call_timeout
 from api.web.render import render
 from api.web.session import CsrfFailed, LoginRequired
 from models.db import make_engine
-from models.payload_codec import data_converter
 from models.settings import Settings
 
 # 👉 The JSON API: a new resource module adds its `router` here (one list, one place).
@@ -101,7 +102,7 @@ def create_app(
             app.state.temporal = temporal_client or await Client.connect(
                 settings.temporal_address,
                 namespace=settings.temporal_namespace,
-                data_converter=data_converter(settings),
+                data_converter=pydantic_data_converter,
             )
             yield
         finally:
@@ -123,6 +124,8 @@ def create_app(
     app.state.settings = settings
     app.add_middleware(InputGuardMiddleware)
     app.add_middleware(RequestContextMiddleware)
+    # Outermost: every answer, errors and redirects included, carries them.
+    app.add_middleware(SecurityHeadersMiddleware)
     for router in [*ROUTERS, *PAGES]:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -370,8 +370,17 @@ async def test_filters_survive_a_visit_to_a_task_and_can_be_saved(server, open_s
 async def test_login_logout_csrf_and_session(server, browser):
     ctx = await browser.new_context(locale="zh-CN")
     page = await ctx.new_page()
+    # The Content-Security-Policy blocks nothing the pages use (htmx included).
+    refused: list[str] = []
+    page.on(
+        "console",
+        lambda m: (
+            refused.append(m.text) if "Content Security Policy" in m.text else None
+        ),
+    )
     r = await page.goto(f"{server}/inbox")
     assert r is not None and "/login" in page.url
+    assert r.headers["x-frame-options"] == "DENY"
     await page.fill("input[name=username]", "village")
     await page.fill("input[name=password]", "wrong")
     await page.click("button[type=submit]")
@@ -380,6 +389,8 @@ async def test_login_logout_csrf_and_session(server, browser):
     await page.fill("input[name=password]", DEMO_PASSWORD)
     await page.click("button[type=submit]")
     await page.wait_for_url("**/inbox**")
+    assert await page.evaluate("typeof htmx") == "object"
+    assert refused == []
     cookie = next(c for c in await ctx.cookies() if c["name"] == "vetflow_session")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
     # A form post without the CSRF token is refused.
