@@ -19,7 +19,6 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from api.errors import ERROR_RESPONSES
 from api.input_guard import InputGuardMiddleware, raise_input_problem
@@ -50,6 +49,7 @@ from api.update_errors import bind_call_timeout
 from api.web.render import render
 from api.web.session import CsrfFailed, LoginRequired
 from models.db import make_engine
+from models.payload_codec import data_converter
 from models.settings import Settings
 
 # 👉 The JSON API: a new resource module adds its `router` here (one list, one place).
@@ -102,7 +102,7 @@ def create_app(
             app.state.temporal = temporal_client or await Client.connect(
                 settings.temporal_address,
                 namespace=settings.temporal_namespace,
-                data_converter=pydantic_data_converter,
+                data_converter=data_converter(settings),
             )
             yield
         finally:
