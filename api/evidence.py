@@ -60,7 +60,12 @@ def evidence_zip(
         "workflow_build_ids": build_ids(loaded.as_dict),
         "vetflow_version": _vetflow_version(),
         "history_source": loaded.source,
-        "history_sha256": loaded.sha256,
+        # history.json has its payloads decrypted, so the pack reads offline without
+        # the payload keys; stored_history_sha256 is that of the history as Temporal
+        # and the archive hold it (encrypted), the export's X-History-SHA256.
+        "history_decrypted": True,
+        "history_sha256": loaded.decoded_sha256,
+        "stored_history_sha256": loaded.sha256,
         "generated_at": datetime.now(UTC).isoformat(),
         "generated_by": actor,
     }
@@ -78,7 +83,7 @@ def evidence_zip(
         ),
         ("timeline.txt", text_timeline.encode()),
         ("forms.json", json.dumps(forms, ensure_ascii=False, indent=2).encode()),
-        ("history.json", loaded.text.encode()),
-        ("history.sha256", f"{loaded.sha256}  history.json\n".encode()),
+        ("history.json", loaded.decoded_text.encode()),
+        ("history.sha256", f"{loaded.decoded_sha256}  history.json\n".encode()),
     ]
     return signed_zip(manifest, files, signing_key)

@@ -33,6 +33,7 @@ from api.pages import tasks as task_pages
 from api.routes import (
     auth,
     cases,
+    codec,
     evidence_keys,
     health,
     history,
@@ -64,6 +65,7 @@ ROUTERS = [
     history.router,
     tasks.router,
     incidents.router,
+    codec.router,
     evidence_keys.router,
 ]
 PAGES = [

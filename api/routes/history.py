@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -22,6 +22,8 @@ REPLAY_ROLES = frozenset({"auditor", "admin"})
 # Who may take a case's raw history (every form, comment and personal detail) away
 # from the system: the API export and the evidence pack.
 EXPORT_ROLES = frozenset({"auditor", "manager", "admin"})
+# Who may take it with its payloads decrypted (as api/routes/codec.py's CODEC_ROLES).
+DECRYPT_ROLES = frozenset({"auditor", "admin"})
 
 
 async def _load(
@@ -52,15 +54,30 @@ async def case_history(
 
 @router.get("/{case_id}/history/export", summary="The raw Temporal history as JSON")
 async def export_history(
-    case_id: str, engine: EngineDep, temporal: TemporalDep, user: CurrentUser
+    case_id: str,
+    engine: EngineDep,
+    temporal: TemporalDep,
+    user: CurrentUser,
+    decrypted: Annotated[
+        bool,
+        Query(description="Payloads decrypted (auditors, admins); default: as stored"),
+    ] = False,
 ) -> Any:
     """The history exactly as exported (`WorkflowHistory.to_json`); its SHA-256 and source
     come in the `X-History-SHA256` and `X-History-Source` headers. Auditors, managers
     and admins only (403 for other roles); every export is audited as
-    `history_exported` (who, which case, when, the SHA-256; not the history)."""
+    `history_exported` (who, which case, when, the SHA-256; not the history).
+
+    The history comes as stored, its payloads encrypted, unless ``decrypted=true``
+    (auditors and admins: payloads in clear); `X-History-Decrypted` says which.
+    `X-History-SHA256` is always that of the history as stored."""
     if not EXPORT_ROLES.intersection(user.roles):
         raise HTTPException(
             403, detail="仅审计人员和主任可导出案件历史 (auditors and managers only)"
+        )
+    if decrypted and not DECRYPT_ROLES.intersection(user.roles):
+        raise HTTPException(
+            403, detail="仅审计人员和管理员可导出解密历史 (auditors and admins only)"
         )
     _, loaded = await _load(engine, temporal, user, case_id)
     await run_in_threadpool(
@@ -69,11 +86,15 @@ async def export_history(
         user.username,
         "history_exported",
         case_id,
-        {"source": loaded.source, "sha256": loaded.sha256},
+        {"source": loaded.source, "sha256": loaded.sha256, "decrypted": decrypted},
     )
     return JSONResponse(
-        loaded.as_dict,
-        headers={"X-History-SHA256": loaded.sha256, "X-History-Source": loaded.source},
+        loaded.as_dict if decrypted else loaded.stored_dict,
+        headers={
+            "X-History-SHA256": loaded.sha256,
+            "X-History-Source": loaded.source,
+            "X-History-Decrypted": "true" if decrypted else "false",
+        },
     )
 
 
