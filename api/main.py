@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 
+from api.db_errors import install_database_error_handler
 from api.errors import ERROR_RESPONSES
 from api.input_guard import InputGuardMiddleware, raise_input_problem
 from api.middleware import RequestContextMiddleware
@@ -175,4 +176,6 @@ def create_app(
             "CSRF token missing or wrong / 表单已过期，请刷新页面", status_code=403
         )
 
+    # Database faults: 503 with Retry-After (JSON or page, by the handler above).
+    install_database_error_handler(app)
     return app

@@ -1,14 +1,30 @@
-"""Database engine and sessions (SQLite for the embedded default, PostgreSQL in production)."""
+"""Database engine and sessions (SQLite for the embedded default, PostgreSQL in production).
+
+SQL parameters never appear in error messages (``hide_parameters``): a failed statement
+logs its SQL, not the ID numbers or names it carried. SQLite sets no ``mmap_size``
+(the database file is read with ordinary I/O); its WAL index (the ``-shm`` file) is
+always memory-mapped by SQLite itself, so a damaged or unwritable ``-shm`` ends the
+process with SIGBUS, which no Python code can catch: ``configure_logging`` enables
+``faulthandler`` so that such a death writes its traceback to stderr.
+"""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
+
+# How long the health check waits for SQLite's write lock before calling it a fault.
+HEALTH_LOCK_TIMEOUT_SECONDS = 5.0
+
+
+class DatabaseReadOnly(Exception):
+    """The database answers but takes no writes (a PostgreSQL standby, read-only)."""
 
 
 def make_engine(url: str) -> Engine:
@@ -18,7 +34,9 @@ def make_engine(url: str) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            hide_parameters=True,
         )
 
         @event.listens_for(engine, "connect")
@@ -32,7 +50,48 @@ def make_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=20,
+        hide_parameters=True,
+    )
+
+
+def check_database(engine: Engine) -> None:
+    """Raise when the database cannot take a write now; return when it can.
+
+    SQLite: a new connection (not one of the pool's, whose open files would hide a
+    ``-wal`` or directory that became read-only) takes the write lock with
+    ``BEGIN IMMEDIATE``, reads the schema and rolls back: nothing is written.
+    PostgreSQL: a pooled connection must be on a primary in a read-write transaction.
+    """
+    database = engine.url.database or ""
+    if engine.dialect.name == "sqlite" and database not in ("", ":memory:"):
+        with closing(
+            sqlite3.connect(
+                database, timeout=HEALTH_LOCK_TIMEOUT_SECONDS, isolation_level=None
+            )
+        ) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            finally:
+                conn.execute("ROLLBACK")
+        return
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            read_only = conn.execute(
+                text(
+                    "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'"
+                )
+            ).scalar_one()
+            if read_only:
+                raise DatabaseReadOnly("the database takes no writes")
+        else:
+            conn.execute(text("SELECT 1"))
+        conn.rollback()
 
 
 @contextmanager

@@ -7,10 +7,12 @@ Personal numbers stay out of the logs: every event (structlog's and the stdlib's
 exceptions included) has anything shaped like an 18-character resident ID number or a
 mainland mobile number masked before it is rendered, and the rendered line is masked
 once more; uvicorn's access log writes query parameter names but not their values.
+A process killed by a fatal signal writes its Python traceback to stderr first.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import re
 import sys
@@ -135,6 +137,10 @@ def configure_logging(settings: Settings) -> None:
     for noisy in ("temporalio.activity", "temporalio.workflow"):
         logging.getLogger(noisy).setLevel(settings.log_level.upper())
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # A fatal signal (SIGBUS from a damaged SQLite -shm, SIGSEGV) cannot be caught or
+    # logged by Python code: faulthandler writes every thread's traceback to stderr.
+    if not faulthandler.is_enabled():
+        faulthandler.enable()
     access = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, AccessLogQueryFilter) for f in access.filters):
         access.addFilter(AccessLogQueryFilter())

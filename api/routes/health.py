@@ -2,31 +2,36 @@
 
 from __future__ import annotations
 
+import structlog
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import EngineDep, TemporalDep
+from api.update_errors import RETRY_AFTER_SECONDS
+from models.db import check_database
 from models.workdays import calendar_years_covered
 
 router = APIRouter(tags=["health"])
-
-
-def _ping(engine: EngineDep) -> None:
-    with engine.connect() as conn:
-        conn.execute(text("SELECT 1"))
+log = structlog.get_logger("api.health")
 
 
 @router.get("/healthz", summary="Health of the database and Temporal")
 async def healthz(engine: EngineDep, temporal: TemporalDep) -> JSONResponse:
-    """200 when both answer, 503 otherwise; says which part is down."""
+    """200 when both answer, 503 (with Retry-After) otherwise; says which part is down.
+    The database must take a write (``check_database``: SQLite's write lock on a new
+    connection, a read-write PostgreSQL primary), not only answer a read."""
     parts: dict[str, str] = {}
     try:
-        await run_in_threadpool(_ping, engine)
+        await run_in_threadpool(check_database, engine)
         parts["database"] = "ok"
     except Exception as exc:  # any failure is reported, not raised
         parts["database"] = f"error: {type(exc).__name__}"
+        log.warning(
+            "health_database_failed",
+            error=type(exc).__name__,
+            reason=str(getattr(exc, "orig", None) or exc)[:200],
+        )
     try:
         await temporal.service_client.check_health()
         parts["temporal"] = "ok"
@@ -39,4 +44,8 @@ async def healthz(engine: EngineDep, temporal: TemporalDep) -> JSONResponse:
         **parts,
         "holiday_calendar": f"{first}-{last}",
     }
-    return JSONResponse(body, status_code=200 if ok else 503)
+    if ok:
+        return JSONResponse(body)
+    return JSONResponse(
+        body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+    )
