@@ -101,3 +101,24 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     429: _doc("Too many attempts; try again later"),
     503: _doc("Database or workflow engine unavailable; see Retry-After"),
 }
+
+
+def document_errors(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Give every operation's error answers the shared body schema, also where a route
+    declares a code with a description only (FastAPI then drops the app's model)."""
+    for item in openapi.get("paths", {}).values():
+        for op in item.values():
+            if not isinstance(op, dict) or "responses" not in op:
+                continue
+            for code, doc in ERROR_RESPONSES.items():
+                answer = op["responses"].setdefault(
+                    str(code), {"description": doc["description"]}
+                )
+                if "content" not in answer:
+                    model = doc["model"].__name__
+                    answer["content"] = {
+                        "application/json": {
+                            "schema": {"$ref": f"#/components/schemas/{model}"}
+                        }
+                    }
+    return openapi

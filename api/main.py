@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Request
@@ -21,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 
 from api.db_errors import install_database_error_handler
-from api.errors import ERROR_RESPONSES
+from api.errors import ERROR_RESPONSES, document_errors
 from api.input_guard import InputGuardMiddleware, raise_input_problem
 from api.middleware import RequestContextMiddleware
 from api.pages import audit as audit_pages
@@ -125,6 +126,14 @@ def create_app(
         responses=ERROR_RESPONSES,
     )
     app.state.settings = settings
+    generate_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_errors(generate_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(InputGuardMiddleware)
     app.add_middleware(RequestContextMiddleware)
     # Outermost: every answer, errors and redirects included, carries them.
