@@ -33,6 +33,7 @@ from api.deps import (
     get_current_user,
     load_session_user,
 )
+from api.errors import field_error, invalid
 from api.web.session import session_claims
 from models.payload_codec import ENCODING, KEY_ID, PayloadKeyError
 from models.settings import Settings
@@ -67,7 +68,7 @@ def cors_headers(request: Request, settings: Settings) -> dict[str, str]:
     return {"Vary": "Origin"}
 
 
-def _to_proto(i: int, wire: WirePayload) -> Payload:
+def _to_proto(i: int, wire: WirePayload, cors: dict[str, str]) -> Payload:
     try:
         return Payload(
             metadata={
@@ -76,16 +77,17 @@ def _to_proto(i: int, wire: WirePayload) -> Payload:
             data=base64.b64decode(wire.data, validate=True),
         )
     except (binascii.Error, ValueError) as exc:
-        raise HTTPException(
-            422,
-            detail=[
+        error = invalid(
+            [
                 {
                     "loc": ["body", "payloads", i],
                     "msg": "metadata values and data must be base64",
                     "type": "value_error",
                 }
-            ],
-        ) from exc
+            ]
+        )
+        error.headers = cors
+        raise error from exc
 
 
 def _to_wire(p: Payload) -> dict[str, Any]:
@@ -144,6 +146,7 @@ async def codec_preflight(
 
 @router.post(
     "/{op}",
+    response_model=WirePayloads,
     summary="Temporal remote codec: decode or encode payloads (auditors, admins)",
     responses={
         401: {"description": "Not authenticated"},
@@ -176,7 +179,7 @@ async def codec(
             detail="仅审计人员和管理员可解密 (auditors and admins only)",
             headers=cors,
         )
-    payloads = [_to_proto(i, p) for i, p in enumerate(body.payloads)]
+    payloads = [_to_proto(i, p, cors) for i, p in enumerate(body.payloads)]
     key_ids = sorted(
         {
             p.metadata[KEY_ID].decode("utf-8", "replace")
@@ -197,7 +200,9 @@ async def codec(
         await run_in_threadpool(
             _audit, engine, user.username, op, x_namespace, {**detail, "ok": False}
         )
-        raise HTTPException(422, detail=str(exc), headers=cors) from exc
+        error = field_error("payloads", str(exc))
+        error.headers = cors
+        raise error from exc
     await run_in_threadpool(
         _audit, engine, user.username, op, x_namespace, {**detail, "ok": True}
     )

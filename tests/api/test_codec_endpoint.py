@@ -208,6 +208,21 @@ async def test_codec_endpoint_decodes_for_auditors_only_and_audits_each_request(
     assert row.actor == "auditor" and row.entity_id == "default"
     assert row.after and row.after["payloads"] == len(sealed) and row.after["ok"]
     assert marker not in json.dumps(row.model_dump(mode="json"), ensure_ascii=False)
+    # A key id this keyring does not hold: 422 naming it (and audited as refused).
+    unknown = {
+        "metadata": {
+            "encoding": base64.b64encode(ENCODING).decode(),
+            "encryption-key-id": base64.b64encode(b"retired-key").decode(),
+        },
+        "data": base64.b64encode(b"\0" * 40).decode(),
+    }
+    r422 = await http.post(
+        "/api/codec/decode", json={"payloads": [unknown]}, headers=auditor
+    )
+    assert r422.status_code == 422
+    assert "unknown key id 'retired-key'" in r422.json()["detail"][0]["msg"]
+    refused_row = audit_rows(seeded_engine, "payloads_decoded")[-1]
+    assert refused_row.after == {"payloads": 1, "key_ids": ["retired-key"], "ok": False}
 
     # The page session cookie works too (the UI sends it with "include credentials").
     await login(http, "auditor")
