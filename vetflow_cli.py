@@ -112,10 +112,65 @@ def _port_open(host: str, port: int) -> bool:
         return s.connect_ex((host, port)) == 0
 
 
+def _pid_file(settings: Settings) -> Path:
+    """Where `vetflow dev` notes the pid of the Temporal server it started."""
+    return Path(settings.temporal_db_file).with_suffix(".pid")
+
+
+def _cmdline(pid: int) -> str:
+    """The command line of a running process, or "" when there is none."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        pass
+    try:  # no /proc (macOS)
+        out = subprocess.run(
+            ["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True
+        )
+    except OSError:
+        return ""
+    return out.stdout.strip()
+
+
+def _our_orphan(settings: Settings) -> int | None:
+    """The pid of a Temporal dev server an earlier `vetflow dev` started on this state
+    file and did not stop (it was killed, or crashed), if one still runs."""
+    try:
+        pid = int(_pid_file(settings).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    cmd = _cmdline(pid)
+    ours = "start-dev" in cmd and settings.temporal_db_file in cmd
+    return pid if ours else None
+
+
+def _stop_orphan(pid: int, host: str, port: int) -> None:
+    """Stop our orphaned Temporal (its whole process group) and wait for the port."""
+    log.warning("temporal_orphan_stopping", pid=pid)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGINT)
+    deadline = time.monotonic() + 15
+    while _cmdline(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if _cmdline(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 15
+    while _port_open(host, port) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    log.info("temporal_orphan_stopped", pid=pid)
+
+
 def start_dev_server(settings: Settings) -> subprocess.Popen[bytes] | None:
-    """Start `temporal server start-dev` on a state file, unless Temporal already answers."""
+    """Start `temporal server start-dev` on a state file. A server that an earlier
+    `vetflow dev` left running (its pid file under var/ names it) is stopped first and
+    a fresh one started; any other Temporal already on the port is used as it is, and
+    left running at the end (None)."""
     host, _, port_text = settings.temporal_address.rpartition(":")
     port = int(port_text)
+    orphan = _our_orphan(settings)  # on this port or another: it holds our state file
+    if orphan is not None:
+        _stop_orphan(orphan, host or "127.0.0.1", port)
     if _port_open(host or "127.0.0.1", port):
         log.info("temporal_already_running", address=settings.temporal_address)
         return None
@@ -149,6 +204,8 @@ def start_dev_server(settings: Settings) -> subprocess.Popen[bytes] | None:
     for name in SEARCH_ATTRIBUTES:
         args += ["--search-attribute", f"{name}=Keyword"]
     proc = subprocess.Popen(args, start_new_session=True)
+    # Survives a crash of this process: the next `vetflow dev` finds and stops it.
+    _pid_file(settings).write_text(f"{proc.pid}\n")
     deadline = time.monotonic() + 60
     while not _port_open(host or "127.0.0.1", port):
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -164,14 +221,19 @@ def start_dev_server(settings: Settings) -> subprocess.Popen[bytes] | None:
     return proc
 
 
-def stop_process(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+def stop_process(
+    proc: subprocess.Popen[bytes] | None, pid_file: Path | None = None
+) -> None:
+    """Stop ``proc`` (SIGINT, then SIGKILL after 15 s) and remove its pid file."""
+    if proc is not None and proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
+    if proc is not None and pid_file is not None:
+        pid_file.unlink(missing_ok=True)
 
 
 def migrate_and_seed(settings: Settings, seed: bool) -> bool:
@@ -301,7 +363,7 @@ def dev(
     except KeyboardInterrupt:
         pass
     finally:
-        stop_process(proc)
+        stop_process(proc, _pid_file(settings))
         typer.echo("vetflow stopped")
 
 

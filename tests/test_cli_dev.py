@@ -23,10 +23,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start(tmp_path: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def _start(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
     log = (tmp_path / "dev.log").open("ab")
     return subprocess.Popen(
-        [sys.executable, str(ROOT / "vetflow_cli.py"), "dev"],
+        [sys.executable, str(ROOT / "vetflow_cli.py"), "dev", *args],
         cwd=tmp_path,
         env=env,
         stdout=log,
@@ -154,3 +154,59 @@ def test_dev_runs_stops_and_resumes(tmp_path):
         assert log.count("demo_cases_started") == 1
     finally:
         _stop(proc)
+
+
+def _temporal_servers(port: int) -> list[int]:
+    """Live (not zombie) `temporal server start-dev` processes serving ``port``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if b"start-dev" in cmd and str(port).encode() in cmd and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def test_dev_stops_the_temporal_a_killed_dev_left_behind(tmp_path):
+    """A `vetflow dev` killed outright (SIGKILL, a crash) leaves its Temporal running;
+    the next `vetflow dev` stops that orphan and starts its own, and Ctrl-C leaves no
+    Temporal behind."""
+    api, temporal, ui = _free_port(), _free_port(), _free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "VETFLOW_API_PORT": str(api),
+        "VETFLOW_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal}",
+        "VETFLOW_TEMPORAL_UI_PORT": str(ui),
+        "VETFLOW_DATABASE_URL": f"sqlite:///{tmp_path}/var/vetflow.db",
+        "VETFLOW_LOG_FORMAT": "json",
+    }
+    env.pop("VETFLOW_SECRET_KEY", None)
+    base = f"http://127.0.0.1:{api}"
+    pid_file = tmp_path / "var" / "temporal.pid"
+    proc = _start(tmp_path, env, "--no-seed")
+    try:
+        _wait_healthy(base, proc, tmp_path)
+        orphan = int(pid_file.read_text())
+        assert _temporal_servers(temporal) == [orphan]
+        proc.kill()  # SIGKILL: no clean-up of any kind runs
+        proc.wait(timeout=30)
+        assert _temporal_servers(temporal) == [orphan]  # left running
+        proc = _start(tmp_path, env, "--no-seed")
+        _wait_healthy(base, proc, tmp_path)
+        fresh = int(pid_file.read_text())
+        assert fresh != orphan and _temporal_servers(temporal) == [fresh]
+        assert "temporal_orphan_stopped" in (tmp_path / "dev.log").read_text(
+            errors="replace"
+        )
+    finally:
+        _stop(proc)  # Ctrl-C
+    assert _temporal_servers(temporal) == []
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", temporal)) != 0  # nothing on the port
+    assert not pid_file.exists()
