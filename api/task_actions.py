@@ -66,6 +66,9 @@ FORM_MAX_DEPTH = 4
 FORM_MAX_ITEMS = 200
 FORM_MAX_TEXT = 4000
 MAX_REPORTED_ERRORS = 50
+# The same bounds as the JSON bodies' (models/public.py), for the pages' forms too.
+MAX_COMMENT = 2000
+MAX_REASON = 500
 
 
 def refused(message: str) -> HTTPException:
@@ -98,6 +101,19 @@ def check_may_work(user: AuthUser, task: HumanTask) -> None:
         raise refused(
             f"您不具备“{task.title}”环节的办理角色 ({task.candidate_role}) "
             "(you do not hold this step's role)"
+        )
+
+
+def _check_length(field: str, text: str, limit: int) -> None:
+    if len(text) > limit:
+        raise invalid(
+            [
+                {
+                    "loc": ["body", field],
+                    "msg": f"至多 {limit} 字 (at most {limit} characters)",
+                    "type": "string_too_long",
+                }
+            ]
         )
 
 
@@ -209,6 +225,7 @@ async def complete(
     comment: str,
 ) -> None:
     check_may_work(user, task)
+    _check_length("comment", comment, MAX_COMMENT)
     data = await run_in_threadpool(normalised_form_data, engine, task, outcome, data)
     inp = CompleteTaskInput(
         task_id=task.id, actor=user.actor(), outcome=outcome, data=data, comment=comment
@@ -254,6 +271,7 @@ async def reassign(
         raise refused(
             "只有上级或管理员可以转派任务 (only a supervisor or manager may reassign)"
         )
+    _check_length("reason", reason, MAX_REASON)
     found = await run_in_threadpool(account_with_unit, engine, username)
     if found is None or not found[1].path.startswith(user.org_path):
         raise invalid(

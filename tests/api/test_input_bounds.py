@@ -207,3 +207,36 @@ async def test_pages_survive_edge_numbers_and_dates(http, seeded_engine):
         r = await http.get(url)
         assert r.status_code in (200, 422), (url, r.status_code)
         assert r.headers["content-type"].startswith(("text/html", "text/csv")), url
+
+
+async def test_page_forms_are_bounded_like_the_api(
+    http, auth, seeded_engine, running_worker
+):
+    county = await auth("county")
+    r = await http.post(
+        "/api/cases",
+        json={"process": "return_home", "veteran_id": _veteran(seeded_engine)},
+        headers=county,
+    )
+    assert r.status_code == 201, r.text
+    task = await open_task(seeded_engine, r.json()["id"], "file_receipt")
+    token = await login(http, "county")
+    form = {"csrf_token": token, "outcome": "received", **RECEIPT}
+    # A comment beyond 2,000 characters: the task page again, with 422.
+    r = await http.post(
+        f"/tasks/{task.id}/complete", data={**form, "comment": "长" * 2001}
+    )
+    assert r.status_code == 422 and "text/html" in r.headers["content-type"]
+    # A NUL in a form field: the error page with 422, before the route runs.
+    r = await http.post(
+        f"/tasks/{task.id}/complete", data={**form, "comment": "a\x00b"}
+    )
+    assert r.status_code == 422 and "text/html" in r.headers["content-type"]
+    # A form body beyond the bound: 413.
+    r = await http.post(
+        f"/tasks/{task.id}/complete", data={**form, "comment": "x" * MAX_BODY_BYTES}
+    )
+    assert r.status_code == 413
+    # The same form within bounds completes the step.
+    r = await http.post(f"/tasks/{task.id}/complete", data={**form, "comment": "好"})
+    assert r.status_code == 303, r.text
