@@ -4,10 +4,11 @@ JSON lines in production, a readable console in a terminal; stdlib loggers (Temp
 SDK, uvicorn, ``workflow.logger``) go through the same processors.
 
 Personal numbers stay out of the logs: every event (structlog's and the stdlib's,
-exceptions included) has anything shaped like an 18-character resident ID number or a
-mainland mobile number masked before it is rendered, and the rendered line is masked
-once more; uvicorn's access log writes query parameter names but not their values.
-A process killed by a fatal signal writes its Python traceback to stderr first.
+exceptions included) has anything shaped like an 18-character resident ID number, a
+mainland mobile number or an e-mail address masked before it is rendered, and the
+rendered line is masked once more; uvicorn's access log writes query parameter names
+but not their values. A process killed by a fatal signal writes its Python traceback
+to stderr first.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ from models.settings import Settings
 # protect it (`%3D110101…` in a URL, colour codes in the console are masked too).
 _ID_NUMBER = re.compile(r"(?<![0-9])[0-9]{17}[0-9Xx](?![0-9])")
 _MOBILE = re.compile(r"(?<![0-9])(?:\+?86[- ]?)?1[3-9][0-9]{9}(?![0-9])")
+_EMAIL = re.compile(
+    r"\b([A-Za-z0-9])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"
+)
 
 
 def _mask_mobile(m: re.Match[str]) -> str:
@@ -37,8 +41,10 @@ def _mask_mobile(m: re.Match[str]) -> str:
 
 
 def redact_text(text: str) -> str:
-    """``text`` with ID numbers masked like the pages show them (`1101**********123X`)
-    and mobile numbers as `138****1234`."""
+    """``text`` with ID numbers masked like the pages show them (`1101**********123X`),
+    mobile numbers as `138****1234` and e-mail addresses as `z***@example.org`."""
+    if "@" in text:
+        text = _EMAIL.sub(r"\1***@\2", text)
     if not any(c.isdigit() for c in text):
         return text
     text = _ID_NUMBER.sub(lambda m: mask_id_number(m.group(0)), text)

@@ -114,6 +114,7 @@ def test_processor_masks_nested_values_and_tracebacks():
             "veteran_seen",
             veteran={"id_number": ID_NUMBER, "phones": [MOBILE, int(MOBILE)]},
             note=f"身份证{ID_NUMBER.lower()[:-1]}x，电话+86 {MOBILE}",
+            error="550 mailbox zhang.wei@example.org unknown",
             request_id="a1b2c3d4e5f60718",
         )
         try:
@@ -133,6 +134,7 @@ def test_processor_masks_nested_values_and_tracebacks():
         "phones": ["138****1234", "138****1234"],
     }
     assert first["note"] == "身份证1101**********777x，电话+86 138****1234"
+    assert first["error"] == "550 mailbox z***@example.org unknown"
     assert first["request_id"] == "a1b2c3d4e5f60718"  # hex ids are left alone
     assert "duplicate key (1101**********7777)" in text
     assert "stdlib failed 138****1234" in text
