@@ -1,8 +1,9 @@
 """The generic guard in front of every route: bounded request bodies and clean text.
 
 :class:`InputGuardMiddleware` reads a request body only up to ``MAX_BODY_BYTES`` (a
-larger ``Content-Length`` is refused before anything is read), then checks the body it
-hands on: a JSON body for nesting depth, keys per object, values in all, string
+larger ``Content-Length`` is refused before anything is read; the Temporal Web UI's
+remote codec under ``/api/codec/`` has wider bounds, ``WIDE_PATHS``), then checks the
+body it hands on: a JSON body for nesting depth, keys per object, values in all, string
 length, integers within 64 bits and finite numbers; JSON strings, form fields, query
 parameters and the path for control characters and lone surrogates. What it finds is
 left in the request state and raised by :func:`raise_input_problem`, an app-wide
@@ -14,6 +15,7 @@ refused here reaches the database or Temporal (whose payload limit is 2 MiB).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -29,11 +31,35 @@ MAX_VALUES = 10_000
 MAX_STRING_CHARS = 20_000
 MAX_INT = 2**63 - 1
 
-STATE_KEY = "input_problem"
-TOO_LARGE = (
-    f"请求内容过大，上限 {MAX_BODY_BYTES // 1024} KiB "
-    f"(request body larger than {MAX_BODY_BYTES} bytes)"
+
+@dataclass(frozen=True)
+class Limits:
+    body_bytes: int = MAX_BODY_BYTES
+    values: int = MAX_VALUES
+    string_chars: int = MAX_STRING_CHARS
+
+
+DEFAULT_LIMITS = Limits()
+# The Temporal Web UI's remote codec (api/routes/codec.py) posts batches of encoded
+# payloads, each up to Temporal's own 2 MiB, as base64 strings.
+CODEC_LIMITS = Limits(
+    body_bytes=16 * 1024 * 1024, values=100_000, string_chars=16 * 1024 * 1024
 )
+WIDE_PATHS = {"/api/codec/": CODEC_LIMITS}
+
+
+def limits_for(path: str) -> Limits:
+    for prefix, limits in WIDE_PATHS.items():
+        if path.startswith(prefix):
+            return limits
+    return DEFAULT_LIMITS
+
+
+STATE_KEY = "input_problem"
+
+
+def too_large(limit: int) -> str:
+    return f"请求内容过大，上限 {limit // 1024} KiB (request body larger than {limit} bytes)"
 
 
 class InputProblem(Exception):
@@ -53,7 +79,9 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-def check_json_value(value: Any, loc: list[str | int]) -> None:
+def check_json_value(
+    value: Any, loc: list[str | int], limits: Limits = DEFAULT_LIMITS
+) -> None:
     """Raise :class:`InputProblem` (422, with the value's ``loc``) for the first bound
     the parsed JSON ``value`` breaks."""
     count = 0
@@ -61,9 +89,11 @@ def check_json_value(value: Any, loc: list[str | int]) -> None:
     while stack:
         item, where = stack.pop()
         count += 1
-        if count > MAX_VALUES:
+        if count > limits.values:
             raise _invalid(
-                loc, f"至多 {MAX_VALUES} 个值 (at most {MAX_VALUES} values)", "too_long"
+                loc,
+                f"至多 {limits.values} 个值 (at most {limits.values} values)",
+                "too_long",
             )
         depth = len(where) - len(loc)
         if isinstance(item, dict | list) and depth >= MAX_DEPTH:
@@ -81,12 +111,12 @@ def check_json_value(value: Any, loc: list[str | int]) -> None:
                     "too_long",
                 )
             for key, sub in item.items():
-                _check_text(key, [*where, key])
+                _check_text(key, [*where, key], limits)
                 stack.append((sub, [*where, key]))
         elif isinstance(item, list):
             stack.extend((sub, [*where, i]) for i, sub in enumerate(item))
         elif isinstance(item, str):
-            _check_text(item, where)
+            _check_text(item, where, limits)
         elif isinstance(item, int) and not isinstance(item, bool):
             if not -MAX_INT - 1 <= item <= MAX_INT:
                 raise _invalid(
@@ -94,12 +124,14 @@ def check_json_value(value: Any, loc: list[str | int]) -> None:
                 )
 
 
-def _check_text(text: str, where: list[str | int]) -> None:
-    if len(text) > MAX_STRING_CHARS:
+def _check_text(
+    text: str, where: list[str | int], limits: Limits = DEFAULT_LIMITS
+) -> None:
+    if len(text) > limits.string_chars:
         raise _invalid(
             where,
-            f"文本过长，至多 {MAX_STRING_CHARS} 字 "
-            f"(longer than {MAX_STRING_CHARS} characters)",
+            f"文本过长，至多 {limits.string_chars} 字 "
+            f"(longer than {limits.string_chars} characters)",
             "string_too_long",
         )
     reason = bad_text_reason(text)
@@ -107,7 +139,7 @@ def _check_text(text: str, where: list[str | int]) -> None:
         raise _invalid(where, reason, "string_invalid")
 
 
-def check_body(content_type: str, body: bytes) -> None:
+def check_body(content_type: str, body: bytes, limits: Limits = DEFAULT_LIMITS) -> None:
     """Check a whole request body by its content type (JSON, or a URL-encoded form)."""
     kind = content_type.split(";")[0].strip().lower()
     if not body:
@@ -119,14 +151,14 @@ def check_body(content_type: str, body: bytes) -> None:
             raise _invalid(
                 ["body"], f"JSON 格式错误 (invalid JSON: {exc})", "json_invalid"
             ) from None
-        check_json_value(value, ["body"])
+        check_json_value(value, ["body"], limits)
     elif kind == "application/x-www-form-urlencoded":
         fields = parse_qsl(
             body.decode("latin-1"), keep_blank_values=True, errors="replace"
         )
         for key, val in fields:
-            _check_text(key, ["body", key])
-            _check_text(val, ["body", key])
+            _check_text(key, ["body", key], limits)
+            _check_text(val, ["body", key], limits)
 
 
 def check_query(query_string: bytes) -> None:
@@ -155,11 +187,12 @@ class InputGuardMiddleware:
             check_query(scope.get("query_string", b""))
         except InputProblem as problem:
             state[STATE_KEY] = problem
+        limits = limits_for(scope.get("path", ""))
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length", b"")
-        if length.isdigit() and int(length) > MAX_BODY_BYTES:
+        if length.isdigit() and int(length) > limits.body_bytes:
             # Refused unread: the route sees an empty body and the guard's 413.
-            state[STATE_KEY] = InputProblem(413, TOO_LARGE)
+            state[STATE_KEY] = InputProblem(413, too_large(limits.body_bytes))
             await self.app(scope, _empty_body, send)
             return
         if scope.get("method") not in ("POST", "PUT", "PATCH", "DELETE"):
@@ -173,8 +206,8 @@ class InputGuardMiddleware:
                 break  # the client went away; the route will see it too
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                state[STATE_KEY] = InputProblem(413, TOO_LARGE)
+            if size > limits.body_bytes:
+                state[STATE_KEY] = InputProblem(413, too_large(limits.body_bytes))
                 await self.app(scope, _empty_body, send)
                 return
             chunks.append(chunk)
@@ -183,7 +216,8 @@ class InputGuardMiddleware:
         body = b"".join(chunks)
         if STATE_KEY not in state:
             try:
-                check_body(headers.get(b"content-type", b"").decode("latin-1"), body)
+                content_type = headers.get(b"content-type", b"").decode("latin-1")
+                check_body(content_type, body, limits)
             except InputProblem as problem:
                 state[STATE_KEY] = problem
         await self.app(scope, _replay(body, receive), send)

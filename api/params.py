@@ -43,19 +43,8 @@ def bad_text_reason(value: str) -> str | None:
     return f"文本含控制字符 (control character U+{ord(char):04X} in text)"
 
 
-def _clean_text(value: str) -> str:
-    reason = bad_text_reason(value)
-    if reason is not None:
-        raise ValueError(reason)
-    return value
-
-
-# A string that can be stored and shown: no control characters, no lone surrogates.
-CleanStr = Annotated[str, AfterValidator(_clean_text)]
-
 # Path and query parameters.
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
-OptionalIdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 
 

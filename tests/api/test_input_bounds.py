@@ -240,3 +240,13 @@ async def test_page_forms_are_bounded_like_the_api(
     # The same form within bounds completes the step.
     r = await http.post(f"/tasks/{task.id}/complete", data={**form, "comment": "好"})
     assert r.status_code == 303, r.text
+
+
+async def test_the_remote_codec_takes_temporal_sized_payloads(http):
+    """Encoded payloads (base64, up to Temporal's 2 MiB each) pass the guard on the
+    codec's path only; elsewhere the same body is refused unread."""
+    body = {"payloads": [{"metadata": {}, "data": "QUJD" * 100_000}]}
+    r = await http.post("/api/codec/decode", json=body)
+    assert r.status_code == 401  # past the guard: the codec asks for a token
+    r = await http.post("/api/tasks/x/complete", json=body)
+    assert r.status_code == 413
