@@ -237,6 +237,11 @@ async def start_case_form(
             CaseCreate(process=str(form.get("process") or ""), veteran_id=veteran_id),
         )
     except HTTPException as exc:
+        if exc.status_code in (403, 404):
+            # A veteran outside the subtree or a role that may not start: the error
+            # page with that status (nothing to go back to). A refusal of this
+            # veteran (409, 422) goes back to the veteran page with the reason.
+            raise
         message = translator(request).gettext(_message_of(exc.detail))
         return RedirectResponse(
             f"/veterans/{veteran_id}?flash={quote(message)}", status_code=303

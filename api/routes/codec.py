@@ -16,7 +16,7 @@ import base64
 import binascii
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, HTTPException, Request, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
@@ -115,6 +115,28 @@ async def _caller(
     )
 
 
+async def codec_user(
+    request: Request, settings: SettingsDep, engine: EngineDep
+) -> AuthUser:
+    """An auditor or admin (401/403 otherwise, with the UI's CORS headers); a
+    dependency, so the caller is checked before the body or the path."""
+    cors = cors_headers(request, settings)
+    user = await _caller(request, settings, engine)
+    if user is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="未登录或登录已过期 (not authenticated)",
+            headers={"WWW-Authenticate": "Bearer", **cors},
+        )
+    if not user.has_role(*CODEC_ROLES):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            detail="仅审计人员和管理员可解密 (auditors and admins only)",
+            headers=cors,
+        )
+    return user
+
+
 def _audit(
     engine: Engine, actor: str, op: str, namespace: str, after: dict[str, Any]
 ) -> None:
@@ -161,24 +183,12 @@ async def codec(
     settings: SettingsDep,
     engine: EngineDep,
     temporal: TemporalDep,
+    user: Annotated[AuthUser, Depends(codec_user)],
     x_namespace: Annotated[str, Header(max_length=255)] = "",
 ) -> JSONResponse:
     """``decode`` answers the payloads in clear, ``encode`` encrypts them with the
     active key; payloads that are not encrypted pass through ``decode`` unchanged."""
     cors = cors_headers(request, settings)
-    user = await _caller(request, settings, engine)
-    if user is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail="未登录或登录已过期 (not authenticated)",
-            headers={"WWW-Authenticate": "Bearer", **cors},
-        )
-    if not user.has_role(*CODEC_ROLES):
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN,
-            detail="仅审计人员和管理员可解密 (auditors and admins only)",
-            headers=cors,
-        )
     payloads = [_to_proto(i, p, cors) for i, p in enumerate(body.payloads)]
     key_ids = sorted(
         {
