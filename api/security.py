@@ -18,6 +18,7 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
+from api.audit import record_audit
 from models.settings import Settings
 from models.tables import AuthSession
 
@@ -87,8 +88,9 @@ def start_auth_session(
     return create_access_token(settings, username, session_id=session_id, kind=kind)
 
 
-def revoke_session(engine: Engine, session_id: str) -> bool:
-    """End one session (logout); False when it was already ended."""
+def log_out(engine: Engine, session_id: str, username: str, kind: SessionKind) -> bool:
+    """End one session and write its `logout` audit row in the same transaction;
+    False (and no row) when it was already ended."""
     with Session(engine) as s:
         result = s.execute(
             update(AuthSession)
@@ -98,8 +100,18 @@ def revoke_session(engine: Engine, session_id: str) -> bool:
             )
             .values(revoked_at=datetime.now(UTC))
         )
+        ended = bool(getattr(result, "rowcount", 0))
+        if ended:
+            record_audit(
+                s,
+                actor=username,
+                action="logout",
+                entity_type="account",
+                entity_id=username,
+                after={"kind": kind},
+            )
         s.commit()
-        return bool(getattr(result, "rowcount", 0))
+        return ended
 
 
 def revoke_sessions(session: Session, username: str) -> int:

@@ -123,21 +123,9 @@ async def logout(
 ) -> RedirectResponse:
     """End the page session: its cookie is refused from now on (audited)."""
     response = RedirectResponse("/login", status_code=303)
-
-    def end() -> None:
-        end_session(response, request, settings, engine)
-        with Session(engine) as s:
-            record_audit(
-                s,
-                actor=user.username,
-                action="logout",
-                entity_type="account",
-                entity_id=user.username,
-                after={"kind": "page"},
-            )
-            s.commit()
-
-    await run_in_threadpool(end)
+    await run_in_threadpool(
+        end_session, response, request, settings, engine, user.username
+    )
     return response
 
 

@@ -14,7 +14,7 @@ from api.audit import record_audit
 from api.deps import CurrentUser, EngineDep, SettingsDep, load_user, oauth2
 from api.errors import field_error
 from api.login import LoginLocked, authenticate
-from api.security import revoke_session, start_auth_session, token_session
+from api.security import log_out, start_auth_session, token_session
 from models.tables import Account
 
 router = APIRouter(prefix="/api", tags=["auth"])
@@ -106,20 +106,7 @@ async def logout(
     if found is None:  # get_current_user has accepted it already
         return
 
-    def revoke() -> None:
-        revoke_session(engine, found[0])
-        with Session(engine) as s:
-            record_audit(
-                s,
-                actor=user.username,
-                action="logout",
-                entity_type="account",
-                entity_id=user.username,
-                after={"kind": "api"},
-            )
-            s.commit()
-
-    await run_in_threadpool(revoke)
+    await run_in_threadpool(log_out, engine, found[0], user.username, "api")
 
 
 @router.get("/me", response_model=Me, summary="Who am I / 当前用户")

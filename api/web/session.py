@@ -26,7 +26,7 @@ from starlette.responses import Response
 from api.deps import AuthUser, EngineDep, SettingsDep, load_session_user
 from api.security import (
     ALGORITHM,
-    revoke_session,
+    log_out,
     signing_key,
     start_auth_session,
 )
@@ -75,12 +75,16 @@ def start_session(
 
 
 def end_session(
-    response: Response, request: Request, settings: Settings, engine: Engine
+    response: Response,
+    request: Request,
+    settings: Settings,
+    engine: Engine,
+    username: str,
 ) -> None:
-    """Revoke the request's page session and drop its cookie."""
+    """Revoke the request's page session (audited as `logout`) and drop its cookie."""
     claims = session_claims(request, settings)
     if claims is not None:
-        revoke_session(engine, claims["sid"])
+        log_out(engine, claims["sid"], username, "page")
     response.delete_cookie(COOKIE, path="/")
 
 
