@@ -33,6 +33,7 @@ from api.pages import inbox as inbox_pages
 from api.pages import incidents as incident_pages
 from api.pages import tasks as task_pages
 from api.routes import (
+    accounts,
     auth,
     cases,
     codec,
@@ -59,6 +60,7 @@ from models.settings import Settings
 ROUTERS = [
     health.router,
     auth.router,
+    accounts.router,
     veterans.router,
     org_units.router,
     holidays.router,

@@ -243,6 +243,25 @@ ROWS: list[Row] = [
         "401 200 200 200 200 200 200 200 200",
         body=lambda w, a: {"json": {"absent": False}},
     ),
+    # A new password that is too short: refused (422) before the current one is
+    # checked, so no session ends and no failed login is counted.
+    Row(
+        "PUT",
+        "/api/me/password",
+        "401 422 422 422 422 422 422 422 422",
+        body=lambda w, a: {
+            "json": {"current_password": DEMO_PASSWORD, "new_password": "short"}
+        },
+    ),
+    # Enabling an active account changes nothing; admins of the subtree only (the
+    # village clerk lies in the demo admin's county).
+    Row(
+        "PUT",
+        "/api/accounts/{username}/active",
+        "401 403 403 200 403 403 403 403 403",
+        url="/api/accounts/village/active",
+        body=lambda w, a: {"json": {"active": True}},
+    ),
     Row(
         "POST",
         "/api/holidays",
