@@ -43,6 +43,8 @@ def _spawn_worker(settings, address: str, **extra_env: str) -> subprocess.Popen[
         "VETFLOW_TEMPORAL_ADDRESS": address,
         "VETFLOW_TASK_QUEUE": settings.task_queue,
         "VETFLOW_SECRET_KEY": settings.secret_key,
+        # The suite's payload keys: the worker refuses to start without one.
+        "VETFLOW_PAYLOAD_KEYS": settings.payload_keys,
         "VETFLOW_LOG_FORMAT": "json",
     }
     return subprocess.Popen(
