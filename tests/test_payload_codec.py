@@ -172,7 +172,11 @@ def test_dev_makes_the_key_file_once(tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("VETFLOW_PAYLOAD_KEYS", raising=False)
-    monkeypatch.delenv("VETFLOW_PAYLOAD_KEY_FILE", raising=False)
+    # _ensure_payload_keys sets VETFLOW_PAYLOAD_KEY_FILE itself: setting it through
+    # monkeypatch first makes the teardown remove it again (a relative path left in
+    # the environment broke every later test that starts a vetflow process).
+    monkeypatch.setenv("VETFLOW_PAYLOAD_KEY_FILE", "")
+    monkeypatch.delenv("VETFLOW_PAYLOAD_KEY_FILE")
     vetflow_cli._ensure_payload_keys()
     made = (tmp_path / "var" / "payload_keys").read_text()
     assert os.environ["VETFLOW_PAYLOAD_KEY_FILE"] == "var/payload_keys"
