@@ -26,7 +26,6 @@ from api.deps import AuthUser
 from api.errors import invalid
 from api.update_errors import call_temporal, http_error_for, rpc_timeout
 from models.contracts import (
-    SUPERVISOR_ROLES,
     Actor,
     ClaimTaskInput,
     CompleteTaskInput,
@@ -78,22 +77,16 @@ def refused(message: str) -> HTTPException:
 
 def may_work(user: AuthUser, task: HumanTask) -> bool:
     """The holder, or staff with the step's role in a unit at or above the task's
-    (as the workflow's ``_check_may_work``)."""
-    if task.assignee == user.username:
-        return True
-    return task.candidate_role in user.roles and task.org_path.startswith(user.org_path)
+    (the workflow's own rule, ``Actor.eligible``)."""
+    return task.assignee == user.username or user.actor().eligible(
+        task.candidate_role, task.org_path
+    )
 
 
 def supervises(user: AuthUser, task: HumanTask) -> bool:
-    """A manager/admin of the subtree, or staff of a unit above the task's unit (as the
-    workflow's ``_supervises``)."""
-    if not task.org_path.startswith(user.org_path):
-        return False
-    if SUPERVISOR_ROLES.intersection(user.roles):
-        return True
-    return user.org_path != task.org_path and any(
-        r.endswith("_staff") for r in user.roles
-    )
+    """A manager/admin of the subtree, or staff of a unit above the task's unit (the
+    workflow's own rule, ``Actor.supervises``)."""
+    return user.actor().supervises(task.org_path)
 
 
 def check_may_work(user: AuthUser, task: HumanTask) -> None:

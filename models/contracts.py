@@ -39,6 +39,21 @@ class Actor(BaseModel):
         """True when ``path`` lies in this actor's organisation subtree."""
         return path.startswith(self.org_path)
 
+    def eligible(self, candidate_role: str, org_path: str) -> bool:
+        """Holds the step's role in an org unit at or above the task's unit. One rule
+        for the workflow's validators and the API's checks before an Update."""
+        return candidate_role in self.roles and self.within(org_path)
+
+    def supervises(self, org_path: str) -> bool:
+        """A manager/admin of the subtree, or staff of a unit above the task's unit."""
+        if not self.within(org_path):
+            return False
+        if SUPERVISOR_ROLES.intersection(self.roles):
+            return True
+        return self.org_path != org_path and any(
+            r.endswith("_staff") for r in self.roles
+        )
+
 
 # --- deadline policy -------------------------------------------------------------
 

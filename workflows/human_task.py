@@ -936,18 +936,12 @@ def _handler_key(view: TaskView) -> str:
 
 def _eligible(actor: Actor, view: TaskView) -> bool:
     """Holds the step's role in an org unit at or above the task's unit."""
-    return view.candidate_role in actor.roles and actor.within(view.org_path)
+    return actor.eligible(view.candidate_role, view.org_path)
 
 
 def _supervises(actor: Actor, view: TaskView) -> bool:
     """A manager/admin of the subtree, or staff of a unit above the task's unit."""
-    if not actor.within(view.org_path):
-        return False
-    if SUPERVISOR_ROLES.intersection(actor.roles):
-        return True
-    return actor.org_path != view.org_path and any(
-        r.endswith("_staff") for r in actor.roles
-    )
+    return actor.supervises(view.org_path)
 
 
 async def _wait(done: Any, within: timedelta) -> bool:
