@@ -30,8 +30,10 @@ browser-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
 	fi
 
+# Two xdist workers, a test file each at a time (each worker has its own Temporal dev
+# server and PostgreSQL database): most tests wait on Temporal, not on a core.
 test: $(STAMP) lint browser-deps
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 clean:
 	rm -rf $(VENV) var
