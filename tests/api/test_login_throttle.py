@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import statistics
 import time
 from collections.abc import AsyncIterator
@@ -19,6 +18,7 @@ from sqlmodel import Session, col, select
 from api.main import create_app
 from models.demo import DEMO_PASSWORD
 from models.tables import AuditEvent, LoginThrottle
+from tests.api.page_login import post_login_form
 
 
 @asynccontextmanager
@@ -42,15 +42,6 @@ async def serve(
 def token_login(http: httpx.AsyncClient, username: str, password: str):
     return http.post(
         "/api/auth/token", data={"username": username, "password": password}
-    )
-
-
-async def page_login(http: httpx.AsyncClient, username: str, password: str):
-    form = await http.get("/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
-    return await http.post(
-        "/login",
-        data={"username": username, "password": password, "csrf_token": token},
     )
 
 
@@ -94,9 +85,9 @@ async def test_login_page_locks_too_with_a_clear_message(
 ):
     async with serve(settings, seeded_engine, client) as http:
         for i in range(5):
-            r = await page_login(http, "township", f"guess-{i}")
+            r = await post_login_form(http, "township", f"guess-{i}")
             assert r.status_code == 401 and "用户名或密码错误" in r.text
-        locked = await page_login(http, "township", DEMO_PASSWORD)
+        locked = await post_login_form(http, "township", DEMO_PASSWORD)
         assert locked.status_code == 429
         assert "登录失败次数过多，已暂时锁定，请 5 分钟后再试" in locked.text
         assert 0 < int(locked.headers["retry-after"]) <= 300

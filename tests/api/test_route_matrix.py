@@ -39,6 +39,7 @@ from models.db import make_engine
 from models.demo import DEMO_PASSWORD, seed_demo
 from models.settings import Settings
 from models.tables import HumanTask, SavedFilter, Veteran
+from tests.api.page_login import page_login, session_csrf
 from tests.conftest import DB_BACKENDS
 from tests.support import wait_for
 from worker import build_worker
@@ -515,25 +516,6 @@ async def world(temporal_env, matrix_engine, tmp_path_factory) -> AsyncIterator[
                 await c.aclose()
 
 
-async def page_login(http: httpx.AsyncClient, username: str) -> str:
-    """Log in through the login form (with its hidden CSRF field when it has one);
-    answers the session's CSRF token for forms."""
-    page = await http.get("/login")
-    hidden = dict(re.findall(r'name="(csrf[a-z_]*)" value="([^"]*)"', page.text))
-    r = await http.post(
-        "/login", data={"username": username, "password": DEMO_PASSWORD, **hidden}
-    )
-    assert r.status_code == 303, r.text
-    return await csrf_of(http)
-
-
-async def csrf_of(http: httpx.AsyncClient) -> str:
-    inbox = await http.get("/inbox")
-    m = re.search(r'name="csrf_token" value="([^"]+)"', inbox.text)
-    assert m, inbox.text[:500]
-    return m.group(1)
-
-
 async def setup_case(w: World) -> None:
     """A real return-home case of 张伟 (东关村), started by county through the API."""
     with Session(w.engine) as s:
@@ -585,7 +567,7 @@ async def call(w: World, row: Row, actor: str) -> httpx.Response:
         if actor == "anon":
             c.cookies.clear()
         else:  # a new session: its CSRF token
-            w.csrf[actor] = await csrf_of(c)
+            w.csrf[actor] = await session_csrf(c)
     return r
 
 

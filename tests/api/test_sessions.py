@@ -12,22 +12,9 @@ from sqlmodel import Session, col, select
 from api.security import revoke_sessions
 from models.demo import DEMO_PASSWORD
 from models.tables import Account, AuditEvent, AuthSession
+from tests.api.page_login import page_login
 
 COOKIE = "vetflow_session"
-
-
-async def page_login(http, username: str) -> str:
-    """Log in through the form; answers the session's CSRF token."""
-    form = await http.get("/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
-    r = await http.post(
-        "/login",
-        data={"username": username, "password": DEMO_PASSWORD, "csrf_token": token},
-    )
-    assert r.status_code == 303, r.text
-    inbox = await http.get("/inbox")
-    assert inbox.status_code == 200
-    return re.search(r'name="csrf_token" value="([0-9a-f]+)"', inbox.text).group(1)
 
 
 async def api_token(http, username: str) -> str:
