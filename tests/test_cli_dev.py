@@ -49,12 +49,9 @@ def _wait_healthy(base: str, proc: subprocess.Popen[bytes], tmp_path: Path) -> N
     raise AssertionError("vetflow dev did not become healthy")
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
-    assert proc.wait(timeout=60) == 0
-
-
-def test_dev_runs_stops_and_resumes(tmp_path):
+def _dev_env(tmp_path: Path) -> tuple[dict[str, str], str]:
+    """The environment of a `vetflow dev` on free ports with its state under
+    tmp_path/var (dev makes its own token key there), and its API's base URL."""
     api, temporal, ui = _free_port(), _free_port(), _free_port()
     env = {
         **os.environ,
@@ -65,8 +62,17 @@ def test_dev_runs_stops_and_resumes(tmp_path):
         "VETFLOW_DATABASE_URL": f"sqlite:///{tmp_path}/var/vetflow.db",
         "VETFLOW_LOG_FORMAT": "json",
     }
-    env.pop("VETFLOW_SECRET_KEY", None)  # dev makes one under var/
-    base = f"http://127.0.0.1:{api}"
+    env.pop("VETFLOW_SECRET_KEY", None)
+    return env, f"http://127.0.0.1:{api}"
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    assert proc.wait(timeout=60) == 0
+
+
+def test_dev_runs_stops_and_resumes(tmp_path):
+    env, base = _dev_env(tmp_path)
     proc = _start(tmp_path, env)
     try:
         _wait_healthy(base, proc, tmp_path)
@@ -176,18 +182,8 @@ def test_dev_stops_the_temporal_a_killed_dev_left_behind(tmp_path):
     """A `vetflow dev` killed outright (SIGKILL, a crash) leaves its Temporal running;
     the next `vetflow dev` stops that orphan and starts its own, and Ctrl-C leaves no
     Temporal behind."""
-    api, temporal, ui = _free_port(), _free_port(), _free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "VETFLOW_API_PORT": str(api),
-        "VETFLOW_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal}",
-        "VETFLOW_TEMPORAL_UI_PORT": str(ui),
-        "VETFLOW_DATABASE_URL": f"sqlite:///{tmp_path}/var/vetflow.db",
-        "VETFLOW_LOG_FORMAT": "json",
-    }
-    env.pop("VETFLOW_SECRET_KEY", None)
-    base = f"http://127.0.0.1:{api}"
+    env, base = _dev_env(tmp_path)
+    temporal = int(env["VETFLOW_TEMPORAL_ADDRESS"].rsplit(":", 1)[1])
     pid_file = tmp_path / "var" / "temporal.pid"
     proc = _start(tmp_path, env, "--no-seed")
     try:
