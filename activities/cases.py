@@ -27,7 +27,10 @@ class CaseActivities:
 
     @activity.defn
     def register_case(self, inp: RegisterCaseInput) -> RegisterCaseResult:
-        """Write the case row (once) and answer who the veteran is and which units serve them."""
+        """Write the case row (once) and answer who the veteran is and which units serve
+        them (for a case about an org unit: that unit and the units above it)."""
+        if not inp.veteran_id:
+            return self._register_unit_case(inp)
         with session_scope(self.engine) as session:
             veteran = session.get(Veteran, inp.veteran_id)
             if veteran is None:
@@ -56,24 +59,50 @@ class CaseActivities:
         log.info("case_registered", case_id=inp.case_id, process=inp.process)
         return result
 
+    def _register_unit_case(self, inp: RegisterCaseInput) -> RegisterCaseResult:
+        with session_scope(self.engine) as session:
+            unit = session.get(OrgUnit, inp.org_unit_id or 0)
+            if unit is None:
+                raise ApplicationError(
+                    f"org unit {inp.org_unit_id} does not exist",
+                    type="UnknownOrgUnit",
+                    non_retryable=True,
+                )
+            apply_register(session, inp, unit)
+            result = RegisterCaseResult(
+                veteran_name="",
+                party_member=False,
+                category="",
+                org_unit_id=unit.id or 0,
+                org_path=unit.path,
+                chain=chain_of(session, unit),
+            )
+        log.info("case_registered", case_id=inp.case_id, process=inp.process)
+        return result
+
     @activity.defn
     def case_chain(self, case_id: str) -> RegisterCaseResult:
         """Who a case's veteran is and which units serve them (no write): for the
         engine's own work items about the case (a failed notice)."""
         with session_scope(self.engine) as session:
             case = session.get(Case, case_id)
-            veteran = session.get(Veteran, case.veteran_id) if case else None
-            home = session.get(OrgUnit, veteran.org_unit_id) if veteran else None
-            if case is None or veteran is None or home is None:
+            veteran = (
+                session.get(Veteran, case.veteran_id)
+                if case and case.veteran_id
+                else None
+            )
+            home_id = veteran.org_unit_id if veteran else (case and case.org_unit_id)
+            home = session.get(OrgUnit, home_id) if home_id else None
+            if case is None or home is None:
                 raise ApplicationError(
                     f"case {case_id} has no row",
                     type="CaseRowMissing",
                     non_retryable=True,
                 )
             return RegisterCaseResult(
-                veteran_name=veteran.name,
-                party_member=veteran.party_member,
-                category=veteran.category,
+                veteran_name=veteran.name if veteran else "",
+                party_member=veteran.party_member if veteran else False,
+                category=veteran.category if veteran else "",
                 org_unit_id=home.id or 0,
                 org_path=home.path,
                 chain=chain_of(session, home),
@@ -109,7 +138,8 @@ def apply_register(session: Session, inp: RegisterCaseInput, home: OrgUnit) -> N
             run_id=inp.run_id,
             process=inp.process,
             title=inp.title,
-            veteran_id=inp.veteran_id,
+            veteran_id=inp.veteran_id or None,
+            campaign_id=inp.campaign_id,
             org_unit_id=home.id or 0,
             org_path=home.path,
             status="running",

@@ -442,6 +442,11 @@ def apply_recompute(
     before = {"due_at": _iso(row.due_at), "remind_at": _iso(row.remind_at)}
     row.due_at, row.remind_at = result.due_at, result.remind_at
     row.seq = max(row.seq, inp.seq)
+    due = _aware(result.due_at)
+    now = _aware(inp.at) or datetime.now(UTC)
+    if inp.moved and due is not None and due > now:
+        # A deadline the process moved (an extension): no longer overdue.
+        row.overdue, row.escalation_level = False, 0
     session.add(row)
     add_audit_event(
         session,

@@ -80,6 +80,12 @@ async def start_case(
                 }
             ],
         )
+    if not spec.startable:
+        # Opened by its campaign or schedule, never by a clerk's start.
+        raise field_error(
+            "process",
+            f"“{spec.title}”由年度活动或定时任务开启，不能单独受理 (not started by hand)",
+        )
     try:
         data = spec.start_form.model_validate(body.data).model_dump(mode="json")
     except ValidationError as e:

@@ -33,6 +33,7 @@ STATUS_BY_TYPE = {
     "ClaimedByOther": 409,
     "AlreadyClaimed": 409,
     "NotClaimed": 409,
+    "FourEyes": 409,
     "InvalidOutcome": 422,
     "InvalidForm": 422,
     "InvalidInput": 422,

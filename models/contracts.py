@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
+
+_SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 TASK_QUEUE = "vetflow"
 
@@ -87,6 +90,9 @@ class TaskPolicy(BaseModel):
     duration: timedelta | None = None
     remind_before: timedelta | None = None
     source: str = ""  # clause or local commitment the deadline comes from
+    # An absolute due time set by the process (a campaign window's end, a pay date),
+    # taking precedence over the three measures.
+    due_at: datetime | None = None
     # Who is told, and when, once the task is overdue (003 §7.9). Empty: one rung at
     # the due time to the supervisor (the behaviour of cases started before ladders).
     escalation: list[EscalationRung] = Field(default_factory=list)
@@ -96,6 +102,8 @@ class TaskPolicy(BaseModel):
 
     def describe(self) -> str:
         """The time limit as a veteran reads it in a notice (003 §7.6 c)."""
+        if self.due_at is not None:
+            return self.due_at.astimezone(_SHANGHAI).strftime("%Y年%m月%d日%H:%M前")
         if self.working_days is not None:
             return f"{self.working_days}个工作日"
         if self.calendar_days is not None:
@@ -116,6 +124,11 @@ class ProcessPolicy(BaseModel):
     # then a notice_failed work item for a clerk.
     notice_attempts: int = 8
     notice_max_interval: timedelta = timedelta(minutes=10)
+    # Named spans a process waits on besides task deadlines (e.g. the annual review's
+    # "party_opinion_wait", "link_ttl", "window" in test profiles), and offsets
+    # before a window's end at which reminders go out.
+    timers: dict[str, timedelta] = Field(default_factory=dict)
+    reminder_offsets: list[timedelta] = Field(default_factory=list)
 
     def for_step(self, step: str) -> TaskPolicy:
         return self.steps.get(step, self.default)
@@ -136,6 +149,10 @@ class StartCaseInput(BaseModel):
     # The process definition version this case runs to its end. Histories recorded
     # before versions existed carry none and are version 1.
     spec_version: int = 1
+    # A case with no veteran (``veteran_id`` 0) is about this org unit instead.
+    org_unit_id: int | None = None
+    # The campaign that opened the case (e.g. "annual_review_campaign-2027").
+    campaign_id: str | None = None
 
 
 class OrgChain(BaseModel):
@@ -156,6 +173,8 @@ class RegisterCaseInput(BaseModel):
     started_at: datetime
     data: dict[str, Any] = Field(default_factory=dict)
     spec_version: int = 1
+    org_unit_id: int | None = None
+    campaign_id: str | None = None
 
 
 class RegisterCaseResult(BaseModel):
@@ -285,7 +304,7 @@ class AssignTaskInput(BaseModel):
 class CloseTaskInput(BaseModel):
     task_id: str
     case_id: str
-    status: str  # completed | cancelled
+    status: str  # completed | cancelled | withdrawn
     result: TaskResult | None = None
     seq: int = 0
 
@@ -331,6 +350,10 @@ class RecomputeDueInput(BaseModel):
     created_at: datetime
     policy: TaskPolicy
     seq: int = 0
+    # The process moved the deadline itself (an extension): a due time in the future
+    # lifts the overdue mark.
+    moved: bool = False
+    at: datetime | None = None
 
 
 class RecomputeDueResult(BaseModel):
@@ -443,3 +466,82 @@ class SkipTaskInput(BaseModel):
 
     task: OpenTaskInput
     reason: str
+
+
+# --- campaigns -------------------------------------------------------------------
+
+
+class CampaignInput(BaseModel):
+    """A campaign that opens one case per veteran of a category (the annual review of
+    001 第九条). ``cursor``/``opened`` carry the fan-out across continue-as-new."""
+
+    campaign_id: str
+    process: str = "annual_review"
+    year: int
+    opened_by: str = "system"
+    case_id_prefix: str = ""
+    policy: ProcessPolicy = Field(default_factory=ProcessPolicy)
+    window_end: datetime | None = None  # set on the first run
+    opened_at: datetime | None = None
+    cursor: int = 0  # the highest veteran id handled so far
+    opened: int = 0  # cases opened so far
+    batch_size: int = 200
+
+
+class OpenCampaignInput(BaseModel):
+    """What the yearly schedule starts: open the campaign of the current year (in
+    Asia/Shanghai) unless ``year`` names one; a campaign already open is left alone."""
+
+    process: str = "annual_review"
+    year: int | None = None
+    opened_by: str = "schedule"
+    case_id_prefix: str = ""
+    policy: ProcessPolicy = Field(default_factory=ProcessPolicy)
+
+
+class CampaignProgress(BaseModel):
+    campaign_id: str
+    year: int
+    status: str  # open | closed
+    opened: int
+    cursor: int
+    window_end: datetime | None = None
+
+
+class CampaignRecordInput(BaseModel):
+    """Projection write of a campaign's row (idempotent upsert)."""
+
+    campaign_id: str
+    process: str
+    year: int
+    status: str
+    opened_by: str
+    opened_at: datetime
+    window_end: datetime
+    cases_opened: int
+    last_veteran_id: int
+
+
+class CampaignPageInput(BaseModel):
+    """The next veterans of ``category`` after ``after_id``, in id order."""
+
+    category: str
+    after_id: int
+    limit: int
+
+
+class CampaignMember(BaseModel):
+    veteran_id: int
+    org_path: str
+
+
+class LedgerInput(BaseModel):
+    """A line of the annual review 台账 (001 第八条): written once per veteran and year."""
+
+    veteran_id: int
+    year: int
+    result: str  # passed | non_submission
+    case_id: str
+    rounds: int = 1
+    recorded_by: str = ""
+    at: datetime

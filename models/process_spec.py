@@ -27,6 +27,15 @@ OUTCOME_LABELS = {
     "reported": "已上报",
     "resend": "重新发送",
     "informed_otherwise": "已以其他方式告知",
+    "pass": "审核通过",
+    "correct": "通知补正(一次性告知)",
+    "interview": "约谈提醒",
+    "extend": "延期提交",
+    "record_non_submission": "记录未提交",
+    "prepared": "编制完成",
+    "approved": "批准",
+    "rejected": "退回重编",
+    "paid": "已发放",
 }
 
 
@@ -46,6 +55,14 @@ class StepSpec(BaseModel):
     # Materials the step works from (the checklist shown to the clerk and named in
     # the one-time notification, 003 §7.6 b).
     materials: tuple[str, ...] = ()
+    # Who holds the case while this step is open: "agency" (staff work it) or
+    # "veteran" (the veteran's own report: the case's clock runs on the veteran's
+    # side, and besides station staff submitting on the veteran's behalf (帮办) the
+    # veteran may complete it through a signed self-service link).
+    holder: str = "agency"
+    # Four-eyes: the step whose completer may not complete this one (the validator
+    # refuses the same person with 409).
+    four_eyes_with: str | None = None
 
     def public(self) -> dict[str, Any]:
         return {
@@ -59,6 +76,8 @@ class StepSpec(BaseModel):
             "group": self.group,
             "description": self.description,
             "materials": list(self.materials),
+            "holder": self.holder,
+            "four_eyes_with": self.four_eyes_with,
             "form_schema": self.form.model_json_schema(),
         }
 
@@ -85,6 +104,12 @@ class ProcessSpec(BaseModel):
     # Veteran categories this process does not serve, each with where they are
     # served instead; a start for them is refused (422) with that pointer.
     excluded_categories: dict[str, str] = Field(default_factory=dict)
+    # Whether clerks start it (POST /api/cases); False: opened by a campaign or a
+    # schedule (the annual review, the monthly payroll).
+    startable: bool = True
+    # What a case is about: "veteran" (one veteran's case) or "org_unit" (a unit's
+    # case with no veteran, e.g. a county's monthly payroll).
+    subject: str = "veteran"
 
     def step(self, key: str) -> StepSpec:
         for s in self.steps:
@@ -102,5 +127,7 @@ class ProcessSpec(BaseModel):
             "start_schema": self.start_form.model_json_schema(),
             "first": self.first,
             "excluded_categories": dict(self.excluded_categories),
+            "startable": self.startable,
+            "subject": self.subject,
             "steps": [s.public() for s in self.steps],
         }

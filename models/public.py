@@ -69,8 +69,11 @@ class CasePublic(BaseModel):
     workflow_id: str
     process: str
     title: str
-    veteran_id: int
+    veteran_id: int | None = Field(
+        description="None for a case about an org unit (a county's monthly payroll)"
+    )
     org_unit_id: int
+    campaign_id: str | None = None
     status: str
     started_by: str
     started_at: datetime

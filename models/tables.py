@@ -108,12 +108,15 @@ class Case(SQLModel, table=True):
     run_id: str = Field(default="", max_length=64)
     process: str = Field(index=True, max_length=64)
     title: str = Field(default="", max_length=200)
-    veteran_id: int = Field(foreign_key="veteran.id", index=True)
+    # None for a case about an org unit rather than a veteran (a county's payroll).
+    veteran_id: int | None = Field(default=None, foreign_key="veteran.id", index=True)
     org_unit_id: int = Field(foreign_key="org_unit.id", index=True)
     org_path: str = Field(default="/", index=True, max_length=400)
     status: str = Field(default="running", index=True, max_length=32)
     # The process definition version the case started with (and keeps to its end).
     spec_version: int = Field(default=1)
+    # The campaign that opened the case (the annual review's year campaign).
+    campaign_id: str | None = Field(default=None, index=True, max_length=120)
     started_by: str = Field(default="", max_length=64)
     started_at: datetime = Field(default_factory=utcnow)
     closed_at: datetime | None = None
@@ -290,3 +293,37 @@ class LoginThrottle(SQLModel, table=True):
     last_failure_at: datetime | None = None
     lock_count: int = Field(default=0)  # locks so far: each one lasts twice as long
     locked_until: datetime | None = None
+
+
+class Campaign(SQLModel, table=True):
+    """A campaign that opens one case per veteran of a category (the annual
+    registration review of 001 第九条): projection of its Temporal workflow."""
+
+    __tablename__ = "campaign"
+
+    id: str = Field(primary_key=True, max_length=120)  # = workflow id
+    process: str = Field(index=True, max_length=64)  # the process of its cases
+    year: int = Field(index=True)
+    status: str = Field(default="open", max_length=16)  # open | closed
+    opened_by: str = Field(default="system", max_length=64)
+    opened_at: datetime = Field(default_factory=utcnow)
+    window_end: datetime
+    cases_opened: int = Field(default=0)
+    last_veteran_id: int = Field(default=0)  # the fan-out's cursor
+
+
+class AnnualReviewLedger(SQLModel, table=True):
+    """台账 of the annual registration review (001 第八条, 第九条): one line per
+    veteran and year, written when the review passes or non-submission is recorded."""
+
+    __tablename__ = "annual_review_ledger"
+    __table_args__ = (UniqueConstraint("veteran_id", "year", name="uq_review_year"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    veteran_id: int = Field(foreign_key="veteran.id", index=True)
+    year: int = Field(index=True)
+    result: str = Field(max_length=32)  # passed | non_submission
+    case_id: str = Field(max_length=120)
+    rounds: int = Field(default=1)
+    recorded_by: str = Field(default="", max_length=64)
+    recorded_at: datetime = Field(default_factory=utcnow)

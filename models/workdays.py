@@ -89,7 +89,9 @@ def compute_due(
 ) -> tuple[datetime | None, datetime | None]:
     """(due_at, remind_at) of a task opened at ``start`` under ``policy``."""
     due: datetime | None
-    if policy.duration is not None:
+    if policy.due_at is not None:
+        due = policy.due_at
+    elif policy.duration is not None:
         due = start + policy.duration
     elif policy.working_days is not None:
         due = cal.add_working_days(start, policy.working_days)

@@ -114,10 +114,12 @@ class OpenTask:
     result: TaskResult | None = None
     seq: int = 0  # projection writes made for this task so far
     escalate_at: list[datetime] = field(default_factory=list)
+    withdrawn: bool = False  # closed by the process without a result
+    deadline_moves: int = 0  # times the process moved its due time
 
     @property
     def done(self) -> bool:
-        return self.result is not None
+        return self.result is not None or self.withdrawn
 
     def next_seq(self) -> int:
         self.seq += 1
@@ -191,6 +193,8 @@ class ProcessWorkflow:
                 started_at=workflow.now(),
                 data=self._input.data,
                 spec_version=self.spec_version,
+                org_unit_id=self._input.org_unit_id,
+                campaign_id=self._input.campaign_id,
             ),
             step="register_case",
         )
@@ -202,13 +206,35 @@ class ProcessWorkflow:
         *,
         context: dict[str, Any] | None = None,
         notice: str = "task_assigned",
+        due_at: datetime | None = None,
     ) -> TaskResult:
         """Open the step's task, wait for its completion (with reminder and escalation
         timers from the process policy) and return what the clerk submitted.
 
         ``notice`` is the template sent to the task's holder when it opens
-        (``review_returned`` when a review sends the step back)."""
-        task, opening = self._new_task(step_key, context or {})
+        (``review_returned`` when a review sends the step back); ``due_at`` is an
+        absolute due time (a window's end, a pay date) instead of the policy's span."""
+        result = await self.human_task_until(
+            step_key, None, context=context, notice=notice, due_at=due_at
+        )
+        if result is None:  # for the type checker: no stop condition, a result
+            raise RuntimeError("task finished without a result")
+        return result
+
+    async def human_task_until(
+        self,
+        step_key: str,
+        stop_when: Callable[[], bool] | None,
+        *,
+        context: dict[str, Any] | None = None,
+        notice: str = "task_assigned",
+        due_at: datetime | None = None,
+    ) -> TaskResult | None:
+        """Like :meth:`human_task`, but the process stops waiting once ``stop_when()``
+        holds (an optional opinion the review no longer waits for, a report the
+        veteran no longer owes): the task is then withdrawn (row status
+        ``withdrawn``) and None returned."""
+        task, opening = self._new_task(step_key, context or {}, due_at=due_at)
         calendar_seen = self._calendar_changes
         opened: OpenTaskResult = await self._activity(
             HumanTaskActivities.open_task, opening, step=step_key
@@ -233,8 +259,28 @@ class ProcessWorkflow:
                 task,
                 opened.remind_at,
                 calendar_seen if self._calendar_from_opening else None,
+                stop_when,
             )
         return await self._await_completion(task, opened.remind_at)
+
+    def move_deadline(self, step_key: str, due_at: datetime) -> None:
+        """Give the open task of ``step_key`` a new due time (an extension granted
+        by a person): its reminder and escalation ladder start again from it."""
+        for task in self._tasks.values():
+            if task.spec.key == step_key and not task.done and task.policy:
+                task.policy = task.policy.model_copy(update={"due_at": due_at})
+                task.deadline_moves += 1
+
+    def open_task_of(self, step_key: str) -> TaskView | None:
+        """The open task of ``step_key`` (its view), if any."""
+        for task in self._tasks.values():
+            if task.spec.key == step_key and not task.done:
+                return task.view
+        return None
+
+    def result_of(self, step_key: str) -> TaskResult | None:
+        """The latest result of ``step_key``, if it was completed."""
+        return self._results.get(step_key)
 
     async def skip_step(
         self, step_key: str, reason: str, status: str = "not_applicable"
@@ -417,8 +463,9 @@ class ProcessWorkflow:
         # State changes before the first await, so a second completion is rejected.
         task.result = result
         task.view.status = "completed"
-        task.view.assignee = inp.actor.username
-        self._first_handler.setdefault(_handler_key(task.view), inp.actor.username)
+        if not self._is_veteran(inp.actor):
+            task.view.assignee = inp.actor.username
+            self._first_handler.setdefault(_handler_key(task.view), inp.actor.username)
         self._completed_steps.append(task.spec.key)
         self._results[task.spec.key] = result
         await self._activity(
@@ -438,7 +485,12 @@ class ProcessWorkflow:
     def validate_complete_task(self, inp: CompleteTaskInput) -> None:
         task = self._open_task(inp.task_id)
         self._check_may_work(task, inp.actor)
-        if task.view.assignee and task.view.assignee != inp.actor.username:
+        self._check_four_eyes(task, inp.actor)
+        if (
+            task.view.assignee
+            and task.view.assignee != inp.actor.username
+            and not self._is_veteran(inp.actor)
+        ):
             raise reject(
                 "ClaimedByOther",
                 f"任务由 {task.view.assignee} 办理中",
@@ -646,7 +698,11 @@ class ProcessWorkflow:
         return self._input.case_id
 
     def _new_task(
-        self, step_key: str, context: dict[str, Any], register: bool = True
+        self,
+        step_key: str,
+        context: dict[str, Any],
+        register: bool = True,
+        due_at: datetime | None = None,
     ) -> tuple[OpenTask, OpenTaskInput]:
         spec = self.spec.step(step_key)
         n = self._rounds[step_key] = self._rounds.get(step_key, 0) + 1
@@ -669,6 +725,8 @@ class ProcessWorkflow:
         preferred = self._first_handler.get(_handler_key(view))
         view.assignee = preferred
         policy = self._input.policy.for_step(step_key)
+        if due_at is not None:
+            policy = policy.model_copy(update={"due_at": due_at})
         task = OpenTask(view=view, spec=spec, policy=policy, created_at=workflow.now())
         if register:
             # Registered before the activity runs: a completion may arrive as soon as the row exists.
@@ -721,22 +779,34 @@ class ProcessWorkflow:
         task: OpenTask,
         remind_at: datetime | None,
         calendar_seen: int | None = None,
-    ) -> TaskResult:
+        stop_when: Callable[[], bool] | None = None,
+    ) -> TaskResult | None:
         """Wait for the clerk; meanwhile remind once (the holder, or the candidate group
         while nobody holds it), climb the escalation ladder rung by rung, and follow
         the holiday table when an admin changes it (counting changes since the task's
-        opening began: ``calendar_seen``)."""
+        opening began: ``calendar_seen``) or the process moves the deadline. Stop
+        (withdrawing the task) once ``stop_when()`` holds."""
         reminded = remind_at is None
         fired = 0
         seen_changes = (
             self._calendar_changes if calendar_seen is None else calendar_seen
         )
+        seen_moves = task.deadline_moves
+
+        def stopped() -> bool:
+            return stop_when is not None and stop_when()
+
         while not task.done:
             pending = [] if reminded or remind_at is None else [remind_at]
             pending += task.escalate_at[fired : fired + 1]
 
-            def changed(seen: int = seen_changes) -> bool:
-                return task.done or self._calendar_changes != seen
+            def changed(seen: int = seen_changes, moves: int = seen_moves) -> bool:
+                return (
+                    task.done
+                    or self._calendar_changes != seen
+                    or task.deadline_moves != moves
+                    or stopped()
+                )
 
             if not pending:
                 await workflow.wait_condition(changed)
@@ -744,6 +814,14 @@ class ProcessWorkflow:
                 await _wait(changed, min(pending) - workflow.now())
             if task.done:
                 break
+            if stopped():
+                await self._withdraw(task)
+                return None
+            if task.deadline_moves != seen_moves:
+                seen_moves = task.deadline_moves
+                remind_at = await self._recompute_due(task, remind_at, moved=True)
+                reminded, fired = remind_at is None, 0
+                continue
             if self._calendar_changes != seen_changes:
                 seen_changes = self._calendar_changes
                 remind_at = await self._recompute_due(task, remind_at)
@@ -759,12 +837,25 @@ class ProcessWorkflow:
                     ladder[fired - 1].notify if fired <= len(ladder) else "supervisor"
                 )
                 await self._escalate(task, rung=fired, notify=notify)
-        if task.result is None:  # for the type checker: done means a result is set
-            raise RuntimeError("task finished without a result")
         return task.result
 
+    async def _withdraw(self, task: OpenTask) -> None:
+        """Close an open task the process no longer waits for, without a result."""
+        task.withdrawn = True
+        task.view.status = "withdrawn"
+        await self._activity(
+            HumanTaskActivities.close_task,
+            CloseTaskInput(
+                task_id=task.view.task_id,
+                case_id=self._input.case_id,
+                status="withdrawn",
+                seq=task.next_seq(),
+            ),
+            step=task.spec.key,
+        )
+
     async def _recompute_due(
-        self, task: OpenTask, remind_at: datetime | None
+        self, task: OpenTask, remind_at: datetime | None, moved: bool = False
     ) -> datetime | None:
         if task.created_at is None or task.policy is None:
             return remind_at
@@ -776,6 +867,8 @@ class ProcessWorkflow:
                 created_at=task.created_at,
                 policy=task.policy,
                 seq=task.next_seq(),
+                moved=moved,
+                at=workflow.now(),
             ),
             step=task.spec.key,
         )
@@ -920,7 +1013,29 @@ class ProcessWorkflow:
             )
         return task
 
+    def _is_veteran(self, actor: Actor) -> bool:
+        """The case's own veteran, acting through a self-service link."""
+        return actor.username == f"veteran:{self._input.veteran_id}" and (
+            "veteran" in actor.roles
+        )
+
+    def _check_four_eyes(self, task: OpenTask, actor: Actor) -> None:
+        other = task.spec.four_eyes_with
+        earlier = self._results.get(other) if other else None
+        if earlier is not None and earlier.completed_by == actor.username:
+            other_title = self.spec.step(other).title if other else ""
+            raise reject(
+                "FourEyes",
+                f"“{other_title}”由您办理，“{task.spec.title}”须由另一人办理(双人复核)",
+                holder=earlier.completed_by,
+            )
+
     def _check_may_work(self, task: OpenTask, actor: Actor) -> None:
+        if "veteran" in actor.roles:
+            # A veteran completes only a step the veteran holds, of their own case.
+            if task.spec.holder == "veteran" and self._is_veteran(actor):
+                return
+            raise reject("NotAuthorized", "该链接不能办理此事项")
         if task.view.assignee == actor.username:
             return
         if not _eligible(actor, task.view):

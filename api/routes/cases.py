@@ -85,7 +85,11 @@ async def get_case(case_id: str, engine: EngineDep, user: CurrentUser) -> CaseDe
         raise HTTPException(404, detail="案件不存在 (case not found)")
     tasks = await run_in_threadpool(case_tasks, engine, case_id)
     notices = await run_in_threadpool(case_notices, engine, case_id)
-    found = await run_in_threadpool(veteran_in_subtree, engine, case.veteran_id, "/")
+    found = (
+        await run_in_threadpool(veteran_in_subtree, engine, case.veteran_id, "/")
+        if case.veteran_id
+        else None
+    )
     return CaseDetail(
         **CasePublic.model_validate(case).model_dump(),
         veteran_name=found[0].name if found else "",

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from models.contracts import ProcessPolicy
 from models.process_spec import ProcessSpec
-from models.processes import notice_delivery, return_home
+from models.processes import annual_review, notice_delivery, return_home
 
 # Every released version of every process: a case finds the definition it started with.
 SPEC_VERSIONS: dict[str, dict[int, ProcessSpec]] = {
     return_home.SPEC.key: return_home.SPECS,
+    annual_review.SPEC.key: annual_review.SPECS,
 }
 # The version new cases start with: the highest.
 PROCESSES: dict[str, ProcessSpec] = {
@@ -18,6 +19,7 @@ PROCESSES: dict[str, ProcessSpec] = {
 SUPPORT_SPECS: dict[str, ProcessSpec] = {notice_delivery.SPEC.key: notice_delivery.SPEC}
 POLICIES: dict[str, dict[str, ProcessPolicy]] = {
     return_home.SPEC.key: return_home.POLICIES,
+    annual_review.SPEC.key: annual_review.POLICIES,
     notice_delivery.SPEC.key: notice_delivery.POLICIES,
 }
 
