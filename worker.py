@@ -53,7 +53,9 @@ def build_worker(
         client,
         task_queue=settings.task_queue,
         workflows=list(workflows or ALL_WORKFLOWS),
-        activities=build_activities(engine, client, adapter or make_adapter(settings)),
+        activities=build_activities(
+            engine, client, adapter or make_adapter(settings), settings
+        ),
         activity_executor=executor or ThreadPoolExecutor(max_workers=16),
         workflow_task_poller_behavior=PollerBehaviorAutoscaling(),
         activity_task_poller_behavior=PollerBehaviorAutoscaling(),

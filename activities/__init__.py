@@ -14,17 +14,24 @@ from activities.human_tasks import HumanTaskActivities
 from activities.incidents import IncidentActivities
 from activities.notifications import NotificationActivities
 from activities.notify_adapters import NotifyAdapter
+from activities.self_links import SelfLinkActivities
+from models.settings import Settings
 
 
 def build_activities(
-    engine: Engine, client: Client, adapter: NotifyAdapter
+    engine: Engine,
+    client: Client,
+    adapter: NotifyAdapter,
+    settings: Settings | None = None,
 ) -> list[Callable[..., Any]]:
-    """Every activity of vetflow, bound to one engine, Temporal client and notice adapter."""
+    """Every activity of vetflow, bound to one engine, Temporal client and notice
+    adapter (``settings``: the link key and address; None reads the environment)."""
     cases = CaseActivities(engine)
     tasks = HumanTaskActivities(engine)
     notices = NotificationActivities(engine, adapter)
     archive = HistoryArchiveActivities(engine, client)
     incidents = IncidentActivities(engine)
+    links = SelfLinkActivities(settings)
     return [
         cases.register_case,
         cases.case_chain,
@@ -42,4 +49,5 @@ def build_activities(
         incidents.open_incident,
         incidents.resolve_incident,
         archive.archive_history,
+        links.issue_self_link,
     ]

@@ -545,3 +545,13 @@ class LedgerInput(BaseModel):
     rounds: int = 1
     recorded_by: str = ""
     at: datetime
+
+
+class IssueLinkInput(BaseModel):
+    """Sign the veteran's self-service link to one ``submit_report`` round."""
+
+    case_id: str
+    task_id: str
+    round: int
+    veteran_id: int
+    expires_at: datetime  # aware; the link is refused from then on

@@ -34,6 +34,10 @@ _EMAIL = re.compile(
     r"\b([A-Za-z0-9])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"
 )
 
+# A veteran's self-service link is a credential until used or expired
+# (models/self_link.py): request and access log lines keep its path, not its token.
+_SELF_LINK = re.compile(r"(/self/[a-z-]+/)[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)?")
+
 
 def _mask_mobile(m: re.Match[str]) -> str:
     digits = m.group(0)
@@ -45,6 +49,8 @@ def redact_text(text: str) -> str:
     mobile numbers as `138****1234` and e-mail addresses as `z***@example.org`."""
     if "@" in text:
         text = _EMAIL.sub(r"\1***@\2", text)
+    if "/self/" in text:
+        text = _SELF_LINK.sub(r"\1…", text)
     if not any(c.isdigit() for c in text):
         return text
     text = _ID_NUMBER.sub(lambda m: mask_id_number(m.group(0)), text)

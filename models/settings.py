@@ -48,6 +48,16 @@ class Settings(BaseSettings):
         description="HMAC key for access tokens. Empty: `vetflow dev` makes one under var/.",
     )
     token_ttl_minutes: int = Field(default=480, description="Access token lifetime.")
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Address veterans reach the app at: the base of the self-service "
+        "links sent to them.",
+    )
+    self_link_requests_per_minute: int = Field(
+        default=20,
+        ge=1,
+        description="Requests of the self-service pages per client address and minute.",
+    )
     log_format: Literal["console", "json", "auto"] = Field(default="auto")
     log_level: str = Field(default="INFO")
     notify_adapter: Literal["log", "smtp", "webhook"] = Field(default="log")
