@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
 
+from activities.campaigns import CampaignActivities
 from activities.cases import CaseActivities
 from activities.history_archive import HistoryArchiveActivities
 from activities.human_tasks import HumanTaskActivities
@@ -32,6 +33,7 @@ def build_activities(
     archive = HistoryArchiveActivities(engine, client)
     incidents = IncidentActivities(engine)
     links = SelfLinkActivities(settings)
+    campaigns = CampaignActivities(engine)
     return [
         cases.register_case,
         cases.case_chain,
@@ -50,4 +52,7 @@ def build_activities(
         incidents.resolve_incident,
         archive.archive_history,
         links.issue_self_link,
+        campaigns.record_campaign,
+        campaigns.campaign_members,
+        campaigns.record_ledger,
     ]

@@ -626,14 +626,29 @@ class ProcessWorkflow:
 
     # --- internals ----------------------------------------------------------------
 
+    async def run_activity(
+        self, method: Callable[..., Any] | str, arg: Any, *, step: str
+    ) -> Any:
+        """An activity of the process itself (a ledger line, a self-service link),
+        with the engine's bounded retries and incident on a permanent fault. A name
+        (str) calls an activity registered under it."""
+        return await self._activity(method, arg, step=step)
+
     async def _activity(
-        self, method: Callable[..., Any], arg: Any, *, step: str
+        self, method: Callable[..., Any] | str, arg: Any, *, step: str
     ) -> Any:
         """Run a projection or lookup activity. Transient faults retry (bounded); a
         permanent fault, or retries used up, opens an incident and the case waits for
         a person to fix the cause and retry — it never fails or hangs unseen."""
         while True:
             try:
+                if isinstance(method, str):
+                    return await workflow.execute_activity(
+                        method,
+                        arg,
+                        start_to_close_timeout=ACTIVITY_TIMEOUT,
+                        retry_policy=ACTIVITY_RETRY,
+                    )
                 return await workflow.execute_activity_method(
                     method,
                     arg,
@@ -641,7 +656,8 @@ class ProcessWorkflow:
                     retry_policy=ACTIVITY_RETRY,
                 )
             except ActivityError as err:
-                await self._incident(step, getattr(method, "__name__", "?"), err)
+                name = method if isinstance(method, str) else method.__name__
+                await self._incident(step, name, err)
 
     async def _incident(
         self, step: str, activity_name: str, err: ActivityError
