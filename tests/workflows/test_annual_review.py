@@ -21,6 +21,7 @@ from models.contracts import (
     CampaignProgress,
     CaseState,
     CompleteTaskInput,
+    OpenCampaignInput,
     ProcessPolicy,
     TaskPolicy,
     TaskResult,
@@ -29,7 +30,7 @@ from models.idnumber import make_id_number
 from models.processes import annual_review
 from models.settings import Settings
 from models.tables import AnnualReviewLedger, Campaign, Case, OrgUnit, Veteran
-from tests.support import actor, notices, open_task, tasks, wait_for
+from tests.support import actor, notices, open_task, record_history, tasks, wait_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -241,9 +242,11 @@ async def test_a_year_of_reviews(
     )
     await finish(client, engine, case_of(talk), "county_review", county, "pass", {})
 
+    scenarios = {liu: "assisted_pass", online: "online_correction", talk: "interview"}
     for vid in (liu, online, talk):
         handle = client.get_workflow_handle(case_of(vid))
         state = CaseState.model_validate(await handle.result())
+        await record_history(handle, "AnnualReviewWorkflow", scenarios[vid])
         assert state.status == "closed"
         line = ledger(engine, vid)
         assert line is not None and line.result == "passed" and line.year == year
@@ -275,6 +278,11 @@ async def test_a_year_of_reviews(
     )
     assert state.status == "closed"
     assert tasks(engine, case_of(silent), step="submit_report")[0].status == "withdrawn"
+    await record_history(
+        client.get_workflow_handle(case_of(silent)),
+        "AnnualReviewWorkflow",
+        "non_submission_recorded",
+    )
     line = ledger(engine, silent)
     assert line is not None and line.result == "non_submission"
     assert line.recorded_by == "county"
@@ -282,6 +290,7 @@ async def test_a_year_of_reviews(
     # The campaign closes at the window's end; the late veteran's case stays open.
     final = CampaignProgress.model_validate(await campaign.result())
     assert final.status == "closed" and final.opened == 5
+    await record_history(campaign, "AnnualReviewCampaignWorkflow", "campaign_rescan")
 
 
 async def test_extension_moves_the_deadline(
@@ -317,4 +326,40 @@ async def test_extension_moves_the_deadline(
         assert case is not None and case.status == "awaiting_submission"
     village = actor(engine, "village")
     await finish(client, engine, case_id, "submit_report", village, "submitted", REPORT)
-    await open_task(engine, case_id, "county_review")
+    await finish(
+        client, engine, case_id, "county_review", actor(engine, "county"), "pass", {}
+    )
+    handle = client.get_workflow_handle(case_id)
+    await handle.result()
+    await record_history(handle, "AnnualReviewWorkflow", "extended_then_passed")
+
+
+async def test_the_opener_opens_one_campaign(
+    client: Client, settings: Settings, demo_engine: Engine, worker: Worker
+) -> None:
+    """The schedule's action, run twice for the same year, opens one campaign."""
+    policy = review_policy(3)
+    runs = []
+    for i in range(2):
+        opener = await client.start_workflow(
+            "OpenAnnualReviewCampaignWorkflow",
+            OpenCampaignInput(
+                year=2033, case_id_prefix=settings.case_id_prefix, policy=policy
+            ),
+            id=f"{settings.case_id_prefix}open-annual-review-{i}",
+            task_queue=settings.task_queue,
+        )
+        runs.append(await opener.result())
+        if i == 0:
+            await record_history(
+                opener, "OpenAnnualReviewCampaignWorkflow", "opens_the_year"
+            )
+    cid = annual_review.campaign_id(2033, settings.case_id_prefix)
+    assert runs == [cid, cid]
+
+    def campaigns() -> list[Campaign]:
+        with Session(demo_engine) as s:
+            return list(s.exec(select(Campaign).where(Campaign.year == 2033)).all())
+
+    rows = await wait_for(campaigns)
+    assert [r.id for r in rows] == [cid]
