@@ -25,6 +25,7 @@ import uuid
 import warnings
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -37,8 +38,9 @@ from sqlmodel import Session, SQLModel, select
 from api.main import create_app
 from models.db import make_engine
 from models.demo import DEMO_PASSWORD, seed_demo
+from models.processes.annual_review import TZ, campaign_id
 from models.settings import Settings
-from models.tables import HumanTask, SavedFilter, Veteran
+from models.tables import Campaign, HumanTask, SavedFilter, Veteran
 from tests.api.page_login import page_login, session_csrf
 from tests.conftest import DB_BACKENDS
 from tests.support import wait_for
@@ -147,6 +149,20 @@ async def free(w: World) -> None:
     assert r.status_code in (200, 409), r.text  # 409: nobody holds it
 
 
+THIS_YEAR = datetime.now(UTC).astimezone(TZ).year
+
+
+async def campaign_opened(w: World) -> None:
+    """This year's campaign row, as its workflow writes it (nothing started)."""
+    cid = campaign_id(THIS_YEAR, w.app.state.settings.case_id_prefix)
+    with Session(w.engine) as s:
+        if s.get(Campaign, cid) is None:
+            now = datetime.now(UTC)
+            s.add(Campaign(id=cid, process="annual_review", year=THIS_YEAR,
+                           window_end=now))  # fmt: skip
+            s.commit()
+
+
 def form(data: dict[str, Any]) -> Callable[[World, str], dict[str, Any]]:
     return lambda w, actor: {"data": dict(data)}
 
@@ -224,6 +240,15 @@ ROWS: list[Row] = [
     Row("GET", "/api/tasks", STAFF),
     Row("GET", "/api/veterans", STAFF),
     Row("GET", "/api/incidents", "401 403 403 200 200 403 403 403 403"),
+    # Campaign figures: every clerk, counted over their own subtree only.
+    Row("GET", "/api/campaigns", STAFF, before=campaign_opened),
+    Row(
+        "GET",
+        "/api/campaigns/annual-review/{year}",
+        STAFF,
+        url=f"/api/campaigns/annual-review/{THIS_YEAR}",
+        before=campaign_opened,
+    ),
     Row("GET", "/api/cases/{case_id}", IN_SUBTREE),
     # The open task (档案接收) is the county's: above the village, so `same` does not
     # see it (404) while it sees the case of its own veteran.
@@ -286,6 +311,14 @@ ROWS: list[Row] = [
         body=lambda w, a: {
             "json": {"process": "return_home", "veteran_id": w.ids["veteran_id"]}
         },
+    ),
+    # Opening a campaign: managers and admins; a year too far off answers 422 once
+    # the caller may open one, so nothing is started here.
+    Row(
+        "POST",
+        "/api/campaigns/annual-review",
+        "401 403 403 422 422 403 403 403 403",
+        body=lambda w, a: {"json": {"year": THIS_YEAR + 5}},
     ),
     Row(
         "POST",
