@@ -31,7 +31,6 @@ from api.pages import cases as case_pages
 from api.pages import dashboard as dashboard_pages
 from api.pages import inbox as inbox_pages
 from api.pages import incidents as incident_pages
-from api.pages import self_service as self_service_pages
 from api.pages import tasks as task_pages
 from api.routes import (
     accounts,
@@ -45,8 +44,6 @@ from api.routes import (
     holidays,
     incidents,
     org_units,
-    pay_calendar,
-    payroll,
     processes,
     tasks,
     veterans,
@@ -68,11 +65,9 @@ ROUTERS = [
     veterans.router,
     org_units.router,
     holidays.router,
-    pay_calendar.router,
     processes.router,
     cases.router,
     history.router,
-    payroll.router,
     tasks.router,
     incidents.router,
     campaigns.router,
@@ -87,7 +82,6 @@ PAGES = [
     audit_pages.router,
     dashboard_pages.router,
     incident_pages.router,
-    self_service_pages.router,
 ]
 STATIC = Path(__file__).resolve().parent / "static"
 
