@@ -31,6 +31,7 @@ from api.pages import cases as case_pages
 from api.pages import dashboard as dashboard_pages
 from api.pages import inbox as inbox_pages
 from api.pages import incidents as incident_pages
+from api.pages import self_service as self_service_pages
 from api.pages import tasks as task_pages
 from api.routes import (
     accounts,
@@ -82,6 +83,7 @@ PAGES = [
     audit_pages.router,
     dashboard_pages.router,
     incident_pages.router,
+    self_service_pages.router,
 ]
 STATIC = Path(__file__).resolve().parent / "static"
 

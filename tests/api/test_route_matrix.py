@@ -180,6 +180,7 @@ AUDITORS_API = "401 403 403 200 403 200 403 403 403"
 AUDITORS_PAGE = "303 403 403 200 403 200 403 403 403"
 AUDITORS_PAGE_CASE = AUDITORS_PAGE
 MANAGERS_PAGE = "303 403 403 200 200 403 403 403 403"
+NOT_OURS = "404 404 404 404 404 404 404 404 404"
 
 ROWS: list[Row] = [
     # Public: the login, health and the API's own documentation.
@@ -207,6 +208,17 @@ ROWS: list[Row] = [
         body=lambda w, a: {
             "data": {"username": ACTORS[a] or "county2", "password": DEMO_PASSWORD}
         },
+    ),
+    # The veteran's self-service pages: authorised by the signed link in the path,
+    # never by a login (a session neither helps nor is needed); a link that is not
+    # ours answers 404 to everyone (tests/api/test_self_service.py: the real ones).
+    Row("GET", "/self/annual-review/{token}", NOT_OURS, url="/self/annual-review/x.y"),
+    Row(
+        "POST",
+        "/self/annual-review/{token}",
+        NOT_OURS,
+        url="/self/annual-review/x.y",
+        body=form({"party_life": "无", "rewards_punishments": "无"}),
     ),
     # The evidence keys and the codec of the Temporal UI.
     Row("GET", "/api/evidence/keys", STAFF),
