@@ -7,6 +7,7 @@ answer 410 with the station's phone, tampered ones 404, a flood 429."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -22,7 +23,7 @@ from models.contracts import StartCaseInput
 from models.processes import annual_review, policy_for
 from models.self_link import sign_link, task_id_of
 from models.settings import Settings
-from models.tables import AuditEvent, HumanTask, OrgUnit, Veteran
+from models.tables import AuditEvent, Case, HumanTask, OrgUnit, Veteran
 from tests.support import notices, open_task, wait_for
 from worker import build_worker
 
@@ -282,13 +283,73 @@ async def test_expired_tampered_and_flooding_links_are_refused(
     )
     assert (await http.get(f"/self/annual-review/{unknown}")).status_code == 404
 
-    # 20 requests a minute per address (6 so far); then 429 with Retry-After, the
-    # limit kept in the database (audited once per window).
-    codes = [
-        (await http.get("/self/annual-review/nonsense")).status_code for _ in range(16)
-    ]
-    assert codes[:14] == [404] * 14 and codes[14:] == [429, 429]
+    # 20 requests a minute per address (6 so far), counted under a row lock in the
+    # database, so 16 at once let exactly 14 through; then 429 with Retry-After
+    # (audited once per window).
+    answers = await asyncio.gather(
+        *(http.get("/self/annual-review/nonsense") for _ in range(16))
+    )
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [404] * 14 + [429] * 2
     r = await http.get(f"/self/annual-review/{unknown}")
     assert r.status_code == 429
     assert 1 <= int(r.headers["retry-after"]) <= 60
     assert [e.after["reason"] for e in refusals(engine)].count("rate_limited") == 1
+
+
+async def test_a_round_withdrawn_at_the_window_end_is_closed(
+    http: httpx.AsyncClient, seeded_engine: Engine, settings: Settings
+):
+    """Non-submission recorded: the round's task is withdrawn and its link answers 410
+    (the round is over), not the form."""
+    engine = seeded_engine
+    vet = liu_yang(engine)
+    case_id = f"{settings.case_id_prefix}annual_review-2027-v{vet.id}"
+    with Session(engine) as s:
+        unit = s.get(OrgUnit, vet.org_unit_id)
+        assert unit is not None
+        s.add(
+            Case(
+                id=case_id,
+                workflow_id=case_id,
+                process="annual_review",
+                veteran_id=vet.id,
+                org_unit_id=vet.org_unit_id,
+                org_path=unit.path,
+                data={"year": 2027},
+            )
+        )
+        s.add(
+            HumanTask(
+                id=task_id_of(case_id, 1),
+                case_id=case_id,
+                workflow_id=case_id,
+                process="annual_review",
+                step="submit_report",
+                title="年度登记信息报送",
+                candidate_role="village_staff",
+                org_unit_id=vet.org_unit_id,
+                org_path=unit.path,
+                status="withdrawn",
+            )
+        )
+        s.commit()
+    link = sign_link(
+        settings.secret_key,
+        case_id=case_id,
+        round=1,
+        veteran_id=vet.id or 0,
+        expires_at=datetime.now(UTC) + timedelta(days=1),
+    )
+    r = await http.get(f"/self/annual-review/{link}")
+    assert r.status_code == 410 and "本轮登记已结束" in r.text
+    assert refusals(engine)[-1].after["reason"] == "closed"
+    # Signed for another veteran than the case's: not ours to show (404).
+    other = sign_link(
+        settings.secret_key,
+        case_id=case_id,
+        round=1,
+        veteran_id=(vet.id or 0) + 1,
+        expires_at=datetime.now(UTC) + timedelta(days=1),
+    )
+    assert (await http.get(f"/self/annual-review/{other}")).status_code == 404
