@@ -21,6 +21,7 @@ from api.update_errors import TIMEOUT_MESSAGE
 from api.web.forms import ERROR_TYPES
 from models.process_spec import OUTCOME_LABELS, ProcessSpec
 from models.processes import SPEC_VERSIONS, SUPPORT_SPECS
+from tools.campaign_catalog import CAMPAIGN_EN
 
 EN = {
     "用户名或密码错误": "Wrong user name or password",
@@ -331,6 +332,7 @@ EN = {
     "已请求重试，案件将重新执行失败的操作": "Retry requested: the case runs the failed operation again",
     TIMEOUT_MESSAGE: "The workflow engine did not answer in time; the action may not have taken effect. Try again shortly.",
 }
+EN.update({k: v for k, v in CAMPAIGN_EN.items() if k not in EN})
 
 
 def _specs() -> list[ProcessSpec]:

@@ -17,6 +17,7 @@ from api import task_actions
 from api.dashboard_queries import NOTICE_FAILED_STEPS, dashboard_stats
 from api.deps import AuthUser, EngineDep, SettingsDep, TemporalDep
 from api.inbox_queries import urgency
+from api.pages.dashboard_campaign import campaign_section, open_from_form
 from api.params import ascii_int
 from api.web.charts import Bar, bar_chart
 from api.web.render import render, translator
@@ -106,10 +107,32 @@ async def dashboard(
             unit="h",
         ),
     }
+    # The year's annual review (001 第九条): its figures and the form to open it.
+    campaign = await campaign_section(request, engine, settings, user, tr)
     return render(
         request,
         "dashboard/dashboard.html",
-        {"stats": stats, "charts": charts, "notice_failed_steps": NOTICE_FAILED_STEPS},
+        {
+            "stats": stats,
+            "charts": charts,
+            "notice_failed_steps": NOTICE_FAILED_STEPS,
+            **campaign,
+        },
+    )
+
+
+@router.post("/dashboard/campaigns/annual-review")
+async def open_campaign(
+    request: Request,
+    user: PageUser,
+    engine: EngineDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> RedirectResponse:
+    """Open the year's annual review by hand (managers, admins), once."""
+    _require_manager(user)
+    return await open_from_form(
+        request, engine, temporal, settings, user, translator(request)
     )
 
 

@@ -457,6 +457,15 @@ ROWS: list[Row] = [
         before=held_by_county,
         form=True,
     ),
+    # Opening the year's campaign from the dashboard: a year too far off comes back
+    # as the page's message (303), so nothing is started here.
+    Row(
+        "POST",
+        "/dashboard/campaigns/annual-review",
+        "303 403 403 303 303 403 403 403 403",
+        body=form({"year": str(THIS_YEAR + 5)}),
+        form=True,
+    ),
     Row(
         "POST",
         "/incidents/{incident_id}/retry",
