@@ -15,6 +15,7 @@ from activities.human_tasks import HumanTaskActivities
 from activities.incidents import IncidentActivities
 from activities.notifications import NotificationActivities
 from activities.notify_adapters import NotifyAdapter
+from activities.payroll import PayrollActivities
 from activities.self_links import SelfLinkActivities
 from models.settings import Settings
 
@@ -32,6 +33,7 @@ def build_activities(
     notices = NotificationActivities(engine, adapter)
     archive = HistoryArchiveActivities(engine, client)
     incidents = IncidentActivities(engine)
+    payroll = PayrollActivities(engine)
     links = SelfLinkActivities(settings)
     campaigns = CampaignActivities(engine)
     return [
@@ -51,6 +53,9 @@ def build_activities(
         incidents.open_incident,
         incidents.resolve_incident,
         archive.archive_history,
+        payroll.pay_dates,
+        payroll.payroll_counties,
+        payroll.payroll_roster,
         links.issue_self_link,
         campaigns.record_campaign,
         campaigns.campaign_members,

@@ -555,3 +555,89 @@ class IssueLinkInput(BaseModel):
     round: int
     veteran_id: int
     expires_at: datetime  # aware; the link is refused from then on
+
+
+# --- monthly pay -------------------------------------------------------------------
+
+
+class OpenMonthlyPayInput(BaseModel):
+    """What the monthly schedule starts: open the month's payroll case of every
+    county (the current month in Asia/Shanghai unless ``year``/``month`` name one);
+    a case already open, or closed, is left alone."""
+
+    year: int | None = None
+    month: int | None = None
+    case_id_prefix: str = ""
+    policy: ProcessPolicy = Field(default_factory=ProcessPolicy)
+    opened_by: str = "schedule"
+
+
+class MonthlyPayOpened(BaseModel):
+    """What the opener did: the cases it started and the ones that existed already."""
+
+    year: int
+    month: int
+    pay_date: str  # ISO date
+    opened: list[str] = Field(default_factory=list)
+    already_open: list[str] = Field(default_factory=list)
+
+
+class PayDatesInput(BaseModel):
+    year: int
+    month: int
+
+
+class PayDates(BaseModel):
+    """A month's pay date (the 10th or the working day before it, 000 §6.4.2) and the
+    deadlines before it, with the calendar source that decided it."""
+
+    pay_date: str  # ISO date
+    prepare_by: datetime
+    approve_by: datetime
+    pay_by: datetime
+    moved: bool = False
+    reason: str = ""
+    source: str = "chinese_calendar"  # admin | chinese_calendar | weekends_only
+    warning: str | None = None
+
+
+class PayrollCountiesInput(BaseModel):
+    """The counties whose subtree holds veterans of ``category``, each with its case id
+    of the month and whether that case exists already."""
+
+    category: str
+    year: int
+    month: int
+    case_id_prefix: str = ""
+
+
+class PayrollCounty(BaseModel):
+    org_unit_id: int
+    name: str
+    org_path: str
+    case_id: str
+    case_exists: bool = False
+
+
+class PayrollRosterInput(BaseModel):
+    """The veterans of ``category`` in a county's subtree, as of the payroll's year."""
+
+    org_unit_id: int
+    category: str
+    year: int
+
+
+class PayrollEntry(BaseModel):
+    """One line of the month's list, with what helps decide whether to hold it."""
+
+    veteran_id: int
+    name: str
+    id_number_masked: str
+    station: str  # the service station (org unit) the veteran belongs to
+    review_state: str = "none"  # passed | non_submission | <open review status> | none
+    review_label: str = "未开展"
+    review_case_id: str | None = None
+
+
+class PayrollRoster(BaseModel):
+    veterans: list[PayrollEntry] = Field(default_factory=list)

@@ -89,6 +89,11 @@ def seed_demo(engine: Engine) -> bool:
             ("township2_b", "许副站长", ["township_staff"], nanguan, "township2"),
             ("nvillage", "陈信息员", ["village_staff"], nanguan_v, "nvillage2"),
             ("nvillage2", "蒋信息员", ["village_staff"], nanguan_v, "nvillage"),
+            # The monthly payroll (000 §6.4): prepared by finance, approved by a leader.
+            ("finance", "孙会计", ["finance_staff"], county, "finance2"),
+            ("finance2", "林出纳", ["finance_staff"], county, "finance"),
+            ("leader", "刘副主任", ["leader"], county, "leader2"),
+            ("leader2", "杜副主任", ["leader"], county, "leader"),
         ]
         for username, name, role, _dept in DESK_CLERKS:
             accounts += [

@@ -13,7 +13,9 @@ close (17:30 Asia/Shanghai) of the n-th following working day; "n calendar days"
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
@@ -138,3 +140,137 @@ def calendar_years_covered() -> tuple[int, int]:
     """The years chinese-calendar has data for (shown in health output and README)."""
     years = sorted({d.year for d in chinese_calendar.holidays})
     return years[0], years[-1]
+
+
+# --- the monthly pay date ------------------------------------------------------------
+
+# 000 §6.4.2 "退役金发放时间一般为每月10日前。遇国家法定节假日，应当提前发放" (001 第十条:
+# the department pays the 退役金): the 10th, or the last working day before it.
+PAY_DAY = 10
+HOLIDAY_NAMES_ZH = {
+    "New Year's Day": "元旦",
+    "Spring Festival": "春节",
+    "Tomb-sweeping Day": "清明节",
+    "Labour Day": "劳动节",
+    "Dragon Boat Festival": "端午节",
+    "National Day": "国庆节",
+    "Mid-autumn Festival": "中秋节",
+    "Anti-Fascist 70th Day": "中国人民抗日战争暨世界反法西斯战争胜利70周年纪念日",
+}
+# Which calendar decided a pay date.
+PaySource = Literal["admin", "chinese_calendar", "weekends_only"]
+WEEKDAYS_ZH = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
+
+
+def pay_date(year: int, month: int, cal: WorkCalendar) -> date:
+    """The month's pay date: the 10th, or the last working day before it when the
+    10th is not a working day (a 调休 Saturday counts as one) (000 §6.4.2; 001 第十条)."""
+    return cal.last_workday_on_or_before(date(year, month, PAY_DAY))
+
+
+def working_days_before(d: date, n: int, cal: WorkCalendar) -> date:
+    """The n-th working day before ``d`` (e.g. approve the payroll two working days
+    before the pay date)."""
+    counted = 0
+    while counted < n:
+        d -= timedelta(days=1)
+        if cal.is_workday(d):
+            counted += 1
+    return d
+
+
+def office_close(d: date) -> datetime:
+    """17:30 Asia/Shanghai of ``d``, in UTC (a deadline on that day)."""
+    return _close_of(d)
+
+
+def statutory_calendar_covers(year: int) -> bool:
+    """True when ``chinese-calendar`` has the State Council's holidays of ``year``."""
+    try:
+        chinese_calendar.is_workday(date(year, 6, 1))
+    except NotImplementedError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class PayDateExplained:
+    """The pay date of one month and why: moved or not, the reason, and which calendar
+    decided (``admin`` table, ``chinese_calendar``, or the ``weekends_only`` fallback
+    with a warning for a year neither covers)."""
+
+    month: int
+    nominal: date
+    pay_date: date
+    reason: str
+    source: PaySource
+    warning: str | None = None
+
+    @property
+    def moved(self) -> bool:
+        return self.pay_date != self.nominal
+
+
+def _why_not_working(d: date, cal: WorkCalendar, names: Mapping[date, str]) -> str:
+    if d in cal.overrides:
+        label = names.get(d, "")
+        return f"节假日表登记为休息日{f'({label})' if label else ''}"
+    try:
+        _, name = chinese_calendar.get_holiday_detail(d)
+    except NotImplementedError:
+        name = None
+    if name:
+        return f"法定节假日({HOLIDAY_NAMES_ZH.get(str(name), str(name))})"
+    return f"{WEEKDAYS_ZH[d.weekday()]}休息日"
+
+
+def explain_pay_date(
+    year: int,
+    month: int,
+    cal: WorkCalendar,
+    names: Mapping[date, str] | None = None,
+) -> PayDateExplained:
+    """:func:`pay_date` with its reason and source. ``names``: the admin table's
+    names of its days (e.g. 春节), quoted in the reason."""
+    nominal = date(year, month, PAY_DAY)
+    pay = pay_date(year, month, cal)
+    examined = [pay + timedelta(days=i) for i in range((nominal - pay).days + 1)]
+    covered = statutory_calendar_covers(year)
+    warning: str | None = None
+    source: PaySource
+    if any(d in cal.overrides for d in examined):
+        source = "admin"
+    elif covered:
+        source = "chinese_calendar"
+    else:
+        source = "weekends_only"
+        warning = (
+            f"chinese-calendar 无 {year} 年法定节假日数据，节假日表也未登记这些日期："
+            "按周末计算，请管理员录入国务院公布的节假日安排 (no holiday data for "
+            f"{year}: weekends only)"
+        )
+    if pay == nominal:
+        kind = "工作日" if nominal.weekday() < 5 else "调休工作日"
+        reason = f"{nominal.month}月10日为{kind}，当日发放"
+    else:
+        why = _why_not_working(nominal, cal, names or {})
+        reason = (
+            f"{nominal.month}月10日为{why}，提前至最近的工作日"
+            f"{pay.month}月{pay.day}日({WEEKDAYS_ZH[pay.weekday()]})发放 (000 §6.4.2)"
+        )
+    return PayDateExplained(month, nominal, pay, reason, source, warning)
+
+
+def pay_calendar_of(
+    session: Session, year: int
+) -> tuple[WorkCalendar, dict[date, str]]:
+    """The working-day calendar the pay dates of ``year`` are computed on (the admin
+    table's overrides from the December before on), and the names of its days."""
+    rows = session.exec(
+        select(Holiday).where(
+            col(Holiday.day) >= date(year - 1, 12, 1),
+            col(Holiday.day) <= date(year, 12, 31),
+        )
+    ).all()
+    cal = WorkCalendar({r.day: r.workday for r in rows})
+    return cal, {r.day: r.name for r in rows}

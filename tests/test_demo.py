@@ -41,7 +41,7 @@ def test_seeding_twice_changes_nothing(engine):
         seeded = s.exec(
             select(AuditEvent).where(AuditEvent.action == "seed_demo")
         ).all()
-    assert before == after == [6, 15 + 2 * len(DESK_CLERKS), 5, 1]
+    assert before == after == [6, 19 + 2 * len(DESK_CLERKS), 5, 1]
     assert len(seeded) == 1 and seeded[0].actor == "system"
 
 
@@ -100,6 +100,10 @@ def test_accounts_roles_units_and_backups(engine):
         "township2_b": (["township_staff"], "南关镇退役军人服务站"),
         "nvillage": (["village_staff"], "南关村退役军人服务站"),
         "nvillage2": (["village_staff"], "南关村退役军人服务站"),
+        "finance": (["finance_staff"], county),
+        "finance2": (["finance_staff"], county),
+        "leader": (["leader"], county),
+        "leader2": (["leader"], county),
     }
     # One clerk per one-stop desk, each with a B角 of the same role (003 §7.7.2).
     for username, _name, role, _dept in DESK_CLERKS:

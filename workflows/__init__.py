@@ -10,6 +10,7 @@ from workflows.campaign import (
     OpenAnnualReviewCampaignWorkflow,
 )
 from workflows.history_archive import ArchiveHistoryWorkflow
+from workflows.monthly_pay import MonthlyPayWorkflow, OpenMonthlyPayWorkflow
 from workflows.notice_delivery import DeliverNoticeWorkflow
 from workflows.return_home import ReturnHomeWorkflow
 
@@ -17,11 +18,14 @@ ALL_WORKFLOWS: list[type] = [
     ReturnHomeWorkflow,
     ArchiveHistoryWorkflow,
     DeliverNoticeWorkflow,
+    MonthlyPayWorkflow,
+    OpenMonthlyPayWorkflow,
     AnnualReviewWorkflow,
     AnnualReviewCampaignWorkflow,
     OpenAnnualReviewCampaignWorkflow,
 ]
 PROCESS_WORKFLOWS: dict[str, Any] = {
+    "monthly_pay": MonthlyPayWorkflow,
     "return_home": ReturnHomeWorkflow,
     "annual_review": AnnualReviewWorkflow,
 }

@@ -267,6 +267,12 @@ ROWS: list[Row] = [
     Row("GET", "/api/tasks/{task_id}", TASK),
     Row("GET", "/api/veterans/{veteran_id}", IN_SUBTREE),
     Row("GET", "/api/cases/{case_id}/history", IN_SUBTREE),
+    Row("GET", "/api/pay-calendar/{year}", STAFF, url="/api/pay-calendar/2026"),
+    # The payroll list: finance, leaders, managers and auditors (others 403); the
+    # case here is a return-home case, not a payroll, so those may call it get 404.
+    Row(
+        "GET", "/api/cases/{case_id}/payroll.csv", "401 403 403 403 404 404 403 403 403"
+    ),
     # The raw history leaves the system: auditors, managers and admins only (item 9).
     Row(
         "GET",
