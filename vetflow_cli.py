@@ -299,6 +299,7 @@ async def serve_api_and_worker(
     """Run the API and/or a worker until Ctrl-C (SIGINT) or SIGTERM, then stop both
     cleanly. With ``demo_cases`` (a database seeded just now), the demo cases start in
     the background once the worker runs."""
+    from activities.schedules import ensure_schedules
     from models.db import make_engine
     from worker import build_worker, connect_temporal, stop_requested
 
@@ -309,6 +310,7 @@ async def serve_api_and_worker(
             engine = make_engine(settings.database_url)
             stack.callback(engine.dispose)
             await stack.enter_async_context(build_worker(client, settings, engine))
+            await ensure_schedules(client, settings)
             if demo_cases:
                 demo = asyncio.create_task(_start_demo_cases(engine, client, settings))
         api = _ApiServer(settings).server if with_api else None

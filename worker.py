@@ -20,6 +20,7 @@ from temporalio.worker import PollerBehaviorAutoscaling, Worker
 from activities import build_activities
 from activities.log_context import LogContextInterceptor
 from activities.notify_adapters import NotifyAdapter, make_adapter
+from activities.schedules import ensure_schedules
 from models.db import make_engine
 from models.logconfig import configure_logging
 from models.payload_codec import data_converter
@@ -88,6 +89,8 @@ async def run_worker(settings: Settings) -> None:
         temporal=settings.temporal_address,
     )
     async with build_worker(client, settings, engine):
+        # The yearly review and monthly pay schedules, visible in the Temporal UI.
+        await ensure_schedules(client, settings)
         await stop_requested()
     log.info("worker_stopped")
 
