@@ -9,6 +9,7 @@ from datetime import date
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from temporalio.client import Client
+from temporalio.worker import Replayer
 
 from models.contracts import MonthlyPayOpened, OpenMonthlyPayInput
 from models.demo import DEMO_PASSWORD
@@ -18,6 +19,8 @@ from models.passwords import hash_password
 from models.processes import monthly_pay
 from models.settings import Settings
 from models.tables import Account, OrgLevel, OrgUnit, Veteran
+from tests.support import record_history
+from workflows import ALL_WORKFLOWS
 from workflows.monthly_pay import OpenMonthlyPayWorkflow
 
 DEMO_COUNTY = "示范县退役军人服务中心"
@@ -77,10 +80,16 @@ def add_account(
 
 
 async def open_month(
-    client: Client, settings: Settings, year: int = 2026, month: int = 5
+    client: Client,
+    settings: Settings,
+    year: int = 2026,
+    month: int = 5,
+    *,
+    scenario: str | None = None,
 ) -> MonthlyPayOpened:
-    """Run the opener once, as the monthly Schedule's action does."""
-    result: MonthlyPayOpened = await client.execute_workflow(
+    """Run the opener once, as the monthly Schedule's action does; its history is
+    replayed against today's code (and kept under ``scenario`` when recording)."""
+    handle = await client.start_workflow(
         OpenMonthlyPayWorkflow.run,
         OpenMonthlyPayInput(
             year=year,
@@ -92,4 +101,9 @@ async def open_month(
         id=f"{settings.case_id_prefix}open-monthly-pay-{uuid.uuid4().hex[:8]}",
         task_queue=settings.task_queue,
     )
+    result = await handle.result()
+    replayer = Replayer(workflows=ALL_WORKFLOWS, data_converter=client.data_converter)
+    await replayer.replay_workflow(await handle.fetch_history())
+    if scenario:
+        await record_history(handle, "OpenMonthlyPayWorkflow", scenario)
     return result

@@ -56,7 +56,7 @@ async def test_the_opener_opens_one_case_per_county_and_month(
     second = add_county(demo_engine, "efx", "二号县退役军人服务中心", veteran="周强")
     add_county(demo_engine, "sfx3", "三号县退役军人服务中心", veteran=None)
     demo = unit_named(demo_engine, DEMO_COUNTY).id
-    first = await open_month(client, settings)
+    first = await open_month(client, settings, scenario="two_counties")
     expected = [
         monthly_pay.case_id(unit, 2026, 5, settings.case_id_prefix)
         for unit in (demo, second)
@@ -65,7 +65,7 @@ async def test_the_opener_opens_one_case_per_county_and_month(
     assert (first.year, first.month, first.pay_date) == (2026, 5, "2026-05-09")
     assert sorted(first.opened) == sorted(expected) and first.already_open == []
     assert expected[0].endswith(f"monthly_pay-{demo}-2026-05")
-    again = await open_month(client, settings)
+    again = await open_month(client, settings, scenario="already_open")
     assert again.opened == [] and sorted(again.already_open) == sorted(expected)
 
     def rows() -> list[Case]:
