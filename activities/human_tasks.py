@@ -381,6 +381,8 @@ def apply_close(session: Session, inp: CloseTaskInput) -> None:
             # One defined result whatever order the writes land in: a task is
             # overdue when it was completed after its due time.
             row.overdue = done_at > due
+    elif inp.at is not None:
+        row.completed_at = inp.at  # withdrawn: when the process stopped waiting
     session.add(row)
     add_audit_event(
         session,

@@ -307,6 +307,7 @@ class CloseTaskInput(BaseModel):
     status: str  # completed | cancelled | withdrawn
     result: TaskResult | None = None
     seq: int = 0
+    at: datetime | None = None  # when a task closed without a result (withdrawn)
 
 
 class EscalateTaskInput(BaseModel):

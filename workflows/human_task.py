@@ -866,6 +866,7 @@ class ProcessWorkflow:
                 case_id=self._input.case_id,
                 status="withdrawn",
                 seq=task.next_seq(),
+                at=workflow.now(),
             ),
             step=task.spec.key,
         )
