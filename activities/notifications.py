@@ -104,8 +104,12 @@ def notice_facts(session: Session, inp: NoticeInput) -> dict[str, object]:
     and office."""
     facts: dict[str, object] = {}
     case = session.get(Case, inp.case_id) if inp.case_id else None
-    veteran = session.get(Veteran, case.veteran_id) if case else None
-    unit = session.get(OrgUnit, veteran.org_unit_id) if veteran else None
+    veteran = (
+        session.get(Veteran, case.veteran_id) if case and case.veteran_id else None
+    )
+    # A case about an org unit (no veteran): the unit itself.
+    home = veteran.org_unit_id if veteran else (case.org_unit_id if case else None)
+    unit = session.get(OrgUnit, home) if home else None
     if unit is not None:
         facts["station"] = {
             "name": unit.name,

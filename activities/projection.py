@@ -54,8 +54,10 @@ log = structlog.get_logger(__name__)
 
 
 def _register(session: Session, inp: RegisterCaseInput, _: Any) -> None:
-    veteran = session.get(Veteran, inp.veteran_id)
-    home = session.get(OrgUnit, veteran.org_unit_id) if veteran else None
+    veteran = session.get(Veteran, inp.veteran_id) if inp.veteran_id else None
+    # A case about an org unit (veteran_id 0) is registered at that unit.
+    home_id = veteran.org_unit_id if veteran else inp.org_unit_id
+    home = session.get(OrgUnit, home_id) if home_id else None
     if home is not None:
         apply_register(session, inp, home)
 

@@ -33,6 +33,14 @@ def visible_case(engine: Engine, case_id: str, org_path: str) -> Case | None:
         return case
 
 
+def status_is(status: str) -> ColumnElement[bool]:
+    """A case status filter: ``running`` is every status but ``closed`` (a process may
+    keep its own statuses while it runs, e.g. the annual review's 补正中)."""
+    if status == "running":
+        return col(Case.status) != "closed"
+    return col(Case.status) == status
+
+
 def list_cases(
     engine: Engine,
     org_path: str,
@@ -47,7 +55,7 @@ def list_cases(
         if process:
             q = q.where(Case.process == process)
         if status:
-            q = q.where(Case.status == status)
+            q = q.where(status_is(status))
         total = s.exec(select(func.count()).select_from(q.subquery())).one()
         rows = s.exec(
             q.order_by(col(Case.started_at).desc()).offset(offset).limit(limit)
@@ -134,6 +142,32 @@ def veteran_in_subtree(
         return vet, unit
 
 
+def case_subject(engine: Engine, case: Case) -> tuple[Veteran | None, OrgUnit | None]:
+    """Who a case is about: its veteran (None for a case about an org unit, e.g. a
+    county's monthly payroll) and its org unit (the subject when there is no veteran)."""
+    with Session(engine) as s:
+        vet = s.get(Veteran, case.veteran_id) if case.veteran_id else None
+        return vet, s.get(OrgUnit, case.org_unit_id)
+
+
+def unit_names(engine: Engine, unit_ids: set[int]) -> dict[int, str]:
+    """Org unit names by id (the subject shown for cases without a veteran)."""
+    if not unit_ids:
+        return {}
+    with Session(engine) as s:
+        rows = s.exec(select(OrgUnit).where(col(OrgUnit.id).in_(unit_ids))).all()
+        return {u.id or 0: u.name for u in rows}
+
+
+def account_names(engine: Engine, usernames: set[str]) -> dict[str, str]:
+    """Display names by user name (who did a step on the veteran's behalf)."""
+    if not usernames:
+        return {}
+    with Session(engine) as s:
+        rows = s.exec(select(Account).where(col(Account.username).in_(usernames))).all()
+        return {a.username: a.display_name for a in rows}
+
+
 def account_with_unit(engine: Engine, username: str) -> tuple[Account, OrgUnit] | None:
     with Session(engine) as s:
         acc = s.exec(select(Account).where(Account.username == username)).first()
@@ -157,8 +191,9 @@ def search_cases(
     limit: int = 200,
 ) -> list[tuple[Case, Veteran | None]]:
     """Cases of the subtree, newest first, each with its veteran: by case number (part of
-    it), veteran name prefix or full ID number (``text``: any of the three), process,
-    status and start date. An ID number matches only whole (lists show it masked; a
+    it), veteran name prefix or full ID number (``text``: any of the three; a case
+    about an org unit matches by the unit's name), process, status (``running``: any
+    status but closed) and start date. An ID number matches only whole (lists show it masked; a
     fragment of it finds nothing); ``%`` and ``_`` in a term are plain characters."""
 
     def veterans_matching(term: str) -> Any:
@@ -169,29 +204,36 @@ def search_cases(
             )
         )
 
+    def subject_matches(term: str) -> ColumnElement[bool]:
+        """The veteran, or for a case about an org unit the unit, by name."""
+        units = select(OrgUnit.id).where(
+            col(OrgUnit.name).startswith(term, autoescape=True)
+        )
+        return or_(
+            col(Case.veteran_id).in_(veterans_matching(term)),
+            and_(col(Case.veteran_id).is_(None), col(Case.org_unit_id).in_(units)),
+        )
+
     with Session(engine) as s:
         q = select(Case).where(col(Case.org_path).startswith(org_path))
         if number.strip():
             q = q.where(col(Case.id).contains(number.strip(), autoescape=True))
         if veteran.strip():
-            q = q.where(col(Case.veteran_id).in_(veterans_matching(veteran.strip())))
+            q = q.where(subject_matches(veteran.strip()))
         if term := text.strip():
             q = q.where(
-                or_(
-                    col(Case.id).contains(term, autoescape=True),
-                    col(Case.veteran_id).in_(veterans_matching(term)),
-                )
+                or_(col(Case.id).contains(term, autoescape=True), subject_matches(term))
             )
         if process:
             q = q.where(Case.process == process)
         if status:
-            q = q.where(Case.status == status)
+            q = q.where(status_is(status))
         if started_from:
             q = q.where(col(Case.started_at) >= started_from)
         if started_before:
             q = q.where(col(Case.started_at) < started_before)
         cases = list(s.exec(q.order_by(col(Case.started_at).desc()).limit(limit)).all())
-        ids = {c.veteran_id for c in cases}
+        ids = {c.veteran_id for c in cases if c.veteran_id}
         vets_by_id = (
             {
                 v.id: v

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import and_, func, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -75,6 +75,8 @@ class InboxRow:
     veteran_id_masked: str
     veteran_id: int
     org_unit_name: str
+    # A case about an org unit (no veteran, e.g. a county's monthly payroll): the unit.
+    subject_unit: str
     process_title: str
     urgency: str  # overdue | at_risk | on_time | none
     working_days_left: int | None
@@ -144,7 +146,13 @@ def _filtered(
                 col(Veteran.name).startswith(f.q), col(Veteran.id_number) == f.q.upper()
             )
         )
-        cases = select(Case.id).where(col(Case.veteran_id).in_(vets))
+        units = select(OrgUnit.id).where(col(OrgUnit.name).startswith(f.q))
+        cases = select(Case.id).where(
+            or_(
+                col(Case.veteran_id).in_(vets),
+                and_(col(Case.veteran_id).is_(None), col(Case.org_unit_id).in_(units)),
+            )
+        )
         query = query.where(col(HumanTask.case_id).in_(cases))
     return query
 
@@ -195,7 +203,7 @@ def inbox_page(
             if case_ids
             else {}
         )
-        vet_ids = {c.veteran_id for c in cases.values()}
+        vet_ids = {c.veteran_id for c in cases.values() if c.veteran_id}
         vets = (
             {
                 v.id: v
@@ -206,7 +214,9 @@ def inbox_page(
             if vet_ids
             else {}
         )
-        unit_ids = {t.org_unit_id for t in tasks}
+        unit_ids = {t.org_unit_id for t in tasks} | {
+            c.org_unit_id for c in cases.values() if not c.veteran_id
+        }
         units = (
             {
                 u.id: u.name
@@ -225,7 +235,7 @@ def inbox_page(
     rows = []
     for t in tasks:
         case = cases.get(t.case_id)
-        vet = vets.get(case.veteran_id) if case else None
+        vet = vets.get(case.veteran_id) if case and case.veteran_id else None
         due = (
             t.due_at.replace(tzinfo=UTC)
             if t.due_at is not None and t.due_at.tzinfo is None
@@ -239,6 +249,9 @@ def inbox_page(
                 veteran_id_masked=mask_id_number(vet.id_number) if vet else "",
                 veteran_id=vet.id or 0 if vet else 0,
                 org_unit_name=units.get(t.org_unit_id, ""),
+                subject_unit=units.get(case.org_unit_id, "")
+                if case and not case.veteran_id
+                else "",
                 process_title=spec.title if spec else t.process,
                 urgency=urgency(t, now, risk),
                 working_days_left=cal.working_days_between(now, due)

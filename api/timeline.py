@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from models.process_spec import OUTCOME_LABELS, ProcessSpec
 from models.processes import PROCESSES
 
 UPDATE_VERBS = {
@@ -28,6 +29,15 @@ OUTCOME_WORDS = {
     "done": "已办结",
     "not_applicable": "不适用",
 }
+# How a step the veteran holds was completed (TimelineEntry.via).
+ONLINE, ON_BEHALF = "online", "on_behalf"
+VETERAN_PREFIX = "veteran:"
+
+
+def _outcome_words(outcome: str | None) -> str:
+    if not outcome:
+        return ""
+    return OUTCOME_WORDS.get(outcome) or OUTCOME_LABELS.get(outcome, outcome)
 
 
 class TimelineEntry(BaseModel):
@@ -40,6 +50,9 @@ class TimelineEntry(BaseModel):
     outcome: str | None = None
     text: str
     comment: str | None = None
+    # A step the veteran holds: ``online`` (the veteran through the self-service
+    # link) or ``on_behalf`` (a clerk for them, 帮办代报); None for other steps.
+    via: str | None = None
 
 
 def _payloads(holder: dict[str, Any] | None) -> list[Any]:
@@ -65,6 +78,7 @@ def _step_of(task_id: str) -> str:
 def build_timeline(history: dict[str, Any], process: str) -> list[TimelineEntry]:
     """Turn an exported history (``WorkflowHistory.to_json`` as a dict) into entries."""
     spec = PROCESSES.get(process)
+    held = _veteran_steps(spec)
 
     def title(step: str | None) -> str | None:
         if step is None or spec is None:
@@ -80,6 +94,10 @@ def build_timeline(history: dict[str, Any], process: str) -> list[TimelineEntry]
         eid = int(ev.get("eventId", 0))
         etype = ev.get("eventType", "")
         entry = _describe(etype, ev, title)
+        if entry is not None and entry.get("kind") == "task_completed":
+            entry = _by_whom(entry, held)
+        elif entry is not None and entry.get("kind") == "status":
+            entry["text"] = f"案件状态: {_status_words(spec, entry.pop('status'))}"
         if entry is not None:
             entries.append(TimelineEntry(at=at, event_id=eid, **entry))
     return entries
@@ -153,8 +171,51 @@ def _describe_activity(
         )
         return {"kind": "notice", "text": f"发送通知({inp.get('kind')}) 至 {who}"}
     if name == "set_case_status":
-        return {"kind": "status", "text": f"案件状态: {inp.get('status')}"}
+        status = inp.get("status")
+        return {"kind": "status", "status": status, "text": f"案件状态: {status}"}
+    if name == "close_task" and inp.get("status") == "withdrawn":
+        step = _step_of(inp.get("task_id", ""))
+        return {
+            "kind": "task_withdrawn",
+            "step": step,
+            "step_title": title(step),
+            "text": f"待办撤回: {title(step)}(无需再办)",
+        }
+    if name == "recompute_due" and inp.get("moved"):
+        step = _step_of(inp.get("task_id", ""))
+        return {
+            "kind": "deadline_moved",
+            "step": step,
+            "step_title": title(step),
+            "text": f"时限调整: {title(step)}",
+        }
     return None
+
+
+def _veteran_steps(spec: ProcessSpec | None) -> set[str]:
+    return {s.key for s in spec.steps if s.holder == "veteran"} if spec else set()
+
+
+def _status_words(spec: ProcessSpec | None, status: str | None) -> str:
+    if status == "closed":
+        return "已办结"
+    if spec is not None and status in spec.status_labels:
+        return spec.status_labels[status]
+    return str(status)
+
+
+def _by_whom(entry: dict[str, Any], held: set[str]) -> dict[str, Any]:
+    """A step the veteran holds says who did it: the veteran online, or a clerk for
+    them (帮办代报)."""
+    if entry.get("step") not in held:
+        return entry
+    actor = str(entry.get("actor") or "")
+    words = _outcome_words(entry.get("outcome"))
+    if actor.startswith(VETERAN_PREFIX):
+        text = f"退役军人本人在线报送 {entry['step_title']}: {words}"
+        return {**entry, "via": ONLINE, "text": text}
+    text = f"{actor} 帮办代报 {entry['step_title']}: {words}"
+    return {**entry, "via": ON_BEHALF, "text": text}
 
 
 def _describe_update(
@@ -174,7 +235,7 @@ def _describe_update(
             "actor": actor,
             "outcome": outcome,
             "comment": inp.get("comment") or None,
-            "text": f"{actor} 办理 {title(step)}: {OUTCOME_WORDS.get(outcome or '', outcome)}",
+            "text": f"{actor} 办理 {title(step)}: {_outcome_words(outcome)}",
         }
     if name == "reassign_task":
         target = (inp.get("target") or {}).get("username")

@@ -110,6 +110,9 @@ class ProcessSpec(BaseModel):
     # What a case is about: "veteran" (one veteran's case) or "org_unit" (a unit's
     # case with no veteran, e.g. a county's monthly payroll).
     subject: str = "veteran"
+    # Words for the statuses a running case of this process may carry besides
+    # ``running`` and ``closed`` (the pages show them).
+    status_labels: dict[str, str] = Field(default_factory=dict)
 
     def step(self, key: str) -> StepSpec:
         for s in self.steps:
@@ -129,5 +132,6 @@ class ProcessSpec(BaseModel):
             "excluded_categories": dict(self.excluded_categories),
             "startable": self.startable,
             "subject": self.subject,
+            "status_labels": dict(self.status_labels),
             "steps": [s.public() for s in self.steps],
         }

@@ -22,7 +22,9 @@ class TaskPublic(BaseModel):
     candidate_role: str
     org_unit_id: int
     assignee: str | None
-    status: str = Field(description="open | completed | skipped | cancelled")
+    status: str = Field(
+        description="open | completed | skipped | withdrawn | cancelled"
+    )
     overdue: bool
     round: int
     created_at: datetime
@@ -35,8 +37,22 @@ class TaskPublic(BaseModel):
     outcome: str | None = None
     result: dict[str, Any] = Field(default_factory=dict)
     comment: str | None = None
-    completed_by: str | None = None
+    completed_by: str | None = Field(
+        default=None,
+        description="The clerk's user name, or `veteran:<id>` when the veteran "
+        "completed a step they hold through the self-service link",
+    )
     completed_at: datetime | None = None
+    holder: str = Field(
+        default="agency",
+        description="Who holds the step: `agency` (clerks) or `veteran` (the veteran "
+        "reports it themselves, or a clerk of the step's role on their behalf)",
+    )
+    masked_fields: list[str] = Field(
+        default_factory=list,
+        description="Fields of `result` hidden from your role (sensitive, e.g. "
+        "出入境): shown as `已隐藏(N条)`",
+    )
 
 
 class TasksPublic(BaseModel):
@@ -95,8 +111,24 @@ class NoticePublic(BaseModel):
     sent_at: datetime | None
 
 
+class CaseClock(BaseModel):
+    """The case's open time split by who held it (a veteran-held step's open time
+    counts for the veteran)."""
+
+    agency_seconds: float
+    veteran_seconds: float
+
+
 class CaseDetail(CasePublic):
     veteran_name: str
+    subject: str = Field(
+        default="veteran",
+        description="What the case is about: `veteran` or `org_unit` (no veteran)",
+    )
+    org_unit_name: str = Field(
+        default="", description="The case's org unit (the subject of an org-unit case)"
+    )
+    clock: CaseClock | None = None
     open_steps: list[str]
     tasks: list[TaskPublic]
     notices: list[NoticePublic]

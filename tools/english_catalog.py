@@ -22,6 +22,7 @@ from api.web.forms import ERROR_TYPES
 from models.process_spec import OUTCOME_LABELS, ProcessSpec
 from models.processes import SPEC_VERSIONS, SUPPORT_SPECS
 from tools.campaign_catalog import CAMPAIGN_EN
+from tools.pages_catalog import PAGES_EN
 
 EN = {
     "用户名或密码错误": "Wrong user name or password",
@@ -333,6 +334,7 @@ EN = {
     TIMEOUT_MESSAGE: "The workflow engine did not answer in time; the action may not have taken effect. Try again shortly.",
 }
 EN.update({k: v for k, v in CAMPAIGN_EN.items() if k not in EN})
+EN.update({k: v for k, v in PAGES_EN.items() if k not in EN})
 
 
 def _specs() -> list[ProcessSpec]:
@@ -372,6 +374,13 @@ def dynamic_ids() -> set[str]:
             for f in step.form.model_fields.values():
                 if f.title:
                     ids.add(f.title)
+            # The fields of a row of a list of objects (a trip abroad), shown as
+            # the row's column titles.
+            for sub in step.form.model_json_schema().get("$defs", {}).values():
+                for prop in sub.get("properties", {}).values():
+                    if prop.get("title"):
+                        ids.add(prop["title"])
+        ids.update(spec.status_labels.values())  # a running case's own statuses
     return ids
 
 

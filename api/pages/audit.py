@@ -16,17 +16,20 @@ from starlette.concurrency import run_in_threadpool
 
 from api.audit import record_case_action
 from api.case_queries import audit_scope, search_cases
-from api.deps import AuthUser, EngineDep, TemporalDep
+from api.deps import AuthUser, EngineDep, TemporalDep, get_settings
 from api.evidence import evidence_zip
 from api.history_source import replay
-from api.pages.cases import case_view
+from api.pages.cases import case_view, subject_units
 from api.params import bounded_date
 from api.routes.history import EXPORT_ROLES
+from api.task_reads import TrailRow, mask_history, read_trail, task_data
+from api.web.display import case_status
 from api.web.render import render
 from api.web.session import PageUser
 from models.evidence_signing import signing_key as evidence_signing_key
 from models.idnumber import mask_id_number
 from models.processes import PROCESSES
+from models.settings import Settings
 from models.tables import AuditEvent, Case, Veteran
 from models.workdays import TZ
 
@@ -75,6 +78,8 @@ async def audit_search(
         "audit/search.html",
         {
             "rows": rows,
+            "units": await run_in_threadpool(subject_units, engine, rows),
+            "case_status": case_status,
             "params": p,
             "processes": list(PROCESSES.values()),
             "mask": mask_id_number,
@@ -92,11 +97,23 @@ async def audit_case(
 ) -> HTMLResponse:
     _require_auditor(user)
     view = await case_view(request, engine, temporal, user, case_id)
-    raw = (
-        json.dumps(view["history"].as_dict, ensure_ascii=False, indent=1)
-        if view["history"]
-        else ""
-    )
+    raw = ""
+    if view["history"]:
+        events = view["history"].as_dict
+        # The raw events carry the forms as submitted: sensitive fields masked
+        # unless the reader's role may see them (then that read is audited).
+        masked, any_masked = mask_history(events, view["case"].process)
+        unmask = user.can_unmask(get_settings(request))
+        if any_masked and unmask:
+            await run_in_threadpool(
+                record_case_action,
+                engine,
+                user.username,
+                "unmask_task_data",
+                case_id,
+                {"fields": "history"},
+            )
+        raw = json.dumps(events if unmask else masked, ensure_ascii=False, indent=1)
     return render(request, "audit/case.html", {**view, "raw": raw})
 
 
@@ -148,9 +165,16 @@ async def audit_evidence(
     if view["history"] is None:
         raise HTTPException(404, detail="案件历史已不存在")
     key = await run_in_threadpool(evidence_signing_key, request.app.state.settings)
+    # forms.json shows each form as the exporter may read it (sensitive fields
+    # masked unless their role may see them); history.json is the complete record.
+    unmask = user.can_unmask(get_settings(request))
+    tasks = [
+        t.model_copy(update={"result": task_data(t, unmask).data})
+        for t in view["tasks"]
+    ]
     data = evidence_zip(
         view["case"],
-        view["tasks"],
+        tasks,
         view["timeline"],
         view["history"],
         user.username,
@@ -174,11 +198,16 @@ async def audit_evidence(
 
 
 def _trail(
-    engine: EngineDep, org_path: str, p: dict[str, str], limit: int | None
-) -> list[AuditEvent]:
-    """The viewer's rows of the trail (``audit_scope``: their org subtree), filtered."""
+    engine: EngineDep,
+    settings: Settings,
+    user: AuthUser,
+    p: dict[str, str],
+    limit: int | None,
+) -> list[TrailRow]:
+    """The viewer's rows of the trail (``audit_scope``: their org subtree), filtered;
+    the form data a row carries masked as the viewer may read it."""
     with Session(engine) as s:
-        q = select(AuditEvent).where(audit_scope(org_path))
+        q = select(AuditEvent).where(audit_scope(user.org_path))
         if p.get("actor"):
             q = q.where(AuditEvent.actor == p["actor"].strip())
         if p.get("action"):
@@ -190,7 +219,8 @@ def _trail(
         if end := _day(p.get("to"), end=True):
             q = q.where(col(AuditEvent.at) < end)
         q = q.order_by(col(AuditEvent.at).desc(), col(AuditEvent.id).desc())
-        return list(s.exec(q.limit(limit) if limit else q).all())
+        rows = list(s.exec(q.limit(limit) if limit else q).all())
+    return read_trail(engine, settings, user, rows)
 
 
 @router.get("/audit/trail", response_class=HTMLResponse)
@@ -199,7 +229,7 @@ async def audit_trail(
 ) -> HTMLResponse:
     _require_auditor(user)
     p = dict(request.query_params)
-    rows = await run_in_threadpool(_trail, engine, user.org_path, p, 500)
+    rows = await run_in_threadpool(_trail, engine, get_settings(request), user, p, 500)
     return render(
         request,
         "audit/trail.html",
@@ -213,7 +243,12 @@ async def audit_trail_csv(
 ) -> Response:
     _require_auditor(user)
     rows = await run_in_threadpool(
-        _trail, engine, user.org_path, dict(request.query_params), None
+        _trail,
+        engine,
+        get_settings(request),
+        user,
+        dict(request.query_params),
+        None,
     )
     buf = io.StringIO()
     w = csv.writer(buf)

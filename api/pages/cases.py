@@ -4,6 +4,7 @@ tasks, notices) and one veteran (every case of the person, one timeline)."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -13,18 +14,38 @@ from sqlmodel import Session, col, or_, select
 from starlette.concurrency import run_in_threadpool
 
 from api import case_actions
-from api.case_queries import case_notices, case_tasks, search_cases, visible_case
-from api.deps import AuthUser, EngineDep, SettingsDep, TemporalDep
+from api.case_clock import case_clock
+from api.case_queries import (
+    account_names,
+    case_notices,
+    case_subject,
+    case_tasks,
+    search_cases,
+    unit_names,
+    visible_case,
+)
+from api.deps import AuthUser, EngineDep, SettingsDep, TemporalDep, get_settings
 from api.history_source import load_history
 from api.params import IdPath
+from api.task_reads import audit_revealed, task_data
 from api.timeline import TimelineEntry, build_timeline
 from api.web.diagram import diagram_svg, step_states
+from api.web.display import case_status, data_shown
 from api.web.render import render, translator
 from api.web.session import PageUser
 from models.idnumber import mask_id_number
-from models.processes import PROCESSES
+from models.process_spec import ProcessSpec
+from models.processes import PROCESSES, spec_of
 from models.public import CaseCreate
 from models.tables import Case, OrgUnit, Veteran
+
+
+def subject_units(
+    engine: EngineDep, rows: list[tuple[Case, Veteran | None]]
+) -> dict[int, str]:
+    """Unit names of the listed cases that are about an org unit (no veteran)."""
+    return unit_names(engine, {c.org_unit_id for c, _ in rows if not c.veteran_id})
+
 
 router = APIRouter(include_in_schema=False)
 
@@ -48,6 +69,8 @@ async def cases_page(
         "cases/list.html",
         {
             "rows": rows,
+            "units": await run_in_threadpool(subject_units, engine, rows),
+            "case_status": case_status,
             "params": params,
             "processes": list(PROCESSES.values()),
             "mask": mask_id_number,
@@ -68,15 +91,10 @@ async def case_view(
         raise HTTPException(404, detail="案件不存在")
     tasks = await run_in_threadpool(case_tasks, engine, case_id)
     notices = await run_in_threadpool(case_notices, engine, case_id)
-
-    def vet_and_unit() -> tuple[Veteran | None, OrgUnit | None]:
-        with Session(engine) as s:
-            return s.get(Veteran, case.veteran_id), s.get(OrgUnit, case.org_unit_id)
-
-    vet, unit = await run_in_threadpool(vet_and_unit)
+    vet, unit = await run_in_threadpool(case_subject, engine, case)
     loaded = await load_history(temporal, engine, case.workflow_id)
     timeline = build_timeline(loaded.as_dict, case.process) if loaded else []
-    spec = PROCESSES.get(case.process)
+    spec = spec_of(case.process, case.spec_version)
     tr = translator(request)
     diagram = (
         diagram_svg(
@@ -85,9 +103,20 @@ async def case_view(
         if spec
         else ""
     )
+    # Each task's data as this reader may see it; unmasked sensitive reads audited.
+    unmask = user.can_unmask(get_settings(request))
+    reads = [(t, task_data(t, unmask)) for t in tasks]
+    await run_in_threadpool(audit_revealed, engine, user, reads)
+    actors = {t.completed_by or t.assignee or "" for t in tasks} - {""}
     return {
         "case": case,
         "tasks": tasks,
+        "task_data": {t.id: data_shown(t.form_schema, d.data) for t, d in reads},
+        "masked": {t.id: d.masked for t, d in reads},
+        "names": await run_in_threadpool(account_names, engine, actors),
+        "veteran_steps": _veteran_steps(spec),
+        "case_status": case_status,
+        "clock": case_clock(case, tasks, datetime.now(UTC)),
         "notices": notices,
         "veteran": vet,
         "unit": unit,
@@ -97,6 +126,11 @@ async def case_view(
         "history": loaded,
         "diagram": diagram,
     }
+
+
+def _veteran_steps(spec: ProcessSpec | None) -> set[str]:
+    """The steps the veteran holds (their own report; a clerk may do it for them)."""
+    return {s.key for s in spec.steps if s.holder == "veteran"} if spec else set()
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
@@ -158,10 +192,16 @@ async def veteran_page(
             "cases": cases,
             "timeline": merged,
             "processes": PROCESSES,
+            "case_status": case_status,
+            # Only processes clerks start (not those a campaign or a schedule
+            # opens, e.g. the annual review), one case at a time unless the process
+            # allows many.
             "startable": [
                 p
                 for k, p in PROCESSES.items()
-                if k not in {c.process for c in cases}
+                if p.startable
+                and p.subject == "veteran"
+                and (p.per_veteran == "many" or k not in {c.process for c in cases})
                 and vet.category not in p.excluded_categories
             ],
             # Processes that do not serve this person, with where they are served.

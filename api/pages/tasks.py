@@ -12,14 +12,17 @@ from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
 from api import task_actions
-from api.case_queries import case_tasks
-from api.deps import AuthUser, EngineDep, TemporalDep
+from api.case_queries import account_names, case_tasks
+from api.deps import AuthUser, EngineDep, TemporalDep, get_settings
+from api.task_reads import audit_revealed, task_data
 from api.web.diagram import diagram_svg, step_states
+from api.web.display import context_shown, data_shown
 from api.web.forms import data_from_form, field_errors, fields_of
 from api.web.render import render, translator
 from api.web.session import PageUser
 from models.idnumber import mask_id_number
-from models.processes import PROCESSES
+from models.processes import spec_of
+from models.settings import Settings
 from models.tables import Account, Case, HumanTask, OrgUnit, Veteran
 
 router = APIRouter(include_in_schema=False)
@@ -73,12 +76,21 @@ def _reassign_candidates(
         ]
 
 
-def _page_context(engine: EngineDep, task: HumanTask, user: AuthUser) -> dict[str, Any]:
+def _page_context(
+    engine: EngineDep, settings: Settings, task: HumanTask, user: AuthUser
+) -> dict[str, Any]:
     with Session(engine) as s:
         case = s.get(Case, task.case_id)
-        vet = s.get(Veteran, case.veteran_id) if case else None
+        vet = s.get(Veteran, case.veteran_id) if case and case.veteran_id else None
         unit = s.get(OrgUnit, task.org_unit_id)
-    spec = PROCESSES.get(task.process)
+        # A case about an org unit (no veteran): the unit is what the case is about.
+        subject_unit = (
+            s.get(OrgUnit, case.org_unit_id) if case and not case.veteran_id else None
+        )
+    spec = spec_of(task.process, case.spec_version if case else None)
+    step = (
+        next((st for st in spec.steps if st.key == task.step), None) if spec else None
+    )
     rows = case_tasks(engine, task.case_id)
     may_act = task.status == "open" and (
         task.assignee == user.username or task.candidate_role in user.roles
@@ -86,14 +98,34 @@ def _page_context(engine: EngineDep, task: HumanTask, user: AuthUser) -> dict[st
     supervisor = user.has_role("manager", "admin") or (
         user.org_path != task.org_path and any(r.endswith("_staff") for r in user.roles)
     )
+    # The step's data as this reader may see it (sensitive fields masked, or shown
+    # and the read audited).
+    data = task_data(task, user.can_unmask(settings))
+    audit_revealed(engine, user, [(task, data)])
+    context = context_shown(spec, task.context)
+    done = [t for t in rows if t.status in ("completed", "skipped", "withdrawn")]
+    who = {t.completed_by for t in done if t.completed_by} | {
+        c.actor for c in context if c.actor
+    }
+    if task.completed_by:
+        who.add(task.completed_by)
     return {
         "task": task,
         "case": case,
         "veteran": vet,
         "veteran_id_masked": mask_id_number(vet.id_number) if vet else "",
         "unit": unit,
+        "subject_unit": subject_unit,
         "spec": spec,
-        "history_tasks": [t for t in rows if t.status in ("completed", "skipped")],
+        "step": step,
+        "veteran_steps": {st.key for st in spec.steps if st.holder == "veteran"}
+        if spec
+        else set(),
+        "data_shown": data_shown(task.form_schema, data.data),
+        "masked_fields": data.masked,
+        "context_shown": context,
+        "names": account_names(engine, who),
+        "history_tasks": done,
         "states": step_states(spec, [(t.step, t.status) for t in rows]) if spec else {},
         "may_act": may_act,
         "may_reassign": task.status == "open" and supervisor,
@@ -111,7 +143,8 @@ async def _render_task(
     status_code: int = 200,
     **extra: Any,
 ) -> HTMLResponse:
-    ctx = await run_in_threadpool(_page_context, engine, task, user)
+    settings = get_settings(request)
+    ctx = await run_in_threadpool(_page_context, engine, settings, task, user)
     tr = translator(request)
     spec = ctx["spec"]
     ctx["diagram"] = diagram_svg(spec, ctx["states"], tr.gettext) if spec else ""
@@ -163,6 +196,12 @@ async def complete_form(
     outcome = str(form.get("outcome") or "")
     comment = str(form.get("comment") or "")
     tr = translator(request)
+    if form.get("add_row") and not outcome:
+        # "添加行" of a list of objects: the form again with what was typed (blank
+        # rows dropped) and new blank rows; nothing is submitted.
+        return await _render_task(
+            request, engine, task, user, values=data, comment=comment
+        )
     try:
         await task_actions.complete(
             temporal, engine, task, user, outcome, data, comment

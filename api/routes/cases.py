@@ -2,29 +2,32 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 from starlette.concurrency import run_in_threadpool
 
 from api import case_actions
+from api.case_clock import case_clock
 from api.case_queries import (
     case_notices,
+    case_subject,
     case_tasks,
     list_cases,
-    veteran_in_subtree,
     visible_case,
 )
 from api.deps import CurrentUser, EngineDep, SettingsDep, TemporalDep
 from api.params import Offset
+from api.task_reads import read_tasks
 from models.public import (
+    CaseClock,
     CaseCreate,
     CaseDetail,
     CasePublic,
     CasesPublic,
     CaseStarted,
     NoticePublic,
-    TaskPublic,
 )
 
 router = APIRouter(prefix="/api/cases", tags=["cases"])
@@ -57,7 +60,13 @@ async def list_cases_route(
     engine: EngineDep,
     user: CurrentUser,
     process: str | None = None,
-    status: Annotated[str | None, Query(description="running | closed")] = None,
+    status: Annotated[
+        str | None,
+        Query(
+            description="`running` (any status but closed) | `closed` | a "
+            "process's own status, e.g. `in_correction`"
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Offset = 0,
 ) -> CasesPublic:
@@ -79,21 +88,30 @@ async def list_cases_route(
     response_model=CaseDetail,
     summary="One case with its tasks and notices",
 )
-async def get_case(case_id: str, engine: EngineDep, user: CurrentUser) -> CaseDetail:
+async def get_case(
+    case_id: str, engine: EngineDep, settings: SettingsDep, user: CurrentUser
+) -> CaseDetail:
+    """The case, its tasks (sensitive form fields masked unless your role may see
+    them, see GET /api/tasks/{id}), its notices, what it is about (a veteran, or an
+    org unit: `subject`, `org_unit_name`) and its split clock: the seconds it lay
+    with the agency and with the veteran (steps the veteran holds)."""
     case = await run_in_threadpool(visible_case, engine, case_id, user.org_path)
     if case is None:
         raise HTTPException(404, detail="案件不存在 (case not found)")
     tasks = await run_in_threadpool(case_tasks, engine, case_id)
     notices = await run_in_threadpool(case_notices, engine, case_id)
-    found = (
-        await run_in_threadpool(veteran_in_subtree, engine, case.veteran_id, "/")
-        if case.veteran_id
-        else None
-    )
+    vet, unit = await run_in_threadpool(case_subject, engine, case)
+    clock = case_clock(case, tasks, datetime.now(UTC))
     return CaseDetail(
         **CasePublic.model_validate(case).model_dump(),
-        veteran_name=found[0].name if found else "",
+        veteran_name=vet.name if vet else "",
+        subject="veteran" if case.veteran_id else "org_unit",
+        org_unit_name=unit.name if unit else "",
+        clock=CaseClock(
+            agency_seconds=clock.agency.total_seconds(),
+            veteran_seconds=clock.veteran.total_seconds(),
+        ),
         open_steps=[t.step for t in tasks if t.status == "open"],
-        tasks=[TaskPublic.model_validate(t) for t in tasks],
+        tasks=await run_in_threadpool(read_tasks, engine, settings, user, tasks),
         notices=[NoticePublic.model_validate(n) for n in notices],
     )

@@ -13,8 +13,9 @@ from starlette.concurrency import run_in_threadpool
 
 from api import task_actions
 from api.case_queries import list_tasks
-from api.deps import CurrentUser, EngineDep, TemporalDep
+from api.deps import AuthUser, CurrentUser, EngineDep, SettingsDep, TemporalDep
 from api.params import Offset
+from api.task_reads import read_tasks
 from models.public import TaskClaim, TaskComplete, TaskPublic, TaskReassign, TasksPublic
 from models.tables import HumanTask
 
@@ -25,9 +26,20 @@ async def _task(engine: EngineDep, user: CurrentUser, task_id: str) -> HumanTask
     return await task_actions.load_task(engine, user, task_id)
 
 
+async def _public(
+    engine: EngineDep, settings: SettingsDep, user: AuthUser, task_id: str
+) -> TaskPublic:
+    """The task as ``user`` may read it: sensitive fields masked unless their role may
+    see them (then the read is audited)."""
+    task = await _task(engine, user, task_id)
+    (public,) = await run_in_threadpool(read_tasks, engine, settings, user, [task])
+    return public
+
+
 @router.get("", response_model=TasksPublic, summary="List tasks visible to me")
 async def list_tasks_route(
     engine: EngineDep,
+    settings: SettingsDep,
     user: CurrentUser,
     status: Annotated[
         str | None, Query(description="open | completed | skipped")
@@ -50,12 +62,18 @@ async def list_tasks_route(
             offset=offset,
         )
     )
-    return TasksPublic(data=[TaskPublic.model_validate(r) for r in rows], count=count)
+    data = await run_in_threadpool(read_tasks, engine, settings, user, rows)
+    return TasksPublic(data=data, count=count)
 
 
 @router.get("/{task_id}", response_model=TaskPublic, summary="One task")
-async def get_task(task_id: str, engine: EngineDep, user: CurrentUser) -> TaskPublic:
-    return TaskPublic.model_validate(await _task(engine, user, task_id))
+async def get_task(
+    task_id: str, engine: EngineDep, settings: SettingsDep, user: CurrentUser
+) -> TaskPublic:
+    """The task with its form data. A field the step's form marks sensitive (出入境)
+    is masked (`masked_fields`) unless your role may see full ID numbers; such a read
+    is audited as `unmask_task_data`."""
+    return await _public(engine, settings, user, task_id)
 
 
 @router.post("/{task_id}/claim", response_model=TaskPublic, summary="Claim a task")
@@ -63,6 +81,7 @@ async def claim_task(
     task_id: str,
     engine: EngineDep,
     temporal: TemporalDep,
+    settings: SettingsDep,
     user: CurrentUser,
     body: TaskClaim | None = None,
 ) -> TaskPublic:
@@ -70,18 +89,22 @@ async def claim_task(
     holder, unless `force` confirms the takeover."""
     task = await _task(engine, user, task_id)
     await task_actions.claim(temporal, task, user, force=bool(body and body.force))
-    return TaskPublic.model_validate(await _task(engine, user, task_id))
+    return await _public(engine, settings, user, task_id)
 
 
 @router.post(
     "/{task_id}/unclaim", response_model=TaskPublic, summary="Give a task back"
 )
 async def unclaim_task(
-    task_id: str, engine: EngineDep, temporal: TemporalDep, user: CurrentUser
+    task_id: str,
+    engine: EngineDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    user: CurrentUser,
 ) -> TaskPublic:
     task = await _task(engine, user, task_id)
     await task_actions.unclaim(temporal, task, user)
-    return TaskPublic.model_validate(await _task(engine, user, task_id))
+    return await _public(engine, settings, user, task_id)
 
 
 @router.post(
@@ -94,13 +117,14 @@ async def reassign_task(
     body: TaskReassign,
     engine: EngineDep,
     temporal: TemporalDep,
+    settings: SettingsDep,
     user: CurrentUser,
 ) -> TaskPublic:
     task = await _task(engine, user, task_id)
     await task_actions.reassign(
         temporal, engine, task, user, body.username, body.reason
     )
-    return TaskPublic.model_validate(await _task(engine, user, task_id))
+    return await _public(engine, settings, user, task_id)
 
 
 @router.post(
@@ -111,6 +135,7 @@ async def complete_task(
     body: TaskComplete,
     engine: EngineDep,
     temporal: TemporalDep,
+    settings: SettingsDep,
     user: CurrentUser,
 ) -> TaskPublic:
     """Finish the step with an outcome and its form. Wrong outcome or form data: 422 with
@@ -119,4 +144,4 @@ async def complete_task(
     await task_actions.complete(
         temporal, engine, task, user, body.outcome, body.data, body.comment
     )
-    return TaskPublic.model_validate(await _task(engine, user, task_id))
+    return await _public(engine, settings, user, task_id)

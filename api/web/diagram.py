@@ -1,5 +1,7 @@
 """The process diagram as SVG, drawn from the process's own step definitions, with the
-case's done, current and pending steps marked."""
+case's done, current and pending steps marked: steps top to bottom, parallel steps
+side by side, and each way back (a step whose ``next`` names an earlier one) as a
+dashed arrow on the right."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ COLOURS = {
     "skipped": "#718096",
 }
 BOX_W, BOX_H, GAP_X, GAP_Y = 176, 40, 14, 34
+LANE = 12  # room for each way back (a dashed arrow right of the boxes)
 
 
 def stages(spec: ProcessSpec) -> list[list[str]]:
@@ -31,7 +34,9 @@ def stages(spec: ProcessSpec) -> list[list[str]]:
 def step_states(
     spec: ProcessSpec, task_states: list[tuple[str, str]]
 ) -> dict[str, str]:
-    """done / current / skipped / pending per step, from the case's (step, status) rows."""
+    """done / current / skipped / pending per step, from the case's (step, status) rows.
+    A task withdrawn (the process no longer waited for it) reads as skipped; a step
+    worked again (a correction round) shows its latest round."""
     state = {s.key: "pending" for s in spec.steps}
     for step, status in task_states:  # in creation order: the latest row wins
         if step in state:
@@ -39,8 +44,22 @@ def step_states(
                 "open": "current",
                 "completed": "done",
                 "skipped": "skipped",
+                "withdrawn": "skipped",
+                "cancelled": "skipped",
             }.get(status, state[step])
     return state
+
+
+def back_edges(spec: ProcessSpec, layout: list[list[str]]) -> list[tuple[str, str]]:
+    """The ways back: a step whose ``next`` names a step drawn above it (a correction
+    round goes back to the report, an interview back to the review)."""
+    row_of = {key: i for i, row in enumerate(layout) for key in row}
+    return [
+        (step.key, target)
+        for step in spec.steps
+        for target in step.next
+        if target in row_of and row_of[target] < row_of[step.key]
+    ]
 
 
 def diagram_svg(
@@ -49,27 +68,32 @@ def diagram_svg(
     title_of: Callable[[str], str] | None = None,
 ) -> str:
     rows = stages(spec)
-    width = max(len(r) for r in rows) * (BOX_W + GAP_X) + GAP_X
     cols = 4
     # Wrap the wide parallel stage into rows of `cols` boxes.
     layout: list[list[str]] = []
     for r in rows:
         layout.extend(r[i : i + cols] for i in range(0, len(r), cols))
-    width = min(width, cols * (BOX_W + GAP_X) + GAP_X)
+    loops = back_edges(spec, layout)
+    boxes = min(max(len(r) for r in layout), cols) * (BOX_W + GAP_X) + GAP_X
+    # The ways back run in lanes right of the boxes, one lane each.
+    width = boxes + (len(loops) * LANE + GAP_X if loops else 0)
     height = len(layout) * (BOX_H + GAP_Y) + GAP_Y
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="diagram" viewBox="0 0 {width} {height}" style="width:100%;max-width:{width}px;height:auto" role="img" aria-label="{escape(spec.title)}">'
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="diagram" viewBox="0 0 {width} {height}" style="width:100%;max-width:{width}px;height:auto" role="img" aria-label="{escape(spec.title)}">',
+        '<defs><marker id="arr" markerWidth="8" markerHeight="8" refX="6" refY="4" orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="#5b6775"/></marker></defs>',
     ]
     tr: Callable[[str], str] = title_of or (lambda s: s)
+    at: dict[str, tuple[int, int]] = {}
     for i, row in enumerate(layout):
         y = GAP_Y // 2 + i * (BOX_H + GAP_Y)
-        x0 = (width - len(row) * (BOX_W + GAP_X) + GAP_X) // 2
+        x0 = (boxes - len(row) * (BOX_W + GAP_X) + GAP_X) // 2
         if i:
             parts.append(
-                f'<line x1="{width // 2}" y1="{y - GAP_Y + 4}" x2="{width // 2}" y2="{y - 4}" stroke="#5b6775" stroke-width="1.5" marker-end="url(#arr)"/>'
+                f'<line x1="{boxes // 2}" y1="{y - GAP_Y + 4}" x2="{boxes // 2}" y2="{y - 4}" stroke="#5b6775" stroke-width="1.5" marker-end="url(#arr)"/>'
             )
         for j, key in enumerate(row):
             x = x0 + j * (BOX_W + GAP_X)
+            at[key] = (x, y)
             st = states.get(key, "pending")
             title = escape(tr(spec.step(key).title))
             parts.append(
@@ -77,9 +101,13 @@ def diagram_svg(
                 f'fill="{COLOURS[st]}" fill-opacity="0.15" stroke="{COLOURS[st]}" stroke-width="2"/>'
                 f'<text x="{x + BOX_W // 2}" y="{y + BOX_H // 2 + 5}" text-anchor="middle" font-size="13" fill="#1d2733">{title}</text></g>'
             )
-    parts.insert(
-        1,
-        '<defs><marker id="arr" markerWidth="8" markerHeight="8" refX="6" refY="4" orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="#5b6775"/></marker></defs>',
-    )
+    for lane, (source, target) in enumerate(loops):
+        (sx, sy), (tx, ty) = at[source], at[target]
+        lane_x = boxes + lane * LANE + GAP_X // 2
+        parts.append(
+            f'<path class="loop" data-from="{source}" data-to="{target}" '
+            f'd="M{sx + BOX_W},{sy + BOX_H // 2 + 6} H{lane_x} V{ty + BOX_H // 2 - 6} H{tx + BOX_W + 4}" '
+            'fill="none" stroke="#5b6775" stroke-width="1.2" stroke-dasharray="4 3" marker-end="url(#arr)"/>'
+        )
     parts.append("</svg>")
     return "".join(parts)

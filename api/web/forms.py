@@ -40,23 +40,49 @@ ERROR_TYPES = {
 }
 
 
+# Blank rows offered below a list of objects' filled rows (a trip abroad, a payroll
+# line); a row left blank is dropped when the form comes back.
+BLANK_ROWS = 2
+
+
 @dataclass
 class Field:
     name: str
     title: str
-    kind: str  # text | textarea | date | bool | list | checklist | select
+    # text | textarea | number | date | bool | list | checklist | select | rows
+    kind: str
     required: bool
     value: Any = None
     options: list[str] = field(default_factory=list)
+    # kind "rows" (a list of objects): the fields of one row, and the rows shown (the
+    # values given, then blank rows up to the list's maximum).
+    columns: list[Field] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    description: str = ""
 
 
-def _resolved(prop: dict[str, Any]) -> dict[str, Any]:
+def _resolved(
+    prop: dict[str, Any], root: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The property with an Optional's ``anyOf`` (value or null) folded in: the non-null
-    branch's type, format and enum, the property's own title, default and hints."""
+    branch's type, format and enum, the property's own title, default and hints; and a
+    ``$ref`` into the schema's ``$defs`` (a row's object) resolved."""
     branches = [b for b in prop.get("anyOf", []) if b.get("type") != "null"]
-    if len(branches) != 1:
-        return prop
-    return {**branches[0], **{k: v for k, v in prop.items() if k != "anyOf"}}
+    if len(branches) == 1:
+        prop = {**branches[0], **{k: v for k, v in prop.items() if k != "anyOf"}}
+    ref = prop.get("$ref")
+    if root is not None and isinstance(ref, str) and ref.startswith("#/$defs/"):
+        target = root.get("$defs", {}).get(ref.removeprefix("#/$defs/"), {})
+        prop = {**target, **{k: v for k, v in prop.items() if k != "$ref"}}
+    return prop
+
+
+def _row_schema(prop: dict[str, Any], root: dict[str, Any]) -> dict[str, Any] | None:
+    """The object schema of a list-of-objects property, or None."""
+    if prop.get("type") != "array" or not isinstance(prop.get("items"), dict):
+        return None
+    items = _resolved(prop["items"], root)
+    return items if items.get("properties") else None
 
 
 def _checklist_options(
@@ -73,28 +99,29 @@ def _checklist_options(
     return None
 
 
-def fields_of(
-    schema: dict[str, Any], values: dict[str, Any], context: dict[str, Any]
+def _kind(prop: dict[str, Any]) -> tuple[str, list[str]]:
+    """The input a scalar property becomes, and a select's options."""
+    if prop.get("type") == "boolean":
+        return "bool", []
+    if isinstance(prop.get("enum"), list):
+        return "select", [str(v) for v in prop["enum"]]
+    if prop.get("format") == "date":
+        return "date", []
+    if prop.get("type") in ("integer", "number"):
+        return "number", []
+    if (prop.get("maxLength") or 0) > 500:
+        return "textarea", []
+    return "text", []
+
+
+def _scalar_fields(
+    schema: dict[str, Any], root: dict[str, Any], values: dict[str, Any]
 ) -> list[Field]:
     required = set(schema.get("required", []))
-    out: list[Field] = []
+    out = []
     for name, raw in schema.get("properties", {}).items():
-        prop = _resolved(raw)
-        kind = "text"
-        options: list[str] = []
-        if prop.get("type") == "boolean":
-            kind = "bool"
-        elif prop.get("type") == "array":
-            kind = "list"
-            boxes = _checklist_options(name, prop, context)
-            if boxes is not None:
-                kind, options = "checklist", boxes
-        elif isinstance(prop.get("enum"), list):
-            kind, options = "select", [str(v) for v in prop["enum"]]
-        elif prop.get("format") == "date":
-            kind = "date"
-        elif (prop.get("maxLength") or 0) > 500:
-            kind = "textarea"
+        prop = _resolved(raw, root)
+        kind, options = _kind(prop)
         out.append(
             Field(
                 name,
@@ -103,18 +130,106 @@ def fields_of(
                 name in required,
                 values.get(name, prop.get("default")),
                 options,
+                description=str(prop.get("description", "")),
             )
         )
     return out
 
 
+def fields_of(
+    schema: dict[str, Any], values: dict[str, Any], context: dict[str, Any]
+) -> list[Field]:
+    required = set(schema.get("required", []))
+    out: list[Field] = []
+    for name, raw in schema.get("properties", {}).items():
+        prop = _resolved(raw, schema)
+        kind, options = _kind(prop)
+        columns: list[Field] = []
+        rows: list[dict[str, Any]] = []
+        value = values.get(name, prop.get("default"))
+        row_schema = _row_schema(prop, schema)
+        if row_schema is not None:
+            kind, options = "rows", []
+            columns = _scalar_fields(row_schema, schema, {})
+            given = [v for v in value or [] if isinstance(v, dict)]
+            most = int(prop.get("maxItems") or len(given) + BLANK_ROWS)
+            rows = [*given, *[{}] * max(0, min(BLANK_ROWS, most - len(given)))]
+        elif prop.get("type") == "array":
+            kind = "list"
+            boxes = _checklist_options(name, prop, context)
+            if boxes is not None:
+                kind, options = "checklist", boxes
+        out.append(
+            Field(
+                name,
+                prop.get("title", name),
+                kind,
+                name in required,
+                value,
+                options,
+                columns,
+                rows,
+                description=str(prop.get("description", "")),
+            )
+        )
+    return out
+
+
+def _scalar_from_form(prop: dict[str, Any], key: str, form: FormData) -> Any:
+    """One submitted scalar: a checkbox's state, else the text (None when empty)."""
+    if prop.get("type") == "boolean":
+        return form.get(key) in ("on", "true", "1")
+    value = form.get(key)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    return None
+
+
+def _rows_from_form(
+    name: str, row_schema: dict[str, Any], root: dict[str, Any], form: FormData
+) -> list[dict[str, Any]]:
+    """The rows of a list of objects (inputs ``<name>__<i>__<field>``), in order; a
+    row with nothing filled in is dropped (an unticked box alone fills nothing)."""
+    prefix = f"{name}__"
+    indices = sorted(
+        {
+            int(parts[0])
+            for key in form
+            if key.startswith(prefix)
+            and (parts := key.removeprefix(prefix).split("__", 1))[0].isdigit()
+        }
+    )
+    rows = []
+    for i in indices:
+        row: dict[str, Any] = {}
+        filled = False
+        for sub, raw in row_schema.get("properties", {}).items():
+            prop = _resolved(raw, root)
+            value = _scalar_from_form(prop, f"{prefix}{i}__{sub}", form)
+            if prop.get("type") == "boolean":
+                row[sub] = value
+                filled = filled or bool(value)
+            elif value is not None:
+                row[sub] = value
+                filled = True
+        if filled:
+            rows.append(row)
+    return rows
+
+
 def data_from_form(schema: dict[str, Any], form: FormData) -> dict[str, Any]:
     """The step data from a submitted HTML form (lists: checked boxes plus one per line;
-    selects and text: the value, left out when empty so "required" reads clearer)."""
+    lists of objects: the filled rows; selects and text: the value, left out when empty
+    so "required" reads clearer)."""
     data: dict[str, Any] = {}
     for name, raw in schema.get("properties", {}).items():
-        prop = _resolved(raw)
-        if prop.get("type") == "array":
+        prop = _resolved(raw, schema)
+        row_schema = _row_schema(prop, schema)
+        if row_schema is not None:
+            rows = _rows_from_form(name, row_schema, schema, form)
+            if rows:
+                data[name] = rows
+        elif prop.get("type") == "array":
             checked = [
                 v.strip()
                 for v in form.getlist(name)
@@ -129,12 +244,10 @@ def data_from_form(schema: dict[str, Any], form: FormData) -> dict[str, Any]:
             items = [*checked, *[ln for ln in lines if ln not in checked]]
             if items:
                 data[name] = items
-        elif prop.get("type") == "boolean":
-            data[name] = form.get(name) in ("on", "true", "1")
-        else:  # text, textarea, date and select
-            value = form.get(name)
-            if isinstance(value, str) and value.strip():
-                data[name] = value.strip()
+        else:  # bool, text, textarea, number, date and select
+            value = _scalar_from_form(prop, name, form)
+            if value is not None:
+                data[name] = value
     return data
 
 
@@ -152,6 +265,8 @@ def field_errors(
             msg = raw.removeprefix("Value error, ")
         text = tr.gettext(msg)
         if loc[:1] == ["data"] and len(loc) >= 2:
+            if len(loc) >= 3 and loc[2].isdigit():  # a row of a list of objects
+                text = tr.gettext("第{n}行", n=int(loc[2]) + 1) + ": " + text
             by_field.setdefault(loc[1], text)
         elif loc[:1] == ["outcome"]:
             general.append(text)

@@ -197,6 +197,7 @@ SPEC = ProcessSpec(
     per_veteran="many",
     version=1,
     startable=False,
+    status_labels=STATUS_LABELS,
     steps=(
         StepSpec(
             key="submit_report",

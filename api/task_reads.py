@@ -1,0 +1,232 @@
+"""Reading task data: the form data as the reader may see it.
+
+A field the step's form marks sensitive (models/sensitive.py) is masked unless the
+reader's role may see full ID numbers (``VETFLOW_UNMASK_ROLES``); every unmasked read
+of such a field is audited (``unmask_task_data``), as unmasked ID numbers are
+(``unmask_id_number``). The JSON API and the pages both read through here.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from api.audit import record_audit
+from api.deps import AuthUser
+from models.process_spec import StepSpec
+from models.processes import SPEC_VERSIONS, spec_of
+from models.public import TaskPublic
+from models.sensitive import mask_data, masked_value, sensitive_names
+from models.settings import Settings
+from models.tables import AuditEvent, HumanTask
+
+AUDIT_ACTION = "unmask_task_data"
+
+
+@dataclass
+class TaskData:
+    """One task's data as shown to one reader."""
+
+    data: dict[str, Any]
+    masked: list[str] = field(default_factory=list)  # hidden from this reader
+    revealed: list[str] = field(default_factory=list)  # sensitive, shown in full
+
+
+def step_spec(process: str, step: str, version: int | None = None) -> StepSpec | None:
+    """The definition of ``step``: of the case's version when given, else of the
+    newest version that has it."""
+    specs = [spec_of(process, version)] if version is not None else []
+    specs += [
+        v for _, v in sorted(SPEC_VERSIONS.get(process, {}).items(), reverse=True)
+    ]
+    support = spec_of(process)
+    for spec in [*specs, support]:
+        if spec is None:
+            continue
+        try:
+            return spec.step(step)
+        except KeyError:
+            continue
+    return None
+
+
+def holder_of(task: HumanTask, version: int | None = None) -> str:
+    found = step_spec(task.process, task.step, version)
+    return found.holder if found else "agency"
+
+
+def task_data(task: HumanTask, unmask: bool) -> TaskData:
+    masked, paths = mask_data(task.form_schema, task.result)
+    if unmask:
+        return TaskData(dict(task.result or {}), revealed=paths)
+    return TaskData(masked, masked=paths)
+
+
+def audit_revealed(
+    engine: Engine, user: AuthUser, reads: Iterable[tuple[HumanTask, TaskData]]
+) -> None:
+    """One audit row per task whose sensitive fields the reader was shown in full."""
+    shown = [(t, d) for t, d in reads if d.revealed]
+    if not shown:
+        return
+    with Session(engine) as s:
+        for task, data in shown:
+            record_audit(
+                s,
+                actor=user.username,
+                action=AUDIT_ACTION,
+                entity_type="task",
+                entity_id=task.id,
+                case_id=task.case_id,
+                after={"fields": data.revealed},
+            )
+        s.commit()
+
+
+def read_tasks(
+    engine: Engine, settings: Settings, user: AuthUser, tasks: list[HumanTask]
+) -> list[TaskPublic]:
+    """The tasks as the API answers them to ``user`` (sync: run in a thread)."""
+    unmask = user.can_unmask(settings)
+    reads = [(t, task_data(t, unmask)) for t in tasks]
+    audit_revealed(engine, user, reads)
+    return [
+        TaskPublic.model_validate(t).model_copy(
+            update={
+                "result": d.data,
+                "masked_fields": d.masked,
+                "holder": holder_of(t),
+            }
+        )
+        for t, d in reads
+    ]
+
+
+def process_sensitive_names(process: str) -> frozenset[str]:
+    """Names of the fields any form of ``process`` (any version) marks sensitive."""
+    names: set[str] = set()
+    for spec in SPEC_VERSIONS.get(process, {}).values():
+        for step in spec.steps:
+            names |= sensitive_names(step.form.model_json_schema())
+    return frozenset(names)
+
+
+def _mask_named(value: Any, names: frozenset[str], found: list[str]) -> Any:
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if k in names:
+                out[k] = masked_value(v)
+                found.append(k)
+            else:
+                out[k] = _mask_named(v, names, found)
+        return out
+    if isinstance(value, list):
+        return [_mask_named(v, names, found) for v in value]
+    return value
+
+
+def _mask_payload(
+    payload: dict[str, Any], names: frozenset[str], found: list[str]
+) -> dict[str, Any]:
+    try:
+        encoding = base64.b64decode(payload.get("metadata", {}).get("encoding", ""))
+        if encoding != b"json/plain":
+            return payload
+        value = json.loads(base64.b64decode(payload.get("data", "")))
+    except (ValueError, TypeError):
+        return payload
+    before = len(found)
+    masked = _mask_named(value, names, found)
+    if len(found) == before:
+        return payload
+    data = json.dumps(masked, ensure_ascii=False, separators=(",", ":")).encode()
+    return {**payload, "data": base64.b64encode(data).decode()}
+
+
+def mask_history(history: dict[str, Any], process: str) -> tuple[dict[str, Any], bool]:
+    """A decoded history (``WorkflowHistory.to_json`` as a dict) with the sensitive
+    fields of the process's forms masked inside every JSON payload, and whether any
+    was. For showing the raw events; replays and exports use the history itself."""
+    names = process_sensitive_names(process)
+    if not names:
+        return history, False
+    found: list[str] = []
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "data" in node and "metadata" in node and isinstance(node["data"], str):
+                return _mask_payload(node, names, found)
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    masked = walk(history)
+    return masked, bool(found)
+
+
+@dataclass
+class TrailRow:
+    """An audit row as the reader may see it (a task's data masked)."""
+
+    row: AuditEvent
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.row, name)
+
+
+def read_trail(
+    engine: Engine, settings: Settings, user: AuthUser, rows: list[AuditEvent]
+) -> list[TrailRow]:
+    """Audit rows with the form data they carry (a task's completion records it)
+    masked by the task's form schema, unless the reader's role may see it (then the
+    read is audited like any other unmasked read)."""
+    task_ids = {
+        r.entity_id
+        for r in rows
+        if r.entity_type == "task" and _carries_data(r.before, r.after)
+    }
+    with Session(engine) as s:
+        tasks = (
+            {
+                t.id: t
+                for t in s.exec(
+                    select(HumanTask).where(col(HumanTask.id).in_(task_ids))
+                ).all()
+            }
+            if task_ids
+            else {}
+        )
+    unmask = user.can_unmask(settings)
+    out: list[TrailRow] = []
+    revealed: list[tuple[HumanTask, TaskData]] = []
+    for r in rows:
+        task = tasks.get(r.entity_id) if r.entity_type == "task" else None
+        if task is None:
+            out.append(TrailRow(r, r.before, r.after))
+            continue
+        sides: list[dict[str, Any] | None] = []
+        for side in (r.before, r.after):
+            if isinstance(side, dict) and isinstance(side.get("data"), dict):
+                masked, found = mask_data(task.form_schema, side["data"])
+                if found and unmask:
+                    revealed.append((task, TaskData(side["data"], revealed=found)))
+                sides.append(side if unmask else {**side, "data": masked})
+            else:
+                sides.append(side)
+        out.append(TrailRow(r, sides[0], sides[1]))
+    audit_revealed(engine, user, revealed)
+    return out
+
+
+def _carries_data(*sides: dict[str, Any] | None) -> bool:
+    return any(isinstance(s, dict) and isinstance(s.get("data"), dict) for s in sides)
