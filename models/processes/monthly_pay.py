@@ -151,6 +151,7 @@ SPEC = ProcessSpec(
     version=1,
     startable=False,
     subject="org_unit",
+    status_labels=STATUS_LABELS,
     steps=(
         StepSpec(
             key="prepare_payroll",
