@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 
 from api.deps import AuthUser
 from api.params import MAX_PAGE, ascii_int, bounded_date
+from api.task_reads import holder_of
 from models.idnumber import mask_id_number
 from models.processes import PROCESSES
 from models.tables import Case, HumanTask, OrgUnit, Veteran
@@ -80,6 +81,8 @@ class InboxRow:
     process_title: str
     urgency: str  # overdue | at_risk | on_time | none
     working_days_left: int | None
+    # "veteran": the veteran's own report, which a clerk may make for them (帮办).
+    holder: str = "agency"
 
 
 @dataclass
@@ -252,6 +255,7 @@ def inbox_page(
                 subject_unit=units.get(case.org_unit_id, "")
                 if case and not case.veteran_id
                 else "",
+                holder=holder_of(t, case.spec_version if case else None),
                 process_title=spec.title if spec else t.process,
                 urgency=urgency(t, now, risk),
                 working_days_left=cal.working_days_between(now, due)

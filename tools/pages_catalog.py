@@ -26,6 +26,10 @@ PAGES_EN = {
     "空行不提交": "blank rows are not submitted",
     "第{n}行": "Row {n}",
     "已撤回": "Withdrawn",
+    "待本人报送，可帮办": "Awaiting the veteran's report (a clerk may report for them)",
+    "双人复核": "Four eyes",
+    "须由“{step}”的办理人以外的人员办理": "To be done by someone other than whoever did “{step}”",
+    "本案为 {name}": "here: {name}",
     "已取消": "Cancelled",
     # Context values the engine gives a step (api/web/display.py CONTEXT_LABELS)
     "年度": "Year",

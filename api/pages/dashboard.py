@@ -22,7 +22,18 @@ from api.params import ascii_int
 from api.web.charts import Bar, bar_chart
 from api.web.render import render, translator
 from api.web.session import PageUser
+from models.processes import SPEC_VERSIONS, SUPPORT_SPECS
 from models.tables import Account, HumanTask, OrgUnit
+
+# Roles that work some step (clerks, desks, finance, leaders): who may be given a task.
+WORKING_ROLES = frozenset(
+    step.role
+    for spec in [
+        *(s for versions in SPEC_VERSIONS.values() for s in versions.values()),
+        *SUPPORT_SPECS.values(),
+    ]
+    for step in spec.steps
+)
 
 router = APIRouter(include_in_schema=False)
 COLOURS = {
@@ -169,7 +180,7 @@ def _tasks(
                     col(Account.org_unit_id).in_(units.keys()), Account.active
                 )
             ).all()
-            if any(r.endswith("_staff") or r.startswith("desk_") for r in a.roles)
+            if WORKING_ROLES.intersection(a.roles)
         ]
     labelled = [(t, urgency(t, now, timedelta(hours=at_risk_hours))) for t in rows]
     if p.get("urgency"):

@@ -104,11 +104,22 @@ def _page_context(
     audit_revealed(engine, user, [(task, data)])
     context = context_shown(spec, task.context)
     done = [t for t in rows if t.status in ("completed", "skipped", "withdrawn")]
+    # 双人复核: who completed the step this one must not be completed by.
+    other = next(
+        (
+            t
+            for t in reversed(done)
+            if step and t.step == step.four_eyes_with and t.status == "completed"
+        ),
+        None,
+    )
     who = {t.completed_by for t in done if t.completed_by} | {
         c.actor for c in context if c.actor
     }
     if task.completed_by:
         who.add(task.completed_by)
+    if other and other.completed_by:
+        who.add(other.completed_by)
     return {
         "task": task,
         "case": case,
@@ -126,6 +137,9 @@ def _page_context(
         "context_shown": context,
         "names": account_names(engine, who),
         "history_tasks": done,
+        "four_eyes": (spec.step(step.four_eyes_with), other)
+        if spec and step and step.four_eyes_with
+        else None,
         "states": step_states(spec, [(t.step, t.status) for t in rows]) if spec else {},
         "may_act": may_act,
         "may_reassign": task.status == "open" and supervisor,

@@ -358,7 +358,21 @@ async def test_a_case_about_an_org_unit_on_every_page(http, auth, seeded_engine)
         role="county_staff",
         created_at=now - timedelta(days=1),
     )
+    approve = PAY.steps[1]
+    assert approve.four_eyes_with == PAY.steps[0].key
+    checked = _add_task(
+        seeded_engine,
+        case_id,
+        PAY,
+        approve.key,
+        county,
+        created_at=now - timedelta(days=2),
+    )
     await page_login(http, "county")
+    # 双人复核: the approval names whom it may not be done by.
+    page = (await http.get(f"/tasks/{checked}")).text
+    note = re.search(r'<p id="four-eyes-note".*?</p>', page, re.S)
+    assert note and _display_name(seeded_engine, "county") in note.group(0)
     inbox = await http.get("/inbox", params={"tab": "claimable"})
     row = re.search(rf'<tr[^>]*data-task="{re.escape(todo)}".*?</tr>', inbox.text, re.S)
     assert (
@@ -388,7 +402,7 @@ async def test_a_case_about_an_org_unit_on_every_page(http, auth, seeded_engine)
     assert detail["subject"] == "org_unit" and detail["org_unit_name"] == county.name
     assert set(detail["clock"]) == {"agency_seconds", "veteran_seconds"}
     assert detail["clock"]["veteran_seconds"] == 0  # no step the veteran holds
-    assert len(detail["tasks"]) == 2
+    assert len(detail["tasks"]) == 3
     listed_api = await http.get(
         "/api/cases", params={"process": PAY.key, "status": "running"}, headers=h
     )
@@ -399,7 +413,7 @@ async def test_a_case_about_an_org_unit_on_every_page(http, auth, seeded_engine)
                 await http.get("/api/tasks", params={"case_id": case_id}, headers=h)
             ).json()["data"]
         )
-        == 2
+        == 3
     )
     # The auditor's pages.
     http.cookies.clear()
@@ -612,6 +626,9 @@ async def test_who_reported_a_step_the_veteran_holds(http, auth, seeded_engine):
     page = (await http.get(f"/tasks/{third}")).text
     assert "待退役军人本人报送，或由工作人员帮办代报" in page
     assert 'name="travel_abroad__0__departed_on"' in page  # 帮办: the clerk's form
+    inbox = (await http.get("/inbox", params={"tab": "claimable"})).text
+    row = re.search(rf'<tr[^>]*data-task="{re.escape(third)}".*?</tr>', inbox, re.S)
+    assert row and "holder-veteran" in row.group(0)
     case_page = (await http.get(f"/cases/{case_id}")).text
     assert f"帮办代报({clerk})" in case_page and "本人在线报送" in case_page
     clock = re.search(
