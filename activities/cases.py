@@ -189,5 +189,6 @@ def apply_status(session: Session, inp: CaseStatusInput) -> None:
         case_id=inp.case_id,
         before={"status": before},
         after={"status": inp.status},
-        dedupe_key=f"case_status:{inp.case_id}:{inp.status}",
+        dedupe_key=f"case_status:{inp.case_id}:{inp.status}"
+        + (f":{inp.seq}" if inp.seq else ""),
     )

@@ -30,17 +30,21 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import structlog
+from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api.case_actions import _search_attributes
 from api.case_queries import veteran_in_subtree
 from api.deps import load_user
 from models.contracts import (
     CompleteTaskInput,
+    OpenCampaignInput,
+    OpenMonthlyPayInput,
     ProcessPolicy,
     StartCaseInput,
     TaskPolicy,
@@ -128,7 +132,43 @@ async def start_demo_cases(
     failures = [r for r in results if isinstance(r, Exception)]
     if failures:
         raise ExceptionGroup("demo cases failed", failures)
+    await open_demo_campaigns(client, settings)
     return [r for r in results if isinstance(r, str)]
+
+
+async def open_demo_campaigns(client: Client, settings: Settings) -> None:
+    """Open this year's annual review (刘洋, on monthly pay, gets his link) and this
+    month's payroll of the county, as their Schedules would on 1 January and on the
+    1st: the same opener workflows, started once (their ids are fixed)."""
+    prefix = settings.case_id_prefix
+    openers: list[tuple[str, BaseModel, str]] = [
+        (
+            "OpenAnnualReviewCampaignWorkflow",
+            OpenCampaignInput(
+                opened_by="demo",
+                case_id_prefix=prefix,
+                policy=policy_for("annual_review", settings.policy_profile),
+            ),
+            f"{prefix}demo-open-annual-review",
+        ),
+        (
+            "OpenMonthlyPayWorkflow",
+            OpenMonthlyPayInput(
+                opened_by="demo",
+                case_id_prefix=prefix,
+                policy=policy_for("monthly_pay", settings.policy_profile),
+            ),
+            f"{prefix}demo-open-monthly-pay",
+        ),
+    ]
+    for workflow, arg, wid in openers:
+        try:
+            handle = await client.start_workflow(
+                workflow, arg, id=wid, task_queue=settings.task_queue
+            )
+            await handle.result()
+        except WorkflowAlreadyStartedError:
+            pass  # opened on an earlier start of the demo
 
 
 class _Driver:

@@ -191,6 +191,9 @@ class CaseStatusInput(BaseModel):
     status: str
     closed_at: datetime | None = None
     actor: str = "system"
+    # The case's n-th status change: a status reached again (a second correction
+    # round) is audited again. 0: written before changes were counted.
+    seq: int = 0
 
 
 class CaseState(BaseModel):

@@ -55,6 +55,14 @@ async def test_demo_cases_stand_at_village_correction_and_closed(
     assert len(ids) == len(DEMO_CASES) == 3
     village, correction, closed = ids
 
+    # This year's annual review and this month's payroll are open, as on the 1st.
+    def processes() -> bool:
+        with Session(e) as s:
+            opened = {c.process for c in s.exec(select(Case)).all()}
+        return {"annual_review", "monthly_pay"} <= opened
+
+    await wait_for(processes)
+
     cases = cases_of(e, ids)
     assert set(cases) == set(ids)
     # Each case belongs to a different demo veteran; 张伟 is left for the newcomer.
@@ -158,4 +166,7 @@ async def test_demo_cases_stand_at_village_correction_and_closed(
         await _start_demo_cases(e, client, settings)
     assert [entry["event"] for entry in logs][-1] == "demo_cases_failed"
     with Session(e) as s:
-        assert len(s.exec(select(Case)).all()) == 3
+        demo = s.exec(select(Case).where(Case.process == "return_home")).all()
+        assert len(demo) == 3
+        reviews = s.exec(select(Case).where(Case.process == "annual_review")).all()
+        assert len(reviews) == 1  # the opener ran once

@@ -166,6 +166,7 @@ class ProcessWorkflow:
         self._case: RegisterCaseResult | None = None
         self._incidents: dict[str, IncidentState] = {}
         self._calendar_changes = 0
+        self._status_changes = 0
         self._v2 = False
         self._calendar_from_opening = False
 
@@ -352,6 +353,7 @@ class ProcessWorkflow:
 
     async def set_status(self, status: str, *, closed: bool = False) -> None:
         self._status = status
+        self._status_changes += 1
         workflow.upsert_search_attributes([STATUS_KEY.value_set(status)])
         await self._activity(
             CaseActivities.set_case_status,
@@ -359,6 +361,7 @@ class ProcessWorkflow:
                 case_id=self._input.case_id,
                 status=status,
                 closed_at=workflow.now() if closed else None,
+                seq=self._status_changes,
             ),
             step="case_status",
         )
