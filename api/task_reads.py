@@ -22,7 +22,7 @@ from api.deps import AuthUser
 from models.process_spec import StepSpec
 from models.processes import SPEC_VERSIONS, spec_of
 from models.public import TaskPublic
-from models.sensitive import mask_data, masked_value, sensitive_names
+from models.sensitive import mask_data, mask_named, sensitive_names
 from models.settings import Settings
 from models.tables import AuditEvent, HumanTask
 
@@ -117,21 +117,6 @@ def process_sensitive_names(process: str) -> frozenset[str]:
     return frozenset(names)
 
 
-def _mask_named(value: Any, names: frozenset[str], found: list[str]) -> Any:
-    if isinstance(value, dict):
-        out = {}
-        for k, v in value.items():
-            if k in names:
-                out[k] = masked_value(v)
-                found.append(k)
-            else:
-                out[k] = _mask_named(v, names, found)
-        return out
-    if isinstance(value, list):
-        return [_mask_named(v, names, found) for v in value]
-    return value
-
-
 def _mask_payload(
     payload: dict[str, Any], names: frozenset[str], found: list[str]
 ) -> dict[str, Any]:
@@ -143,7 +128,7 @@ def _mask_payload(
     except (ValueError, TypeError):
         return payload
     before = len(found)
-    masked = _mask_named(value, names, found)
+    masked = mask_named(value, names, found)
     if len(found) == before:
         return payload
     data = json.dumps(masked, ensure_ascii=False, separators=(",", ":")).encode()

@@ -98,3 +98,21 @@ def sensitive_names(schema: dict[str, Any]) -> frozenset[str]:
             if _resolve(schema, prop).get("sensitive") is True:
                 names.add(name)
     return frozenset(names)
+
+
+def mask_named(value: Any, names: frozenset[str], found: list[str]) -> Any:
+    """``value`` with every dict entry named in ``names`` masked, at any depth, for data
+    no schema describes any more (a history's payloads, a step's context); the names
+    masked are added to ``found``."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if k in names:
+                out[k] = masked_value(v)
+                found.append(k)
+            else:
+                out[k] = mask_named(v, names, found)
+        return out
+    if isinstance(value, list):
+        return [mask_named(v, names, found) for v in value]
+    return value

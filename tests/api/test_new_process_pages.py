@@ -39,6 +39,7 @@ from models.contracts import (
 from models.processes import PROCESSES, annual_review, policy_for
 from models.tables import Account, AuditEvent, Case, HumanTask, OrgUnit, Veteran
 from tests.api.page_login import page_login
+from tests.monthly_pay_support import open_month
 from tests.support import open_task, tasks, wait_for
 from worker import build_worker
 
@@ -843,3 +844,79 @@ async def test_a_review_with_a_correction_round_through_the_pages(
         "已隐藏(1条)",
         "已隐藏(2条)",
     ]
+
+
+async def test_a_county_payroll_through_the_pages(
+    http, auth, client, settings, seeded_engine, running_worker
+):
+    """A real monthly_pay case (no veteran): finance prepares the list on the task page
+    (a held row with its reason), a leader approves it (the four-eyes note names the
+    preparer), finance confirms; every page names the county, none a veteran."""
+    county = _unit(seeded_engine, "county")
+    vet = _veteran(seeded_engine, "刘洋")
+    opened = await open_month(client, settings, 2026, 5)
+    (case_id,) = [c for c in opened.opened if f"-{county.id}-" in c]
+    prepare = await open_task(seeded_engine, case_id, "prepare_payroll", timeout=30)
+    assert _case_row(seeded_engine, case_id).veteran_id is None
+
+    csrf = await page_login(http, "finance")
+    inbox = (await http.get("/inbox", params={"tab": "claimable"})).text
+    row = re.search(
+        rf'<tr[^>]*data-task="{re.escape(prepare.id)}".*?</tr>', inbox, re.S
+    )
+    assert row and county.name in row.group(0)
+    page = (await http.get(f"/tasks/{prepare.id}")).text
+    assert 'data-subject="org_unit"' in page and 'data-field="veterans"' in page
+    assert vet.name in page  # the month's list, from the step's context
+    await _post_task(
+        http,
+        csrf,
+        prepare.id,
+        [
+            ("held__0__veteran_id", str(vet.id)),
+            ("held__0__reason", "本人申请暂缓"),
+            ("held__1__veteran_id", ""),
+            ("outcome", "prepared"),
+        ],
+    )
+    approve = await open_task(seeded_engine, case_id, "approve_payroll", timeout=30)
+
+    http.cookies.clear()
+    csrf = await page_login(http, "leader")
+    page = (await http.get(f"/tasks/{approve.id}")).text
+    note = re.search(r'<p id="four-eyes-note".*?</p>', page, re.S)
+    assert note and _display_name(seeded_engine, "finance") in note.group(0)
+    assert "本人申请暂缓" in page and vet.name in page  # the held line, named
+    await _post_task(http, csrf, approve.id, [("outcome", "approved")])
+    confirm = await open_task(seeded_engine, case_id, "confirm_payment", timeout=30)
+
+    http.cookies.clear()
+    csrf = await page_login(http, "finance")
+    await _post_task(
+        http, csrf, confirm.id, [("paid_on", "2026-05-08"), ("outcome", "paid")]
+    )
+    await wait_for(
+        lambda: (row := _case_row(seeded_engine, case_id)) and row.status == "closed",
+        timeout=30,
+    )
+    page = (await http.get(f"/cases/{case_id}")).text
+    assert 'data-subject="org_unit"' in page and county.name in page
+    assert 'data-status="closed"' in page and "本人申请暂缓" in page
+    assert 'id="case-clock"' not in page  # no step the veteran holds
+    detail = (
+        await http.get(f"/api/cases/{case_id}", headers=await auth("finance"))
+    ).json()
+    assert detail["subject"] == "org_unit" and detail["org_unit_name"] == county.name
+    assert [t["step"] for t in detail["tasks"]] == [
+        "prepare_payroll",
+        "approve_payroll",
+        "confirm_payment",
+    ]
+    timeline = (
+        await http.get(f"/api/cases/{case_id}/history", headers=await auth("finance"))
+    ).json()
+    assert any(e["kind"] == "task_completed" for e in timeline)
+    http.cookies.clear()
+    await page_login(http, "auditor")
+    audit = await http.get(f"/audit/cases/{case_id}")
+    assert audit.status_code == 200 and county.name in audit.text
