@@ -9,20 +9,25 @@ A test fails when a page text has no English translation.
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
+import pkgutil
 import sys
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po, write_po
+from jinja2 import Environment, nodes
 
 import models.forms
+import models.processes
 from api.update_errors import TIMEOUT_MESSAGE
 from api.web.forms import ERROR_TYPES
 from models.process_spec import OUTCOME_LABELS, ProcessSpec
 from models.processes import SPEC_VERSIONS, SUPPORT_SPECS
 from tools.campaign_catalog import CAMPAIGN_EN
 from tools.pages_catalog import PAGES_EN
+from tools.review_pay_catalog import REVIEW_PAY_EN
 
 EN = {
     "用户名或密码错误": "Wrong user name or password",
@@ -333,8 +338,18 @@ EN = {
     "已请求重试，案件将重新执行失败的操作": "Retry requested: the case runs the failed operation again",
     TIMEOUT_MESSAGE: "The workflow engine did not answer in time; the action may not have taken effect. Try again shortly.",
 }
-EN.update({k: v for k, v in CAMPAIGN_EN.items() if k not in EN})
-EN.update({k: v for k, v in PAGES_EN.items() if k not in EN})
+
+
+def _merge(area: dict[str, str]) -> None:
+    """Add a per-area catalog to EN: one wording per key, whichever page shows it."""
+    clash = {k: (EN[k], v) for k, v in area.items() if k in EN and EN[k] != v}
+    if clash:
+        raise SystemExit(f"two English wordings for one text: {clash}")
+    EN.update(area)
+
+
+for _area in (CAMPAIGN_EN, PAGES_EN, REVIEW_PAY_EN):
+    _merge(_area)
 
 
 def _specs() -> list[ProcessSpec]:
@@ -347,12 +362,17 @@ def _specs() -> list[ProcessSpec]:
 
 
 def form_messages() -> set[str]:
-    """The forms' own checks (``raise ValueError("…")`` in models/forms.py): the page
-    shows them translated next to the form."""
-    tree = ast.parse(inspect.getsource(models.forms))
+    """The forms' own checks (``raise ValueError("…")`` in models/forms.py and in the
+    processes' modules, models/processes/*.py): the page shows them translated next to
+    the form."""
+    modules = [models.forms] + [
+        importlib.import_module(f"models.processes.{m.name}")
+        for m in pkgutil.iter_modules(models.processes.__path__)
+    ]
     return {
         node.exc.args[0].value
-        for node in ast.walk(tree)
+        for module in modules
+        for node in ast.walk(ast.parse(inspect.getsource(module)))
         if isinstance(node, ast.Raise)
         and isinstance(node.exc, ast.Call)
         and isinstance(node.exc.func, ast.Name)
@@ -363,10 +383,28 @@ def form_messages() -> set[str]:
     }
 
 
+def template_lookups() -> set[str]:
+    """Words a template translates through a lookup, ``_({"open": "办理中", …}.get(s))``:
+    pybabel extracts only literal ``_("…")`` calls, so the dict's values are read here."""
+    env = Environment(autoescape=True)
+    root = Path(__file__).resolve().parent.parent / "api" / "templates"
+    ids: set[str] = set()
+    for path in root.rglob("*.html"):
+        for call in env.parse(path.read_text(encoding="utf-8")).find_all(nodes.Call):
+            if isinstance(call.node, nodes.Name) and call.node.name == "_":
+                for pair in (p for a in call.args for p in a.find_all(nodes.Pair)):
+                    if isinstance(pair.value, nodes.Const) and isinstance(
+                        pair.value.value, str
+                    ):
+                        ids.add(pair.value.value)
+    return ids
+
+
 def dynamic_ids() -> set[str]:
-    """Texts that reach pages from code rather than templates: error messages, outcome
+    """Texts that pybabel cannot extract: template lookups, error messages, outcome
     labels, and the titles of processes, steps and form fields."""
     ids = set(ERROR_TYPES.values()) | set(OUTCOME_LABELS.values()) | form_messages()
+    ids |= template_lookups()
     for spec in _specs():
         ids.add(spec.title)
         for step in spec.steps:

@@ -55,7 +55,7 @@ PAGES_EN = {
     "约谈中": "Interview",
     "审核通过": "Passed",
     "逾期未提交": "Overdue, not submitted",
-    "已记录未提交": "Recorded as not submitted",
+    "已记录未提交": "Non-submission recorded",
     # Row fields of step forms (a trip abroad, a held payroll line)
     "出境日期": "Left on",
     "入境日期": "Returned on",
