@@ -218,11 +218,12 @@ async def test_the_preparer_cannot_approve_and_a_rejection_is_a_new_round(
         "approve_payroll": 2,
         "confirm_payment": 1,
     }
-    # (A status met again, awaiting_approval of round 2, is audited once.)
+    # A status met again (awaiting_approval of round 2) is audited again.
     assert statuses(demo_engine, case_id) == [
         "preparing",
         "awaiting_approval",
         "returned",
+        "awaiting_approval",
         "approved",
         "paid",
         "closed",
