@@ -461,7 +461,7 @@ def worker_env(settings: Any, pycache: Path) -> dict[str, str]:
     Bytecode is cached (under ``pycache``, not in the checkout) even where
     PYTHONDONTWRITEBYTECODE is set: Temporal's sandbox imports the workflow modules
     again for every workflow it runs, and without cached bytecode each of those
-    imports compiles the source (measured: a third of the worker's CPU). Production
+    imports compiles the source (measured: a fifth of the worker's CPU). Production
     has the cache (pip compiles on install; ``make dev`` writes __pycache__)."""
     env = {
         k: v
