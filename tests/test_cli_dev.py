@@ -154,8 +154,15 @@ def test_dev_runs_stops_and_resumes(tmp_path):
         assert (
             httpx.get(f"{base}/api/veterans", headers=h).json()["count"] == 5
         )  # seeded once, not twice
-        # ... and the demo cases started once: the three and the one started above.
-        assert httpx.get(f"{base}/api/cases", headers=h).json()["count"] == 4
+        # ... and the demo cases started once: the three and the one started above,
+        # beside this year's annual review and this month's payroll, opened once.
+        cases = httpx.get(f"{base}/api/cases", headers=h).json()["data"]
+        by_process = sorted(c["process"] for c in cases)
+        assert by_process == [
+            "annual_review",
+            "monthly_pay",
+            *["return_home"] * 4,
+        ], by_process
         log = (tmp_path / "dev.log").read_text(errors="replace")
         assert log.count("demo_cases_started") == 1
     finally:
