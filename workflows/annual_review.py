@@ -21,7 +21,7 @@ from typing import Any
 
 from temporalio import workflow
 
-from workflows.human_task import ProcessWorkflow, _wait
+from workflows.human_task import ProcessWorkflow, wait_until
 
 with workflow.unsafe.imports_passed_through():
     from models.contracts import CaseState, LedgerInput, StartCaseInput, TaskResult
@@ -115,7 +115,7 @@ class AnnualReviewWorkflow(ProcessWorkflow):
             )
             due = self._report_due()
             if due is not None:
-                await _wait(submission.done, due - workflow.now())
+                await wait_until(submission.done, due - workflow.now())
         if submission.done():
             return await submission
         return await self._decide_non_submission(submission)
@@ -128,10 +128,10 @@ class AnnualReviewWorkflow(ProcessWorkflow):
             at = self._window_end - offset
             if at <= workflow.now():
                 continue
-            if await _wait(submission.done, at - workflow.now()):
+            if await wait_until(submission.done, at - workflow.now()):
                 return
             await self._send_link("annual_review_reminder", f"remind{round_no}-{i}", {})
-        await _wait(submission.done, self._window_end - workflow.now())
+        await wait_until(submission.done, self._window_end - workflow.now())
 
     async def _decide_non_submission(
         self, submission: asyncio.Future[TaskResult | None]
@@ -154,7 +154,7 @@ class AnnualReviewWorkflow(ProcessWorkflow):
                 until = _end_of_day(str(decision.data["extend_until"]))
                 self.move_deadline(REPORT, until)
                 await self.set_status("awaiting_submission")
-                await _wait(submission.done, until - workflow.now())
+                await wait_until(submission.done, until - workflow.now())
             elif decision.outcome == "interview":
                 await self.set_status("interview")
                 await self.human_task(
@@ -217,7 +217,7 @@ class AnnualReviewWorkflow(ProcessWorkflow):
         """A reference, not a gate: once the report is in, the review waits for the
         opinion at most the policy's ``party_opinion_wait``."""
         wait = self._input.policy.timers.get("party_opinion_wait", timedelta(0))
-        await _wait(party.done, wait)
+        await wait_until(party.done, wait)
 
     async def _review(self, report: TaskResult) -> TaskResult:
         """年度登记审核 until pass or correct; an interview (苗头性问题) comes first

@@ -778,7 +778,7 @@ class ProcessWorkflow:
         one escalation at the due time."""
         if remind_at is not None and not task.done:
             if (
-                not await _wait(lambda: task.done, remind_at - workflow.now())
+                not await wait_until(lambda: task.done, remind_at - workflow.now())
                 and task.view.assignee
             ):
                 await self.notify(
@@ -786,7 +786,7 @@ class ProcessWorkflow:
                 )
         due_at = task.view.due_at
         if due_at is not None and not task.done:
-            if not await _wait(lambda: task.done, due_at - workflow.now()):
+            if not await wait_until(lambda: task.done, due_at - workflow.now()):
                 await self._escalate(task, rung=1, notify="supervisor")
         await workflow.wait_condition(lambda: task.done)
         if task.result is None:  # for the type checker: done means a result is set
@@ -830,7 +830,7 @@ class ProcessWorkflow:
             if not pending:
                 await workflow.wait_condition(changed)
             else:
-                await _wait(changed, min(pending) - workflow.now())
+                await wait_until(changed, min(pending) - workflow.now())
             if task.done:
                 break
             if stopped():
@@ -1079,7 +1079,7 @@ def _supervises(actor: Actor, view: TaskView) -> bool:
     return actor.supervises(view.org_path)
 
 
-async def _wait(done: Any, within: timedelta) -> bool:
+async def wait_until(done: Any, within: timedelta) -> bool:
     """Wait for ``done`` up to ``within``; False when the time ran out first."""
     if within <= timedelta(0):
         return bool(done())

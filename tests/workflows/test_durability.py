@@ -56,10 +56,17 @@ def _spawn_worker(settings, address: str, **extra_env: str) -> subprocess.Popen[
     )
 
 
-def _assert_each_notice_once(engine, case_id: str) -> None:
-    with Session(engine) as s:
-        rows = s.exec(select(Notice).where(Notice.case_id == case_id)).all()
-    assert rows
+async def _assert_each_notice_once(engine, case_id: str) -> None:
+    """Every notice of the case sent exactly once. Notices travel off the case's path
+    (a child workflow each), so the last ones may still be on their way: wait until
+    none is pending, then check."""
+
+    def settled() -> list[Notice]:
+        with Session(engine) as s:
+            rows = list(s.exec(select(Notice).where(Notice.case_id == case_id)).all())
+        return rows if rows and all(r.status != "pending" for r in rows) else []
+
+    rows = await wait_for(settled, timeout=30)
     assert len({r.key for r in rows}) == len(rows)
     assert all(r.status == "sent" and r.attempts == 1 for r in rows), [
         (r.key, r.status, r.attempts) for r in rows
@@ -82,7 +89,14 @@ async def test_killed_worker_loses_no_task_and_sends_no_notice_twice(
             "return_for_correction",
             {"missing_materials": ["户口簿"]},
         )
-        await wait_for(lambda: notices(e, handle.id, "correction_request"))
+        # Sent (not only written as pending) before the crash.
+        await wait_for(
+            lambda: [
+                n
+                for n in notices(e, handle.id, "correction_request")
+                if n.status == "sent"
+            ]
+        )
         await open_task(e, handle.id, "supplement_materials")
     finally:
         proc.send_signal(signal.SIGKILL)  # a crash, not a graceful stop
@@ -110,7 +124,7 @@ async def test_killed_worker_loses_no_task_and_sends_no_notice_twice(
             "supplement_materials",
             "archive_review",
         ]
-        _assert_each_notice_once(e, handle.id)
+        await _assert_each_notice_once(e, handle.id)
         assert not [
             n for n in adapter.delivered if n.kind == "correction_request"
         ]  # sent once, before the crash
