@@ -25,7 +25,7 @@ from models.db import make_engine
 from models.logconfig import configure_logging
 from models.payload_codec import data_converter
 from models.settings import Settings, load_settings
-from workflows import ALL_WORKFLOWS
+from workflows.registry import ALL_WORKFLOWS
 
 log = structlog.get_logger(__name__)
 

@@ -33,7 +33,7 @@ from models.contracts import (
 from models.processes import PROCESSES, policy_for
 from models.public import CaseCreate, CaseStarted
 from models.settings import Settings
-from workflows import PROCESS_WORKFLOWS
+from workflows.registry import PROCESS_WORKFLOWS
 
 STARTER_ROLES = frozenset({"county_staff", "township_staff", "village_staff", "admin"})
 

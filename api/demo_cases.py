@@ -56,8 +56,8 @@ from models.processes.return_home import ONE_STOP_KEYS_V2
 from models.settings import Settings
 from models.tables import Account, Case, HumanTask, OrgUnit, Veteran
 from models.workdays import TZ
-from workflows import PROCESS_WORKFLOWS
 from workflows.human_task import ProcessWorkflow
+from workflows.registry import PROCESS_WORKFLOWS
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")

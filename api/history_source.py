@@ -106,7 +106,7 @@ async def replay(loaded: LoadedHistory) -> str | None:
     clean."""
     from temporalio.worker import Replayer
 
-    from workflows import ALL_WORKFLOWS
+    from workflows.registry import ALL_WORKFLOWS
 
     result = await Replayer(
         workflows=ALL_WORKFLOWS, data_converter=loaded.converter

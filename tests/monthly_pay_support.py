@@ -20,8 +20,8 @@ from models.processes import monthly_pay
 from models.settings import Settings
 from models.tables import Account, OrgLevel, OrgUnit, Veteran
 from tests.support import record_history
-from workflows import ALL_WORKFLOWS
 from workflows.monthly_pay import OpenMonthlyPayWorkflow
+from workflows.registry import ALL_WORKFLOWS
 
 DEMO_COUNTY = "示范县退役军人服务中心"
 

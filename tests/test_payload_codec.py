@@ -33,7 +33,7 @@ from tests.replay.test_replay import HISTORIES, load
 from tests.support import complete, open_task
 from tests.workflows.conftest import start_case, veteran_id
 from worker import build_worker
-from workflows import ALL_WORKFLOWS
+from workflows.registry import ALL_WORKFLOWS
 
 
 def entry(kid: str) -> str:

@@ -1,31 +1,4 @@
-"""Every workflow the worker registers (and the auditor's Replayer knows)."""
-
-from __future__ import annotations
-
-from typing import Any
-
-from workflows.annual_review import AnnualReviewWorkflow
-from workflows.campaign import (
-    AnnualReviewCampaignWorkflow,
-    OpenAnnualReviewCampaignWorkflow,
-)
-from workflows.history_archive import ArchiveHistoryWorkflow
-from workflows.monthly_pay import MonthlyPayWorkflow, OpenMonthlyPayWorkflow
-from workflows.notice_delivery import DeliverNoticeWorkflow
-from workflows.return_home import ReturnHomeWorkflow
-
-ALL_WORKFLOWS: list[type] = [
-    ReturnHomeWorkflow,
-    ArchiveHistoryWorkflow,
-    DeliverNoticeWorkflow,
-    MonthlyPayWorkflow,
-    OpenMonthlyPayWorkflow,
-    AnnualReviewWorkflow,
-    AnnualReviewCampaignWorkflow,
-    OpenAnnualReviewCampaignWorkflow,
-]
-PROCESS_WORKFLOWS: dict[str, Any] = {
-    "monthly_pay": MonthlyPayWorkflow,
-    "return_home": ReturnHomeWorkflow,
-    "annual_review": AnnualReviewWorkflow,
-}
+"""vetflow's workflows. The registry of every workflow lives in ``workflows.registry``:
+this package's own module stays empty, because Temporal's sandbox re-imports a
+workflow's package for every workflow instance it runs, and an ``__init__`` that
+imported every process would run all of them each time."""

@@ -25,7 +25,7 @@ from tests.support import TEST_PAYLOAD_KEYS, current_release, open_task
 from tests.workflows.conftest import start_case, veteran_id
 from vetflow_cli import app
 from worker import build_worker
-from workflows import ALL_WORKFLOWS
+from workflows.registry import ALL_WORKFLOWS
 
 ROOT = Path(__file__).resolve().parents[2]
 # A timer before the first activity: every recorded case starts with that activity, so

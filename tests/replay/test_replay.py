@@ -18,7 +18,7 @@ from temporalio.worker import Replayer
 
 from models.payload_codec import make_data_converter
 from tests.support import HISTORY_DIR, suite_codec
-from workflows import ALL_WORKFLOWS
+from workflows.registry import ALL_WORKFLOWS
 
 HISTORIES = sorted(HISTORY_DIR.glob("*/*/*.json"))
 

@@ -23,8 +23,8 @@ from tests.monthly_pay_support import (
     veteran_named,
 )
 from tests.support import complete, open_task, record_history, wait_for
-from workflows import ALL_WORKFLOWS
 from workflows.monthly_pay import MonthlyPayWorkflow
+from workflows.registry import ALL_WORKFLOWS
 
 HELD_REASON = "年度登记未提交，待核实"
 

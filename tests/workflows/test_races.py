@@ -30,7 +30,7 @@ from models.contracts import (
 from models.tables import AuditEvent, HumanTask, OrgUnit
 from tests.support import actor, notices, open_task, tasks, wait_for
 from tests.workflows.conftest import start_case, veteran_id
-from workflows import ALL_WORKFLOWS
+from workflows.registry import ALL_WORKFLOWS
 from workflows.return_home import ReturnHomeWorkflow
 
 T0 = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)

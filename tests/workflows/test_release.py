@@ -18,7 +18,7 @@ from tests.support import complete, desk_clerk, open_task, tasks
 from tests.workflows.conftest import FAST, veteran_id
 from tests.workflows.release_0_2_0 import RELEASE_0_2_0
 from worker import build_worker
-from workflows import ALL_WORKFLOWS
+from workflows.registry import ALL_WORKFLOWS
 from workflows.return_home import ReturnHomeWorkflow
 
 
