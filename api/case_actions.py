@@ -10,9 +10,6 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 from temporalio.common import (
-    SearchAttributeKey,
-    SearchAttributePair,
-    TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
@@ -24,32 +21,15 @@ from api.errors import field_error
 from api.params import MAX_ID
 from api.update_errors import call_temporal, rpc_timeout
 from models.contracts import (
-    SA_ORG_UNIT,
-    SA_PROCESS,
-    SA_STATUS,
-    SA_VETERAN,
     StartCaseInput,
 )
 from models.processes import PROCESSES, policy_for
 from models.public import CaseCreate, CaseStarted
+from models.search_attributes import case_search_attributes
 from models.settings import Settings
 from workflows.registry import PROCESS_WORKFLOWS
 
 STARTER_ROLES = frozenset({"county_staff", "township_staff", "village_staff", "admin"})
-
-
-def _search_attributes(
-    process: str, org_path: str, veteran_id: int
-) -> TypedSearchAttributes:
-    pairs: list[SearchAttributePair[str]] = [
-        SearchAttributePair(SearchAttributeKey.for_keyword(SA_PROCESS), process),
-        SearchAttributePair(SearchAttributeKey.for_keyword(SA_ORG_UNIT), org_path),
-        SearchAttributePair(SearchAttributeKey.for_keyword(SA_STATUS), "running"),
-        SearchAttributePair(
-            SearchAttributeKey.for_keyword(SA_VETERAN), str(veteran_id)
-        ),
-    ]
-    return TypedSearchAttributes(pairs)
 
 
 async def start_case(
@@ -151,7 +131,9 @@ async def start_case(
             ),
             id=case_id,
             task_queue=settings.task_queue,
-            search_attributes=_search_attributes(spec.key, unit.path, body.veteran_id),
+            search_attributes=case_search_attributes(
+                spec.key, unit.path, body.veteran_id
+            ),
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             rpc_timeout=rpc_timeout(timeout),

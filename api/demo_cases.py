@@ -38,7 +38,6 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from api.case_actions import _search_attributes
 from api.case_queries import veteran_in_subtree
 from api.deps import load_user
 from models.contracts import (
@@ -53,6 +52,7 @@ from models.demo import DESK_CLERK_OF
 from models.forms import COLLECTION_MATERIALS
 from models.processes import PROCESSES, policy_for
 from models.processes.return_home import ONE_STOP_KEYS_V2
+from models.search_attributes import case_search_attributes
 from models.settings import Settings
 from models.tables import Account, Case, HumanTask, OrgUnit, Veteran
 from models.workdays import TZ
@@ -362,7 +362,7 @@ class _Driver:
             ),
             id=case_id,
             task_queue=self.settings.task_queue,
-            search_attributes=_search_attributes(spec.key, unit.path, veteran_id),
+            search_attributes=case_search_attributes(spec.key, unit.path, veteran_id),
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         )

@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 
-_SHANGHAI = ZoneInfo("Asia/Shanghai")
+# The time zone of every date a clerk or veteran reads (deadlines, pay dates, windows).
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 TASK_QUEUE = "vetflow"
 
@@ -103,7 +104,7 @@ class TaskPolicy(BaseModel):
     def describe(self) -> str:
         """The time limit as a veteran reads it in a notice (003 §7.6 c)."""
         if self.due_at is not None:
-            return self.due_at.astimezone(_SHANGHAI).strftime("%Y年%m月%d日%H:%M前")
+            return self.due_at.astimezone(SHANGHAI).strftime("%Y年%m月%d日%H:%M前")
         if self.working_days is not None:
             return f"{self.working_days}个工作日"
         if self.calendar_days is not None:

@@ -22,12 +22,12 @@ import chinese_calendar
 import structlog
 from sqlmodel import Session, col, select
 
-from models.contracts import TaskPolicy
+from models.contracts import SHANGHAI, TaskPolicy
 from models.tables import Holiday
 
 log = structlog.get_logger(__name__)
 
-TZ = ZoneInfo("Asia/Shanghai")
+TZ = SHANGHAI
 OFFICE_CLOSE = time(17, 30)
 _warned_years: set[int] = set()
 

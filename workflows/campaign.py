@@ -21,19 +21,12 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import (
     RetryPolicy,
-    SearchAttributeKey,
-    SearchAttributePair,
-    TypedSearchAttributes,
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from models.contracts import (
-        SA_ORG_UNIT,
-        SA_PROCESS,
-        SA_STATUS,
-        SA_VETERAN,
         CampaignInput,
         CampaignMember,
         CampaignPageInput,
@@ -43,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         StartCaseInput,
     )
     from models.processes import annual_review
+    from models.search_attributes import case_search_attributes
 
 # Children started per run before continuing as new: each child costs the campaign's
 # history about three events, so a run stays far below Temporal's 50,000-event limit.
@@ -165,13 +159,8 @@ class AnnualReviewCampaignWorkflow:
                 id=case_id,
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                search_attributes=TypedSearchAttributes(
-                    [
-                        _keyword(SA_PROCESS, annual_review.PROCESS_KEY),
-                        _keyword(SA_ORG_UNIT, member.org_path),
-                        _keyword(SA_STATUS, "running"),
-                        _keyword(SA_VETERAN, str(member.veteran_id)),
-                    ]
+                search_attributes=case_search_attributes(
+                    annual_review.PROCESS_KEY, member.org_path, member.veteran_id
                 ),
             )
         except WorkflowAlreadyStartedError:
@@ -239,7 +228,3 @@ class OpenAnnualReviewCampaignWorkflow:
         except WorkflowAlreadyStartedError:
             workflow.logger.info("campaign already open", extra={"id": campaign})
         return campaign
-
-
-def _keyword(name: str, value: str) -> SearchAttributePair[str]:
-    return SearchAttributePair(SearchAttributeKey.for_keyword(name), value)

@@ -23,9 +23,6 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import (
     RetryPolicy,
-    SearchAttributeKey,
-    SearchAttributePair,
-    TypedSearchAttributes,
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
@@ -37,9 +34,6 @@ with workflow.unsafe.imports_passed_through():
 
     from activities.payroll import PayrollActivities
     from models.contracts import (
-        SA_ORG_UNIT,
-        SA_PROCESS,
-        SA_STATUS,
         CaseState,
         MonthlyPayOpened,
         OpenMonthlyPayInput,
@@ -53,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         TaskResult,
     )
     from models.processes import monthly_pay
+    from models.search_attributes import case_search_attributes
 
 PREPARE, APPROVE, CONFIRM = "prepare_payroll", "approve_payroll", "confirm_payment"
 
@@ -283,18 +278,10 @@ class OpenMonthlyPayWorkflow:
                 id=county.case_id,
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                search_attributes=TypedSearchAttributes(
-                    [
-                        _keyword(SA_PROCESS, monthly_pay.PROCESS_KEY),
-                        _keyword(SA_ORG_UNIT, county.org_path),
-                        _keyword(SA_STATUS, "running"),
-                    ]
+                search_attributes=case_search_attributes(
+                    monthly_pay.PROCESS_KEY, county.org_path
                 ),
             )
         except WorkflowAlreadyStartedError:
             return False  # opened by an earlier run: one case per county and month
         return True
-
-
-def _keyword(name: str, value: str) -> SearchAttributePair[str]:
-    return SearchAttributePair(SearchAttributeKey.for_keyword(name), value)

@@ -16,11 +16,10 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import Field, ValidationInfo, model_validator
 
-from models.contracts import EscalationRung, ProcessPolicy, TaskPolicy
+from models.contracts import SHANGHAI, EscalationRung, ProcessPolicy, TaskPolicy
 from models.forms import Form, outcome_of
 from models.process_spec import ProcessSpec, StepSpec
 
@@ -28,7 +27,7 @@ PROCESS_KEY = "annual_review"
 CAMPAIGN_KEY = "annual_review_campaign"
 # The registry category the campaign covers (001 第二条: 逐月领取退役金退役军人).
 CATEGORY = "逐月领取退役金退役军人"
-TZ = ZoneInfo("Asia/Shanghai")
+TZ = SHANGHAI
 # The window: 1 January to 31 March (001 第九条 "每年1月至3月"; 000 §6.3.2).
 WINDOW_END_MONTH_DAY = (3, 31)
 _LOCAL = "本地承诺时限(可配置)"

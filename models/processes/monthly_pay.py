@@ -19,17 +19,16 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from typing import ClassVar
-from zoneinfo import ZoneInfo
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from models.contracts import EscalationRung, ProcessPolicy, TaskPolicy
+from models.contracts import SHANGHAI, EscalationRung, ProcessPolicy, TaskPolicy
 from models.forms import Form, outcome_of
 from models.process_spec import ProcessSpec, StepSpec
 from models.processes.annual_review import CATEGORY as REVIEW_CATEGORY
 
 PROCESS_KEY = "monthly_pay"
-TZ = ZoneInfo("Asia/Shanghai")
+TZ = SHANGHAI
 # 001 第二条: the veterans paid monthly (the same category the annual review covers).
 CATEGORY = REVIEW_CATEGORY
 _CLAUSE = "000 §6.4.2; 001 第十条"
