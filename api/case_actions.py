@@ -15,7 +15,12 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from api.case_queries import open_case_of, veteran_in_subtree, visible_case
+from api.case_queries import (
+    count_cases_of,
+    open_case_of,
+    veteran_in_subtree,
+    visible_case,
+)
 from api.deps import AuthUser
 from api.errors import field_error
 from api.params import MAX_ID
@@ -101,7 +106,17 @@ async def start_case(
         )
     # The workflow id is the business key (style B3.5): a second start of a once-per-
     # veteran process is refused by Temporal itself, even when two requests race.
-    key = f"v{body.veteran_id}" if spec.per_veteran == "once" else uuid.uuid4().hex[:12]
+    if spec.per_veteran == "once":
+        key = f"v{body.veteran_id}"
+    elif spec.per_veteran == "numbered":
+        # "<process>-v<veteran>-<n>": the veteran's n-th case of this process (two
+        # racing starts get the same n and Temporal refuses the second: 409).
+        count = await run_in_threadpool(
+            count_cases_of, engine, body.veteran_id, body.process
+        )
+        key = f"v{body.veteran_id}-{count + 1}"
+    else:
+        key = uuid.uuid4().hex[:12]
     case_id = f"{settings.case_id_prefix}{spec.key}-{key}"
     existing = await run_in_threadpool(
         open_case_of, engine, body.veteran_id, body.process

@@ -129,6 +129,17 @@ def open_case_of(engine: Engine, veteran_id: int, process: str) -> Case | None:
         return s.exec(q).first()
 
 
+def count_cases_of(engine: Engine, veteran_id: int, process: str) -> int:
+    """How many cases of ``process`` the veteran has had (open or closed)."""
+    with Session(engine) as s:
+        q = (
+            select(func.count())
+            .select_from(Case)
+            .where(Case.veteran_id == veteran_id, Case.process == process)
+        )
+        return int(s.exec(q).one())
+
+
 def veteran_in_subtree(
     engine: Engine, veteran_id: int, org_path: str
 ) -> tuple[Veteran, OrgUnit] | None:

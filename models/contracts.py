@@ -130,6 +130,9 @@ class ProcessPolicy(BaseModel):
     # before a window's end at which reminders go out.
     timers: dict[str, timedelta] = Field(default_factory=dict)
     reminder_offsets: list[timedelta] = Field(default_factory=list)
+    # Named counts a process schedules by (e.g. the startup loan's
+    # "followup_every_months", "servicing_rollover").
+    counts: dict[str, int] = Field(default_factory=dict)
 
     def for_step(self, step: str) -> TaskPolicy:
         return self.steps.get(step, self.default)

@@ -94,7 +94,8 @@ class ProcessSpec(BaseModel):
     first: str
     # How many cases of this process one veteran may have: "once" (the return home
     # happens once) gives the case a deterministic id, so a repeated start is refused
-    # by Temporal itself; "many" numbers each case anew.
+    # by Temporal itself; "many" numbers each case anew; "numbered" keys the n-th
+    # case of the veteran ("startup_loan-v7-2"), one open at a time.
     per_veteran: str = "once"
     # Version of this definition. A case runs the version it started with to its end
     # (recorded in its start input); a changed step order or form ships as a new

@@ -13,6 +13,7 @@ from workflows.history_archive import ArchiveHistoryWorkflow
 from workflows.monthly_pay import MonthlyPayWorkflow, OpenMonthlyPayWorkflow
 from workflows.notice_delivery import DeliverNoticeWorkflow
 from workflows.return_home import ReturnHomeWorkflow
+from workflows.startup_loan import LoanServicingWorkflow, StartupLoanWorkflow
 
 ALL_WORKFLOWS: list[type] = [
     ReturnHomeWorkflow,
@@ -23,9 +24,12 @@ ALL_WORKFLOWS: list[type] = [
     AnnualReviewWorkflow,
     AnnualReviewCampaignWorkflow,
     OpenAnnualReviewCampaignWorkflow,
+    StartupLoanWorkflow,
+    LoanServicingWorkflow,
 ]
 PROCESS_WORKFLOWS: dict[str, Any] = {
     "monthly_pay": MonthlyPayWorkflow,
     "return_home": ReturnHomeWorkflow,
     "annual_review": AnnualReviewWorkflow,
+    "startup_loan": StartupLoanWorkflow,
 }

@@ -201,7 +201,14 @@ async def veteran_page(
                 for k, p in PROCESSES.items()
                 if p.startable
                 and p.subject == "veteran"
-                and (p.per_veteran == "many" or k not in {c.process for c in cases})
+                and (
+                    p.per_veteran == "many"
+                    or k not in {c.process for c in cases}
+                    or (
+                        p.per_veteran == "numbered"
+                        and k not in {c.process for c in cases if c.status != "closed"}
+                    )
+                )
                 and vet.category not in p.excluded_categories
             ],
             # Processes that do not serve this person, with where they are served.

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from models.contracts import ProcessPolicy
 from models.process_spec import ProcessSpec
-from models.processes import annual_review, monthly_pay, notice_delivery, return_home
+from models.processes import (
+    annual_review,
+    monthly_pay,
+    notice_delivery,
+    return_home,
+    startup_loan,
+)
 
 # Every released version of every process: a case finds the definition it started with.
 SPEC_VERSIONS: dict[str, dict[int, ProcessSpec]] = {
     return_home.SPEC.key: return_home.SPECS,
     annual_review.SPEC.key: annual_review.SPECS,
     monthly_pay.SPEC.key: monthly_pay.SPECS,
+    startup_loan.SPEC.key: startup_loan.SPECS,
 }
 # The version new cases start with: the highest.
 PROCESSES: dict[str, ProcessSpec] = {
@@ -23,6 +30,7 @@ POLICIES: dict[str, dict[str, ProcessPolicy]] = {
     annual_review.SPEC.key: annual_review.POLICIES,
     monthly_pay.SPEC.key: monthly_pay.POLICIES,
     notice_delivery.SPEC.key: notice_delivery.POLICIES,
+    startup_loan.SPEC.key: startup_loan.POLICIES,
 }
 
 
