@@ -327,3 +327,119 @@ class AnnualReviewLedger(SQLModel, table=True):
     rounds: int = Field(default=1)
     recorded_by: str = Field(default="", max_length=64)
     recorded_at: datetime = Field(default_factory=utcnow)
+
+
+# --- the startup loan (003 §6.3.2.6–6.3.2.8) ----------------------------------------
+
+
+class LoanPolicyVersion(SQLModel, table=True):
+    """One version of a locality's startup-loan policy (``models.loan_policy``):
+    admins add versions, never edit one; a case keeps the version effective on its
+    application date."""
+
+    __tablename__ = "loan_policy_version"
+
+    version: str = Field(primary_key=True, max_length=60)
+    locality: str = Field(default="*", index=True, max_length=200)
+    effective_from: date = Field(index=True)
+    source: str = Field(sa_column=Column(Text, nullable=False))
+    body: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    created_by: str = Field(default="system", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Bank(SQLModel, table=True):
+    """A lending bank (承办银行). ``integrated``: it receives applications by signed
+    webhook and answers by signed callback; otherwise a clerk records its decision."""
+
+    __tablename__ = "bank"
+
+    code: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=200)
+    integrated: bool = Field(default=False)
+    # Where applications are pushed; empty: the push is only logged (demo, a bank
+    # that collects applications itself).
+    webhook_url: str = Field(default="", max_length=500)
+    active: bool = Field(default=True)
+
+
+class BankApplication(SQLModel, table=True):
+    """An application pushed to a bank: the bank's callbacks name it by ``ref``."""
+
+    __tablename__ = "bank_application"
+
+    ref: str = Field(primary_key=True, max_length=200)  # application_ref
+    case_id: str = Field(index=True, max_length=120)
+    workflow_id: str = Field(max_length=120)
+    bank: str = Field(index=True, max_length=40)
+    pushed_at: datetime = Field(default_factory=utcnow)
+    delivered: bool = Field(default=False)
+
+
+class BankCallback(SQLModel, table=True):
+    """Each bank callback accepted once, by the bank's own reference: a replay of the
+    same body gets the first answer again, another body under it is refused."""
+
+    __tablename__ = "bank_callback"
+    __table_args__ = (UniqueConstraint("bank", "reference", name="uq_bank_reference"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    bank: str = Field(max_length=40)
+    reference: str = Field(max_length=80)
+    body_sha256: str = Field(max_length=64)
+    application_ref: str = Field(index=True, max_length=200)
+    kind: str = Field(max_length=32)
+    case_id: str = Field(default="", max_length=120)
+    status_code: int = Field(default=200)
+    answer: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    received_at: datetime = Field(default_factory=utcnow)
+
+
+class Loan(SQLModel, table=True):
+    """A startup-loan case's loan (projection of its workflow): the terms, the
+    follow-up schedule, how it ended, the subsidy and reward paid. Amounts are decimal
+    strings in 元 (never floats)."""
+
+    __tablename__ = "loan"
+
+    case_id: str = Field(primary_key=True, max_length=120)
+    veteran_id: int = Field(index=True)
+    status: str = Field(default="", max_length=32)
+    policy_version: str = Field(default="", max_length=60)
+    loan_type: str = Field(default="", max_length=32)
+    bank: str = Field(default="", max_length=40)
+    application_ref: str = Field(default="", max_length=200)
+    terms: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    followups_at: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    maturity_at: datetime | None = None
+    ended_kind: str = Field(default="", max_length=32)
+    ended_on: date | None = None
+    subsidy_total: str | None = Field(default=None, max_length=20)
+    reward_total: str | None = Field(default=None, max_length=20)
+    paid_reference: str = Field(default="", max_length=100)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class LoanSubsidyLine(SQLModel, table=True):
+    """One period of a case's computed subsidy plan (003 §6.3.2.7 贴息方案), per
+    review round: what an auditor recomputes to the fen."""
+
+    __tablename__ = "loan_subsidy_line"
+    __table_args__ = (
+        UniqueConstraint("case_id", "round", "period", name="uq_subsidy_line"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(index=True, max_length=120)
+    round: int = Field(default=1)
+    period: int
+    start: date
+    end: date
+    days_in_period: int
+    days_in_window: int
+    interest_paid: str = Field(max_length=20)
+    outstanding_principal: str = Field(max_length=20)
+    subsidy: str = Field(max_length=20)
+    rule: str = Field(max_length=16)
+    policy_version: str = Field(max_length=60)
+    computed_at: datetime = Field(default_factory=utcnow)
