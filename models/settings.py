@@ -70,6 +70,17 @@ class Settings(BaseSettings):
     webhook_secret: str = Field(
         default="", description="HMAC-SHA256 key for webhook bodies."
     )
+    bank_secrets: dict[str, str] = Field(
+        default_factory=dict,
+        description="Per-bank HMAC keys of the bank webhook and callbacks, as JSON "
+        '({"icbc": "..."}); a bank not listed gets a key derived from secret_key.',
+    )
+    bank_callback_max_skew_seconds: int = Field(
+        default=300,
+        ge=1,
+        description="A bank callback whose timestamp is further than this from now "
+        "is refused (replay protection beside the per-reference idempotency).",
+    )
     policy_profile: Literal["standard", "fast"] = Field(
         default="standard",
         description="Deadline policy: `standard` = statutory working days; `fast` = seconds (demo/tests).",
