@@ -394,7 +394,7 @@ SPEC = ProcessSpec(
         StepSpec(
             key="bank_rejected",
             title="银行未批准处理",
-            clause="003 §6.3.2.6; domain.md §3 e",
+            clause="003 §6.3.2.6; 003 §6.3.2.4",
             role="county_staff",
             level="county",
             outcomes=("refer_bank", "refer_guidance"),
@@ -405,7 +405,7 @@ SPEC = ProcessSpec(
         StepSpec(
             key="post_loan_followup",
             title="贷后回访",
-            clause="003 §6.3.2.6; domain.md §3 step 5",
+            clause="003 §6.3.2.6",
             role="county_staff",
             level="county",
             outcomes=("done",),
