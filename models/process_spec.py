@@ -36,6 +36,12 @@ OUTCOME_LABELS = {
     "approved": "批准",
     "rejected": "退回重编",
     "paid": "已发放",
+    "loan_granted": "银行批准",
+    "loan_declined": "银行未批准",
+    "refer_bank": "转介其他银行",
+    "refer_guidance": "转创业指导",
+    "not_repaid": "未还清或违规(不予贴息)",
+    "apply": "申请奖励",
 }
 
 

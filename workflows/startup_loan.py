@@ -268,7 +268,7 @@ class StartupLoanWorkflow(ProcessWorkflow):
             if desk is not None and self._decision is None:
                 fields = BankDecision.model_fields
                 self._decision = (
-                    desk.outcome,
+                    startup_loan.DESK_OUTCOMES[desk.outcome],
                     BankDecision.model_validate(
                         {k: v for k, v in desk.data.items() if k in fields}
                     ),

@@ -179,8 +179,14 @@ class BankDecisionForm(Form, BankDecision):
         return self
 
 
+# The desk task's outcomes, as the bank callback's kinds.
+DESK_OUTCOMES = {"loan_granted": "approved", "loan_declined": "rejected"}
+
+
 def check_decision(outcome: str | None, d: BankDecision) -> None:
-    """Approved: every loan term; rejected: the reason."""
+    """Approved: every loan term; rejected: the reason (``outcome`` a callback kind
+    or a desk outcome)."""
+    outcome = DESK_OUTCOMES.get(outcome or "", outcome)
     if outcome == "approved":
         missing = [
             name
@@ -385,7 +391,7 @@ SPEC = ProcessSpec(
             clause="003 §6.3.2.6",
             role="county_staff",
             level="county",
-            outcomes=("approved", "rejected"),
+            outcomes=("loan_granted", "loan_declined"),
             form=BankDecisionForm,
             next=("post_loan_followup", "bank_rejected"),
             description="未接入系统的银行(或银行逾期未回复)由工作人员登记审批结果",
