@@ -13,6 +13,7 @@ from activities.cases import CaseActivities
 from activities.history_archive import HistoryArchiveActivities
 from activities.human_tasks import HumanTaskActivities
 from activities.incidents import IncidentActivities
+from activities.loans import LoanActivities
 from activities.notifications import NotificationActivities
 from activities.notify_adapters import NotifyAdapter
 from activities.payroll import PayrollActivities
@@ -27,7 +28,8 @@ def build_activities(
     settings: Settings | None = None,
 ) -> list[Callable[..., Any]]:
     """Every activity of vetflow, bound to one engine, Temporal client and notice
-    adapter (``settings``: the link key and address; None reads the environment)."""
+    adapter (``settings``: the link key and address, the banks' keys; None reads the
+    environment)."""
     cases = CaseActivities(engine)
     tasks = HumanTaskActivities(engine)
     notices = NotificationActivities(engine, adapter)
@@ -36,6 +38,7 @@ def build_activities(
     payroll = PayrollActivities(engine)
     links = SelfLinkActivities(settings)
     campaigns = CampaignActivities(engine)
+    loans = LoanActivities(engine, settings)
     return [
         cases.register_case,
         cases.case_chain,
@@ -60,4 +63,8 @@ def build_activities(
         campaigns.record_campaign,
         campaigns.campaign_members,
         campaigns.record_ledger,
+        loans.load_loan_policy,
+        loans.push_to_bank,
+        loans.record_loan,
+        loans.plan_subsidy,
     ]
