@@ -1,5 +1,8 @@
 """Demo data (`vetflow seed-demo`; `vetflow dev` runs it on an empty database).
 
+The startup loan's reference data (the lending banks and Qingdao's policy version) is
+added once, also to a demo database seeded before the startup loan existed.
+
 The password `demo-password` exists only here: no account outside the demo has a
 default password.
 """
@@ -9,13 +12,22 @@ from __future__ import annotations
 from datetime import date
 
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from models.db import session_scope
 from models.idnumber import make_id_number
+from models.loan_policy import QINGDAO_2024
 from models.orgs import create_org_unit
 from models.passwords import hash_password
-from models.tables import Account, AuditEvent, OrgLevel, OrgUnit, Veteran
+from models.tables import (
+    Account,
+    AuditEvent,
+    Bank,
+    LoanPolicyVersion,
+    OrgLevel,
+    OrgUnit,
+    Veteran,
+)
 
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - demo data only, documented in README
 
@@ -37,12 +49,44 @@ DESK_ROLES = [role for _, _, role, _ in DESK_CLERKS]
 # The desk clerk of each role (A角).
 DESK_CLERK_OF = {role: username for username, _, role, _ in DESK_CLERKS}
 
+# The startup loan's lending banks (承办银行): (code, name, integrated, webhook_url). An
+# integrated bank answers by signed callback (POST /api/bank/callbacks); with no
+# webhook address its pushes are only logged. Without an integration a clerk records
+# the bank's decision (the bank_decision desk task).
+DEMO_BANKS = [
+    ("qdbank", "青岛银行", True, ""),
+    ("icbc", "中国工商银行", True, ""),
+    ("rcc", "农村信用合作社", False, ""),
+]
+
+
+def seed_loan_reference(s: Session) -> None:
+    """The demo banks and the default policy version, each added once."""
+    for code, name, integrated, url in DEMO_BANKS:
+        if s.get(Bank, code) is None:
+            s.add(Bank(code=code, name=name, integrated=integrated, webhook_url=url))
+    policy = QINGDAO_2024
+    if s.get(LoanPolicyVersion, policy.version) is None:
+        s.add(
+            LoanPolicyVersion(
+                version=policy.version,
+                locality=policy.locality,
+                effective_from=policy.effective_from,
+                source=policy.source,
+                body=policy.model_dump(mode="json"),
+                created_by="system",
+            )
+        )
+
 
 def seed_demo(engine: Engine) -> bool:
     """Load the demo organisation, accounts and veterans; False if data exists already."""
     with session_scope(engine) as s:
         if s.exec(select(OrgUnit.id)).first() is not None:
+            if _is_demo(s):
+                seed_loan_reference(s)
             return False
+        seed_loan_reference(s)
         city = create_org_unit(s, "sfs", "示范市退役军人事务局", OrgLevel.city, None)
         county = create_org_unit(
             s, "sfx", "示范县退役军人服务中心", OrgLevel.county, city
@@ -167,3 +211,9 @@ def seed_demo(engine: Engine) -> bool:
             )
         )
     return True
+
+
+def _is_demo(s: Session) -> bool:
+    """Whether the database holds the demo data (never a real office's)."""
+    seeded = select(AuditEvent.id).where(AuditEvent.action == "seed_demo")
+    return s.exec(seeded).first() is not None
