@@ -26,6 +26,7 @@ from api.case_queries import (
 )
 from api.deps import AuthUser, EngineDep, SettingsDep, TemporalDep, get_settings
 from api.history_source import load_history
+from api.loan_queries import case_loan
 from api.params import IdPath
 from api.task_reads import audit_revealed, task_data
 from api.timeline import TimelineEntry, build_timeline
@@ -36,6 +37,7 @@ from api.web.session import PageUser
 from models.idnumber import mask_id_number
 from models.process_spec import ProcessSpec
 from models.processes import PROCESSES, spec_of
+from models.processes.startup_loan import PROCESS_KEY as STARTUP_LOAN
 from models.public import CaseCreate
 from models.tables import Case, OrgUnit, Veteran
 
@@ -108,6 +110,13 @@ async def case_view(
     reads = [(t, task_data(t, unmask)) for t in tasks]
     await run_in_threadpool(audit_revealed, engine, user, reads)
     actors = {t.completed_by or t.assignee or "" for t in tasks} - {""}
+    # A startup loan: its terms, follow-ups, end and subsidy plan (the follow-ups are
+    # tasks of its repayment phase's workflow, listed with the case's own).
+    loan = (
+        await run_in_threadpool(case_loan, engine, case_id, tasks)
+        if case.process == STARTUP_LOAN
+        else None
+    )
     return {
         "case": case,
         "tasks": tasks,
@@ -125,6 +134,7 @@ async def case_view(
         "timeline": timeline,
         "history": loaded,
         "diagram": diagram,
+        "loan": loan,
     }
 
 

@@ -18,10 +18,12 @@ from api.task_reads import audit_revealed, task_data
 from api.web.diagram import diagram_svg, step_states
 from api.web.display import context_shown, data_shown
 from api.web.forms import data_from_form, field_errors, fields_of
+from api.web.loan_display import loan_task_view
 from api.web.render import render, translator
 from api.web.session import PageUser
 from models.idnumber import mask_id_number
 from models.processes import spec_of
+from models.processes.startup_loan import PROCESS_KEY as STARTUP_LOAN
 from models.settings import Settings
 from models.tables import Account, Case, HumanTask, OrgUnit, Veteran
 
@@ -102,7 +104,18 @@ def _page_context(
     # and the read audited).
     data = task_data(task, user.can_unmask(settings))
     audit_revealed(engine, user, [(task, data)])
-    context = context_shown(spec, task.context)
+    # A startup loan's step: its terms in words (元, %, labels) and, for the leader,
+    # the subsidy plan's lines; the rest of its context as any other step's.
+    loan = (
+        loan_task_view(task.step, task.context)
+        if task.process == STARTUP_LOAN
+        else None
+    )
+    context = (
+        loan.facts + context_shown(spec, loan.rest)
+        if loan
+        else context_shown(spec, task.context)
+    )
     done = [t for t in rows if t.status in ("completed", "skipped", "withdrawn")]
     # 双人复核: who completed the step this one must not be completed by.
     other = next(
@@ -135,6 +148,7 @@ def _page_context(
         "data_shown": data_shown(task.form_schema, data.data),
         "masked_fields": data.masked,
         "context_shown": context,
+        "loan_plan": loan.plan if loan else None,
         "names": account_names(engine, who),
         "history_tasks": done,
         "four_eyes": (spec.step(step.four_eyes_with), other)
