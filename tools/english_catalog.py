@@ -26,6 +26,7 @@ from api.web.forms import ERROR_TYPES
 from models.process_spec import OUTCOME_LABELS, ProcessSpec
 from models.processes import SPEC_VERSIONS, SUPPORT_SPECS
 from tools.campaign_catalog import CAMPAIGN_EN
+from tools.loan_catalog import LOAN_EN
 from tools.pages_catalog import PAGES_EN
 from tools.review_pay_catalog import REVIEW_PAY_EN
 
@@ -348,7 +349,7 @@ def _merge(area: dict[str, str]) -> None:
     EN.update(area)
 
 
-for _area in (CAMPAIGN_EN, PAGES_EN, REVIEW_PAY_EN):
+for _area in (CAMPAIGN_EN, PAGES_EN, REVIEW_PAY_EN, LOAN_EN):
     _merge(_area)
 
 
