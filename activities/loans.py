@@ -19,7 +19,7 @@ import httpx
 import structlog
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session, col, delete
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -39,7 +39,8 @@ from models.loan_contracts import (
     LoanRecordInput,
     SubsidyPlanInput,
 )
-from models.loan_policy import ANY_LOCALITY, QINGDAO_2024, LoanPolicy
+from models.loan_policy import LoanPolicy
+from models.loan_policy_store import effective_policy
 from models.loan_subsidy import FEN, RULE_TEXT, SubsidyQuote, compute_subsidy
 from models.settings import Settings, load_settings
 from models.tables import (
@@ -47,7 +48,6 @@ from models.tables import (
     BankApplication,
     Case,
     Loan,
-    LoanPolicyVersion,
     LoanSubsidyLine,
     Veteran,
 )
@@ -73,31 +73,6 @@ def yuan(amount: Decimal) -> str:
     return str(amount.quantize(FEN, rounding=ROUND_HALF_UP))
 
 
-def locality_covers(locality: str, org_path: str) -> bool:
-    """Whether a policy's locality (``*`` or an org path prefix) covers ``org_path``;
-    "/1/2" covers "/1/2/" and "/1/2/7/" but not "/1/23/"."""
-    if locality == ANY_LOCALITY:
-        return True
-    prefix = locality.rstrip("/") + "/"
-    return org_path.startswith(prefix)
-
-
-def select_policy(
-    rows: list[LoanPolicyVersion], org_path: str
-) -> LoanPolicyVersion | None:
-    """The most specific locality covering ``org_path`` (the longest prefix, ``*``
-    last), then the latest effective date; ``rows`` are already effective."""
-    covering = [r for r in rows if locality_covers(r.locality, org_path)]
-    if not covering:
-        return None
-
-    def rank(row: LoanPolicyVersion) -> tuple[int, str, str]:
-        specific = -1 if row.locality == ANY_LOCALITY else len(row.locality)
-        return specific, row.effective_from.isoformat(), row.version
-
-    return max(covering, key=rank)
-
-
 class LoanActivities:
     """Bound to the database and the settings (the banks' HMAC keys); ``settings``
     None reads them from the environment when first needed."""
@@ -116,35 +91,14 @@ class LoanActivities:
     def load_loan_policy(self, inp: LoanPolicyInput) -> LoanPolicy:
         """The policy version effective on ``inp.on`` for the case's org path: the most
         specific locality first, then the latest version; Qingdao's 2024 policy when
-        the table holds none."""
-        with session_scope(self.engine) as session:
-            rows = list(
-                session.exec(
-                    select(LoanPolicyVersion).where(
-                        col(LoanPolicyVersion.effective_from) <= inp.on
-                    )
-                ).all()
-            )
-            row = select_policy(rows, inp.org_path)
-        if row is None:
-            log.info(
-                "loan_policy_default", case_id=inp.case_id, version=QINGDAO_2024.version
-            )
-            return QINGDAO_2024
+        the table holds none (``models.loan_policy_store``, the quote's lookup too)."""
         try:
-            policy = LoanPolicy.model_validate(
-                {
-                    **row.body,
-                    "version": row.version,
-                    "locality": row.locality,
-                    "effective_from": row.effective_from,
-                    "source": row.source,
-                }
-            )
+            with session_scope(self.engine) as session:
+                policy = effective_policy(session, inp.org_path, inp.on)
         except ValidationError as exc:
             # A damaged row is not fixed by retrying: an incident, for an admin.
             raise ApplicationError(
-                f"loan policy {row.version} does not validate: {exc.error_count()} errors",
+                f"a loan policy version does not validate: {exc.error_count()} errors",
                 type="InvalidLoanPolicy",
                 non_retryable=True,
             ) from None

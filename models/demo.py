@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 from models.db import session_scope
 from models.idnumber import make_id_number
 from models.loan_policy import QINGDAO_2024
+from models.loan_policy_store import row_of
 from models.orgs import create_org_unit
 from models.passwords import hash_password
 from models.tables import (
@@ -65,18 +66,8 @@ def seed_loan_reference(s: Session) -> None:
     for code, name, integrated, url in DEMO_BANKS:
         if s.get(Bank, code) is None:
             s.add(Bank(code=code, name=name, integrated=integrated, webhook_url=url))
-    policy = QINGDAO_2024
-    if s.get(LoanPolicyVersion, policy.version) is None:
-        s.add(
-            LoanPolicyVersion(
-                version=policy.version,
-                locality=policy.locality,
-                effective_from=policy.effective_from,
-                source=policy.source,
-                body=policy.model_dump(mode="json"),
-                created_by="system",
-            )
-        )
+    if s.get(LoanPolicyVersion, QINGDAO_2024.version) is None:
+        s.add(row_of(QINGDAO_2024, "system"))
 
 
 def seed_demo(engine: Engine) -> bool:

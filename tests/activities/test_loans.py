@@ -24,7 +24,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities import build_activities
-from activities.loans import LoanActivities, locality_covers
+from activities.loans import LoanActivities
 from activities.notify_adapters import LogAdapter
 from models.bank_signing import (
     HEADER_BANK,
@@ -136,7 +136,7 @@ def test_policy_by_locality_prefix_then_latest_effective_date(engine, acts):
                 version("all-2025", "*", date(2025, 1, 1), min_years_in_business=2),
                 version("county-2024", "/1/2/", date(2024, 6, 1)),
                 version("county-2030", "/1/2/", date(2030, 1, 1)),
-                version("other", "/1/23", date(2024, 1, 1)),
+                version("other", "/1/23/", date(2024, 1, 1)),
             ]
         )
         s.commit()
@@ -148,18 +148,12 @@ def test_policy_by_locality_prefix_then_latest_effective_date(engine, acts):
     assert county.source == "source of county-2024"
     assert county.products["personal"].max_amount == Decimal("200000.00")
     assert policy_on(acts, "/1/2/", date(2031, 1, 1)).version == "county-2030"
-    # A prefix is matched by whole path segments: /1/23 is not /1/2, nor the reverse.
+    # A locality is a whole path: /1/2/ does not cover /1/23/.
     assert policy_on(acts, "/1/3/", date(2025, 6, 1)).version == "all-2025"
     assert policy_on(acts, "/1/23/9/", date(2025, 6, 1)).version == "other"
     assert policy_on(acts, "/1/3/", date(2025, 6, 1)).min_years_in_business == 2
     # Nothing effective yet: the default.
     assert policy_on(acts, "/1/2/", date(2023, 12, 31)) == QINGDAO_2024
-
-
-def test_locality_covers_whole_segments():
-    assert locality_covers("*", "/9/")
-    assert locality_covers("/1/2/", "/1/2/") and locality_covers("/1/2", "/1/2/7/")
-    assert not locality_covers("/1/2", "/1/23/") and not locality_covers("/1/2/", "/1/")
 
 
 def test_a_damaged_policy_row_is_an_incident_not_a_retry(engine, acts):
