@@ -36,6 +36,8 @@ from api.pages import tasks as task_pages
 from api.routes import (
     accounts,
     auth,
+    bank_callbacks,
+    banks,
     campaigns,
     cases,
     codec,
@@ -44,6 +46,8 @@ from api.routes import (
     history,
     holidays,
     incidents,
+    loan_policies,
+    loans,
     org_units,
     pay_calendar,
     payroll,
@@ -78,6 +82,10 @@ ROUTERS = [
     campaigns.router,
     codec.router,
     evidence_keys.router,
+    loans.router,
+    loan_policies.router,
+    banks.router,
+    bank_callbacks.router,
 ]
 PAGES = [
     auth_pages.router,

@@ -38,9 +38,10 @@ from sqlmodel import Session, SQLModel, select
 from api.main import create_app
 from models.db import make_engine
 from models.demo import DEMO_PASSWORD, seed_demo
+from models.loan_policy import QINGDAO_2024
 from models.processes.annual_review import TZ, campaign_id
 from models.settings import Settings
-from models.tables import Campaign, HumanTask, SavedFilter, Veteran
+from models.tables import Campaign, HumanTask, Loan, OrgUnit, SavedFilter, Veteran
 from tests.api.page_login import page_login, session_csrf
 from tests.conftest import DB_BACKENDS
 from tests.support import wait_for
@@ -163,6 +164,35 @@ async def campaign_opened(w: World) -> None:
             s.commit()
 
 
+async def loan_recorded(w: World) -> None:
+    """A loan row for the world's case, as a startup-loan case's activity writes it."""
+    with Session(w.engine) as s:
+        if s.get(Loan, w.ids["case_id"]) is None:
+            s.add(Loan(case_id=w.ids["case_id"], veteran_id=w.ids["veteran_id"]))
+            s.commit()
+
+
+def loan_policy_body(w: World, actor: str) -> dict[str, Any]:
+    """A new version for the demo county (the admin's own unit): created once."""
+    with Session(w.engine) as s:
+        county = s.exec(select(OrgUnit).where(OrgUnit.code == "sfx")).one()
+    body = QINGDAO_2024.model_dump(mode="json")
+    body.update(version=f"matrix-{actor}", locality=county.path)
+    return {"json": body}
+
+
+QUOTE = {
+    "loan_type": "personal",
+    "principal": "100000.00",
+    "annual_rate": "4.35",
+    "lpr": "3.45",
+    "contract_date": "2024-01-01",
+    "repayments": [
+        {"paid_on": "2025-01-01", "principal": "100000.00", "interest": "4350.00"}
+    ],
+}
+
+
 def form(data: dict[str, Any]) -> Callable[[World, str], dict[str, Any]]:
     return lambda w, actor: {"data": dict(data)}
 
@@ -280,6 +310,49 @@ ROWS: list[Row] = [
         "401 403 403 200 200 200 403 403 403",
     ),
     Row("POST", "/api/cases/{case_id}/replay", AUDITORS_API),
+    # The startup loan: the quote, the policy versions and banks for every clerk,
+    # a case's loan in the subtree; versions and banks written by admins only.
+    Row(
+        "POST",
+        "/api/loan-subsidy/quote",
+        STAFF,
+        body=lambda w, a: {"json": QUOTE},
+    ),
+    Row("GET", "/api/loan-policies", STAFF),
+    Row(
+        "GET",
+        "/api/loan-policies/{version}",
+        STAFF,
+        url="/api/loan-policies/qingdao-2024",
+    ),
+    Row(
+        "POST",
+        "/api/loan-policies",
+        "401 403 403 201 403 403 403 403 403",
+        body=loan_policy_body,
+    ),
+    Row("GET", "/api/banks", STAFF),
+    Row(
+        "POST",
+        "/api/banks",
+        "401 403 403 201 403 403 403 403 403",
+        body=lambda w, a: {"json": {"code": f"matrix_{a}", "name": "矩阵银行"}},
+    ),
+    Row(
+        "PUT",
+        "/api/banks/{code}",
+        "401 403 403 200 403 403 403 403 403",
+        url="/api/banks/qdbank",
+        body=lambda w, a: {"json": {"active": True}},
+    ),
+    Row("GET", "/api/cases/{case_id}/loan", IN_SUBTREE, before=loan_recorded),
+    # Banks sign their callbacks (tests/api/test_loan_api.py); no login opens it.
+    Row(
+        "POST",
+        "/api/bank/callbacks",
+        "401 401 401 401 401 401 401 401 401",
+        body=lambda w, a: {"json": {"bank": "qdbank"}},
+    ),
     # Changes.
     Row(
         "PUT",
