@@ -5,6 +5,7 @@ bank, body/headers mismatch, replay and reuse of a reference, unknown applicatio
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
@@ -33,6 +34,8 @@ from models.tables import (
     OrgUnit,
     Veteran,
 )
+from tests.support import wait_for
+from worker import build_worker
 
 # --- the quote -----------------------------------------------------------------------
 
@@ -569,3 +572,144 @@ async def test_a_callback_for_a_case_that_has_ended_is_409_and_frees_the_referen
         ).one()
     assert audit.actor == "bank:testbank" and audit.after["status"] == 409
     assert audit.entity_id == "gone.bank.1"
+
+
+# --- a callback the case accepts -----------------------------------------------------
+
+
+async def open_task(http, headers, case_id: str, step: str) -> dict[str, Any]:
+    for _ in range(300):
+        r = await http.get(
+            "/api/tasks", params={"case_id": case_id, "status": "open"}, headers=headers
+        )
+        assert r.status_code == 200, r.text
+        found = [t for t in r.json()["data"] if t["step"] == step]
+        if found:
+            return found[-1]
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no open {step}")
+
+
+async def complete(http, headers, case_id, step, outcome, data) -> None:
+    task = await open_task(http, headers, case_id, step)
+    r = await http.post(
+        f"/api/tasks/{task['id']}/complete",
+        json={"outcome": outcome, "data": data, "comment": ""},
+        headers=headers,
+    )
+    assert r.status_code == 200, r.text
+
+
+async def test_a_case_at_the_bank_accepts_the_signed_approval_once(
+    http, auth, client, settings, seeded_engine
+):
+    """A startup-loan case started and worked through the API to the bank; the bank's
+    signed approval moves it on, its replay answers the same without a second
+    decision, and a decision the case no longer waits for is 409."""
+    village, county = await auth("village"), await auth("county")
+    with Session(seeded_engine) as s:
+        vet = s.exec(select(Veteran).where(Veteran.name == "张伟")).one()
+    async with build_worker(client, settings, seeded_engine):
+        r = await http.post(
+            "/api/cases",
+            json={"process": "startup_loan", "veteran_id": vet.id},
+            headers=county,
+        )
+        assert r.status_code == 201, r.text
+        case_id = r.json()["id"]
+        await complete(
+            http,
+            village,
+            case_id,
+            "demand_registration",
+            "submitted",
+            {
+                "intent_field": "农产品电商",
+                "needs_guidance": True,
+                "contact_phone": "0531-8000 1234",
+            },
+        )
+        await complete(
+            http,
+            county,
+            case_id,
+            "application",
+            "submitted",
+            {
+                "loan_type": "personal",
+                "amount": "150000.00",
+                "term_months": 24,
+                "bank": "qdbank",
+                "subject_type": "individual",
+                "business_plan": "开设农产品网店",
+                "bank_data_consent": True,
+                "consent_signed_on": "2024-05-20",
+            },
+        )
+        await complete(
+            http,
+            county,
+            case_id,
+            "county_review",
+            "approve",
+            {"identity_verified": True, "subject_verified": True},
+        )
+
+        def pushed() -> BankApplication | None:
+            with Session(seeded_engine) as s:
+                return s.exec(
+                    select(BankApplication).where(BankApplication.case_id == case_id)
+                ).first()
+
+        application = await wait_for(pushed)
+        assert application.bank == "qdbank"
+        approval = event(
+            bank="qdbank",
+            reference="QD-2024-0001",
+            application_ref=application.ref,
+            decision={**event()["decision"], "bank_reference": "QD-L-77"},
+        )
+        raw = json.dumps(approval).encode()
+        r = await http.post(URL, **signed(settings, raw, bank="qdbank"))
+        assert r.status_code == 200, r.text
+        first = r.json()
+        assert (first["result"], first["duplicate"]) == ("accepted", False)
+        # The bank did not hear back and sends the same body again.
+        r = await http.post(URL, **signed(settings, raw, bank="qdbank"))
+        assert r.json() == {**first, "duplicate": True}
+        # A rejection under a new reference: the case no longer waits for one.
+        rejection = event(
+            bank="qdbank",
+            reference="QD-2024-0002",
+            kind="rejected",
+            application_ref=application.ref,
+            decision={"bank_reference": "QD-L-78", "reason": "征信不足"},
+        )
+        r = await http.post(URL, **signed(settings, rejection, bank="qdbank"))
+        assert r.status_code == 409, r.text
+        assert r.json()["detail"]["type"] == "StaleBankEvent"
+
+        def loan_terms() -> dict[str, Any] | None:
+            with Session(seeded_engine) as s:
+                loan = s.get(Loan, case_id)
+                return loan.terms if loan is not None and loan.terms else None
+
+        terms = await wait_for(loan_terms)
+        assert terms["bank_reference"] == "QD-L-77"
+        r = await http.get(f"/api/cases/{case_id}/loan", headers=county)
+        assert r.status_code == 200, r.text
+        assert r.json()["terms"]["amount"] == "100000.00"
+        assert r.json()["bank"] == "qdbank"
+    with Session(seeded_engine) as s:
+        stored = s.exec(select(BankCallback)).all()
+        actions = [
+            a.action
+            for a in s.exec(
+                select(AuditEvent)
+                .where(AuditEvent.actor == "bank:qdbank")
+                .order_by(AuditEvent.id)
+            ).all()
+        ]
+    assert [(c.reference, c.status_code) for c in stored] == [("QD-2024-0001", 200)]
+    assert actions == ["bank_callback", "bank_callback_refused"]
+    await client.get_workflow_handle(case_id).terminate("test over")
