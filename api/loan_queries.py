@@ -26,7 +26,7 @@ from api.web.loan_display import (
 from models.loan_policy import LOAN_TYPE_LABELS
 from models.loan_subsidy import RULE_TEXT
 from models.processes.startup_loan import STATUS_LABELS
-from models.tables import Bank, HumanTask, Loan, LoanSubsidyLine
+from models.tables import Bank, Case, HumanTask, Loan, LoanSubsidyLine
 
 FOLLOWUP_STEP = "post_loan_followup"
 # A follow-up task that ended unfinished (the loan ended while it was open).
@@ -148,9 +148,11 @@ def latest_plan(s: Session, case_id: str) -> Plan | None:
     )
 
 
-def case_loan(engine: Engine, case_id: str, tasks: list[HumanTask]) -> LoanView | None:
+def case_loan(engine: Engine, case: Case, tasks: list[HumanTask]) -> LoanView | None:
     """The case's loan as the case page shows it; None before the application (no
-    loan row yet). ``tasks`` are the case's tasks (its follow-ups among them)."""
+    loan row yet). ``tasks`` are the case's tasks (its follow-ups among them). Its
+    status is the running case's (the loan row's stage once the case is closed)."""
+    case_id = case.id
     with Session(engine) as s:
         loan = s.get(Loan, case_id)
         if loan is None:
@@ -163,7 +165,9 @@ def case_loan(engine: Engine, case_id: str, tasks: list[HumanTask]) -> LoanView 
         loan=loan,
         bank_name=bank.name if bank else "",
         loan_type_label=LOAN_TYPE_LABELS.get(loan_type, loan_type),
-        status_label=STATUS_LABELS.get(loan.status, loan.status),
+        status_label=STATUS_LABELS.get(
+            case.status, STATUS_LABELS.get(loan.status, loan.status)
+        ),
         amount=yuan(terms.get("amount")),
         annual_rate=rate(terms.get("annual_rate")),
         lpr=rate(terms.get("lpr")),
@@ -175,3 +179,9 @@ def case_loan(engine: Engine, case_id: str, tasks: list[HumanTask]) -> LoanView 
         subsidy_paid=yuan(loan.subsidy_total) if loan.subsidy_total else "",
         reward_paid=yuan(loan.reward_total) if loan.reward_total else "",
     )
+
+
+def bank_names(engine: Engine) -> dict[str, str]:
+    """Every lending bank's name by its code (a loan step's context names the code)."""
+    with Session(engine) as s:
+        return {b.code: b.name for b in s.exec(select(Bank)).all()}

@@ -113,7 +113,7 @@ async def case_view(
     # A startup loan: its terms, follow-ups, end and subsidy plan (the follow-ups are
     # tasks of its repayment phase's workflow, listed with the case's own).
     loan = (
-        await run_in_threadpool(case_loan, engine, case_id, tasks)
+        await run_in_threadpool(case_loan, engine, case, tasks)
         if case.process == STARTUP_LOAN
         else None
     )

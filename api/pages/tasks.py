@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from api import task_actions
 from api.case_queries import account_names, case_tasks
 from api.deps import AuthUser, EngineDep, TemporalDep, get_settings
+from api.loan_queries import bank_names
 from api.task_reads import audit_revealed, task_data
 from api.web.diagram import diagram_svg, step_states
 from api.web.display import context_shown, data_shown
@@ -107,7 +108,7 @@ def _page_context(
     # A startup loan's step: its terms in words (元, %, labels) and, for the leader,
     # the subsidy plan's lines; the rest of its context as any other step's.
     loan = (
-        loan_task_view(task.step, task.context)
+        loan_task_view(task.step, task.context, bank_names(engine))
         if task.process == STARTUP_LOAN
         else None
     )

@@ -206,7 +206,9 @@ class LoanTaskView:
     rest: dict[str, Any] = field(default_factory=dict)
 
 
-def _fact(step: str, context: dict[str, Any], key: str, value: Any) -> Shown | None:
+def _fact(
+    step: str, context: dict[str, Any], key: str, value: Any, banks: dict[str, str]
+) -> Shown | None:
     if key == "amount":
         granted = "contract_date" in context
         title = AMOUNT_TITLES.get(
@@ -214,7 +216,9 @@ def _fact(step: str, context: dict[str, Any], key: str, value: Any) -> Shown | N
         )
         return Shown(key, title, text=yuan(value))
     if key == "bank" and step == "bank_rejected":
-        return Shown(key, _("未批准的银行"), text=words(value))
+        name = banks.get(str(value))
+        text = f"{name} ({value})" if name else words(value)
+        return Shown(key, _("未批准的银行"), text=text)
     if key == "reason" and step == "bank_rejected":
         return Shown(key, _("银行未批准原因"), text=words(value))
     if key == "followup":
@@ -230,8 +234,9 @@ def _fact(step: str, context: dict[str, Any], key: str, value: Any) -> Shown | N
         return Shown(key, title, text=SUBJECT_LABELS.get(str(value), words(value)))
     if key in ("annual_rate", "lpr"):
         return Shown(key, title, text=rate(value))
-    if key == "bank" and context.get("bank_name"):
-        return Shown(key, title, text=f"{context['bank_name']} ({value})")
+    name = context.get("bank_name") or banks.get(str(value))
+    if key == "bank" and name:
+        return Shown(key, title, text=f"{name} ({value})")
     if key == "maturity_at":
         return Shown(key, title, text=local_time(value))
     if key == "ended":
@@ -250,17 +255,19 @@ def _fact(step: str, context: dict[str, Any], key: str, value: Any) -> Shown | N
     return Shown(key, title, text=words(value))
 
 
-def loan_task_view(step: str, context: dict[str, Any]) -> LoanTaskView:
+def loan_task_view(
+    step: str, context: dict[str, Any], banks: dict[str, str] | None = None
+) -> LoanTaskView:
     """A startup-loan task's context split into its facts in words, its plan, and the
     keys left to the generic rendering (the actor who prepared the plan, the
-    repayments as entered, the defects to correct …)."""
+    repayments as entered, the defects to correct …). ``banks``: bank names by code."""
     view = LoanTaskView(plan=plan_of(context) if step == "subsidy_approval" else None)
     for key, value in context.items():
         if key in SKIPPED or (view.plan is not None and key in PLAN_KEYS):
             continue
         if value is None or value == "" or value == []:
             continue
-        shown = _fact(step, context, key, value)
+        shown = _fact(step, context, key, value, banks or {})
         if shown is None:
             view.rest[key] = value
         else:

@@ -285,7 +285,7 @@ async def test_the_case_page_shows_the_loan_followups_and_plan(
         "2026-03-02",
         "QD-2026-0042",
         "qingdao-2024",
-        "已还清待审核贴息",
+        "贴息方案待审批",  # the running case's status
         "提前还款结清 · 2027-03-02",
     ):
         assert text in terms, text
@@ -328,6 +328,7 @@ async def test_the_approver_sees_the_plan(http, settings, seeded_engine) -> None
     assert RULE_TEXT["full"] in plan and "2029-03-02" in plan
     context = _section(page, "task-context")
     assert "贷款金额(元)" in context and "申请金额" not in context
+    assert "青岛银行 (qdbank)" in context
     assert "赵科员" in context  # 编制人: the preparer by name
     assert "'period'" not in page and "rule_text" not in context
     note = re.search(r'<p id="four-eyes-note".*?</p>', page, re.S)
