@@ -10,7 +10,11 @@ points, so the inbox, the dashboard and the auditor's pages have something to sh
   what the personnel file lacks, requested from the sending unit (向移交单位函调,
   003 §6.9.2.2); that request has a deadline of a few seconds, so it turns overdue
   (and escalates) shortly after the return;
-- ``closed`` (杨磊): driven through every step, up to the report to the province.
+- ``closed`` (杨磊): driven through every step, up to the report to the province;
+  then his startup loan (``startup_loan-v<id>-1``, he "有创业意向"): demand registered,
+  a personal loan applied for with his separate consent, verified, pushed to 青岛银行,
+  and approved by the bank (the demo sends the bank's answer as the ``bank_event``
+  Update the signed callback would) — the loan runs, 贷后回访 scheduled.
 
 They are driven the way clerks would drive them: the case starts like ``POST
 /api/cases`` starts it (same id, search attributes, start input, newest definition),
@@ -27,6 +31,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import structlog
@@ -50,11 +55,20 @@ from models.contracts import (
 )
 from models.demo import DESK_CLERK_OF
 from models.forms import COLLECTION_MATERIALS
+from models.loan_contracts import BankEvent
 from models.processes import PROCESSES, policy_for
 from models.processes.return_home import ONE_STOP_KEYS_V2
+from models.processes.startup_loan import BankDecision
 from models.search_attributes import case_search_attributes
 from models.settings import Settings
-from models.tables import Account, Case, HumanTask, OrgUnit, Veteran
+from models.tables import (
+    Account,
+    BankApplication,
+    Case,
+    HumanTask,
+    OrgUnit,
+    Veteran,
+)
 from models.workdays import TZ
 from workflows.human_task import ProcessWorkflow
 from workflows.registry import PROCESS_WORKFLOWS
@@ -63,6 +77,8 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 PROCESS = "return_home"
+LOAN = "startup_loan"
+LOAN_BANK = "qdbank"  # 青岛银行 in models/demo.py: answers by signed callback
 STARTER = "county"  # the county clerk accepts (受理) every demo case
 # The correction case's file request to the sending unit is due this soon after it
 # opens, so the case shows an overdue (and escalated) task within seconds.
@@ -239,6 +255,69 @@ class _Driver:
             {"reported_on": _today(), "channel": "退役军人信息管理系统"},
         )
         await _poll(lambda: _case_status(self.engine, case_id) == "closed")
+        await self.startup_loan("杨磊")
+
+    async def startup_loan(self, veteran: str) -> str:
+        """A personal startup loan approved by the demo bank, in its repayment phase."""
+        case_id = await self.start(
+            veteran,
+            policy_for(LOAN, self.settings.policy_profile),
+            "startup_loan",
+            process=LOAN,
+        )
+        await self.complete(
+            case_id,
+            "demand_registration",
+            "submitted",
+            {
+                "intent_field": "农产品电商",
+                "needs_guidance": True,
+                "contact_phone": "13800000000",
+                "education": "高中",
+            },
+        )
+        await self.complete(
+            case_id,
+            "application",
+            "submitted",
+            {
+                "loan_type": "personal",
+                "amount": "150000.00",
+                "term_months": 36,
+                "bank": LOAN_BANK,
+                "subject_type": "individual",
+                "business_plan": "在南关村开设农产品网店，销售本地特产",
+                "bank_data_consent": True,
+                "consent_signed_on": _today(),
+            },
+        )
+        await self.complete(
+            case_id,
+            "county_review",
+            "approve",
+            {"identity_verified": True, "subject_verified": True},
+        )
+        await _poll(lambda: _case_status(self.engine, case_id) == "at_bank")
+        ref = await _poll(lambda: _application_ref(self.engine, case_id))
+        await self.client.get_workflow_handle(case_id).execute_update(
+            "bank_event",
+            BankEvent(
+                bank=LOAN_BANK,
+                reference=f"DEMO-{case_id[-8:]}",
+                kind="approved",
+                application_ref=ref,
+                decision=BankDecision(
+                    bank_reference=f"QD-{case_id[-6:]}",
+                    amount=Decimal("150000.00"),
+                    annual_rate=Decimal("3.9500"),
+                    lpr=Decimal("3.4500"),
+                    term_months=36,
+                    contract_date=datetime.now(TZ).date(),
+                ),
+            ),
+        )
+        await _poll(lambda: _case_status(self.engine, case_id) == "repaying")
+        return case_id
 
     # --- the steps the scenarios share -------------------------------------------------
 
@@ -332,9 +411,15 @@ class _Driver:
 
     # --- clerk actions ---------------------------------------------------------------
 
-    async def start(self, veteran: str, policy: ProcessPolicy, scenario: str) -> str:
+    async def start(
+        self,
+        veteran: str,
+        policy: ProcessPolicy,
+        scenario: str,
+        process: str = PROCESS,
+    ) -> str:
         """Start the process for a demo veteran as ``POST /api/cases`` does."""
-        spec = PROCESSES[PROCESS]
+        spec = PROCESSES[process]
         veteran_id = await run_in_threadpool(_veteran_id, self.engine, veteran)
         found = await run_in_threadpool(
             veteran_in_subtree, self.engine, veteran_id, "/"
@@ -345,7 +430,8 @@ class _Driver:
         elsewhere = spec.excluded_categories.get(veteran_row.category)
         if elsewhere is not None:
             raise RuntimeError(f"demo veteran {veteran} is not served: {elsewhere}")
-        case_id = f"{self.settings.case_id_prefix}{spec.key}-v{veteran_id}"
+        key = f"v{veteran_id}" if spec.per_veteran == "once" else f"v{veteran_id}-1"
+        case_id = f"{self.settings.case_id_prefix}{spec.key}-{key}"
         data = spec.start_form.model_validate(
             {"note": f"演示案件 (demo case: {scenario})"}
         ).model_dump(mode="json")
@@ -454,6 +540,14 @@ def _skipped_or_open(engine: Engine, case_id: str, step: str) -> str | None:
             ).all()
         )
     return next((st for st in ("open", "skipped") if st in statuses), None)
+
+
+def _application_ref(engine: Engine, case_id: str) -> str | None:
+    with Session(engine) as s:
+        row = s.exec(
+            select(BankApplication).where(BankApplication.case_id == case_id)
+        ).first()
+        return row.ref if row else None
 
 
 def _case_status(engine: Engine, case_id: str) -> str | None:

@@ -155,6 +155,7 @@ def test_dev_runs_stops_and_resumes(tmp_path):
             httpx.get(f"{base}/api/veterans", headers=h).json()["count"] == 5
         )  # seeded once, not twice
         # ... and the demo cases started once: the three and the one started above,
+        # 杨磊's startup loan,
         # beside this year's annual review and this month's payroll, opened once.
         cases = httpx.get(f"{base}/api/cases", headers=h).json()["data"]
         by_process = sorted(c["process"] for c in cases)
@@ -162,6 +163,7 @@ def test_dev_runs_stops_and_resumes(tmp_path):
             "annual_review",
             "monthly_pay",
             *["return_home"] * 4,
+            "startup_loan",
         ], by_process
         log = (tmp_path / "dev.log").read_text(errors="replace")
         assert log.count("demo_cases_started") == 1

@@ -20,7 +20,7 @@ from models.demo import DESK_CLERK_OF
 from models.processes import PROCESSES
 from models.processes.return_home import ONE_STOP_DESKS_V2
 from models.settings import Settings
-from models.tables import Case, HumanTask, OrgUnit, Veteran
+from models.tables import Case, HumanTask, Loan, OrgUnit, Veteran
 from tests.support import notices, tasks, wait_for
 from vetflow_cli import _start_demo_cases
 from worker import build_worker
@@ -156,6 +156,16 @@ async def test_demo_cases_stand_at_village_correction_and_closed(
     assert by["city_review"] == by["report_to_province"] == "city"
     assert await wait_for(lambda: notices(e, closed, "case_summary"))
     assert cases[village].status == cases[correction].status == "running"
+
+    # 杨磊's startup loan: approved by the demo bank and in its repayment phase, the
+    # follow-ups scheduled.
+    loan_id = f"{settings.case_id_prefix}startup_loan-v{cases[closed].veteran_id}-1"
+    loan_case = cases_of(e, [loan_id])[loan_id]
+    assert loan_case.status == "repaying"
+    with Session(e) as s:
+        loan = s.get(Loan, loan_id)
+    assert loan is not None and loan.bank == "qdbank"
+    assert loan.terms["amount"] == "150000.00" and len(loan.followups_at) == 11
 
     # Once per veteran: a second run starts nothing and says why; under `vetflow dev`
     # that failure is logged and the server goes on.
