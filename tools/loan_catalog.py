@@ -98,6 +98,7 @@ LOAN_EN = {
     "转介其他银行须选择银行 (bank is required)": "Choose the bank to refer to",
     "须填写还款记录、结清日期和结清证明编号 (repayments, settled_on and proof_reference are required)": "Give the repayments, the settlement date and the settlement certificate no.",
     "须填写贴息收款账户 (subsidy_account is required)": "Give the account for the subsidy",
+    "还款记录须按还款日期逐笔递增 (repayments in order of their dates)": "List the repayments in the order of their dates",
     "须说明原因 (a reason is required)": "Give the reason",
     "退回须说明理由 (a reason is required)": "Give the reason for sending it back",
     "申请奖励须列明吸纳就业人员 (list the hires)": "List the people hired to apply for the reward",

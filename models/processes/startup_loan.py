@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationInfo, model_validator
@@ -254,6 +255,11 @@ class RepaymentProofForm(Form):
                 )
             if not self.subsidy_account.strip():
                 raise ValueError("须填写贴息收款账户 (subsidy_account is required)")
+            dates = [r.paid_on for r in self.repayments]
+            if any(a >= b for a, b in pairwise(dates)):
+                raise ValueError(
+                    "还款记录须按还款日期逐笔递增 (repayments in order of their dates)"
+                )
         if outcome == "not_repaid" and not self.reason.strip():
             raise ValueError("须说明原因 (a reason is required)")
         return self
