@@ -122,7 +122,7 @@ async def finish(
 ) -> TaskResult:
     """Complete the open task of ``step`` as the API does: the Update goes to the
     workflow that holds the task (the case, or its repayment phase)."""
-    task = await open_task(engine, case_id, step, timeout=30)
+    task = await open_task(engine, case_id, step, timeout=60)
     return await client.get_workflow_handle(task.workflow_id).execute_update(
         "complete_task",
         CompleteTaskInput(
@@ -140,7 +140,7 @@ async def take_over(
 ) -> None:
     """``username`` takes the open task of ``step`` over from its holder (首办负责
     gives every county_staff step to the clerk who handled the first)."""
-    task = await open_task(engine, case_id, step, timeout=30)
+    task = await open_task(engine, case_id, step, timeout=60)
     await client.get_workflow_handle(task.workflow_id).execute_update(
         "claim_task",
         ClaimTaskInput(task_id=task.id, actor=actor(engine, username), force=True),

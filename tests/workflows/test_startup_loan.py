@@ -91,7 +91,7 @@ async def test_a_personal_loan_from_registration_to_the_subsidy_paid(
     await finish(client, e, case_id, "post_loan_followup", "county", "done", followup())
     second = followup(funds_for_business=False)
     await finish(client, e, case_id, "post_loan_followup", "county", "done", second)
-    proof = await open_task(e, case_id, "repayment_proof", timeout=30)
+    proof = await open_task(e, case_id, "repayment_proof", timeout=60)
     assert proof.context["ended"] == "matured"
     assert proof.context["followup_findings"] == ["第2次回访: 贷款未用于创业经营"]
     assert proof.context["missed_followups"] == 0
@@ -329,7 +329,7 @@ async def test_a_rejection_goes_to_a_second_bank_and_early_repayment_ends_the_lo
         == "accepted"
     )
     # The first follow-up opens; the bank tells of early repayment before it is done.
-    visit = await open_task(e, case_id, "post_loan_followup", timeout=30)
+    visit = await open_task(e, case_id, "post_loan_followup", timeout=60)
     paid = [r.model_dump() for r in REPAYMENTS[:1]]
     early = {"repaid_on": date(2024, 1, 10), "repayments": paid}
     assert await bank_event(handle, "icbc", "early_repayment", second, "CB-5", **early)
@@ -337,7 +337,7 @@ async def test_a_rejection_goes_to_a_second_bank_and_early_repayment_ends_the_lo
         handle, "icbc", "repaid", second, "CB-6", repaid_on=date(2024, 1, 11)
     )
     assert await refused(again) == "StaleBankEvent"
-    proof = await open_task(e, case_id, "repayment_proof", timeout=30)
+    proof = await open_task(e, case_id, "repayment_proof", timeout=60)
     assert proof.context["ended"] == "early_repayment"
     assert proof.context["bank"] == "icbc"
     assert proof.context["missed_followups"] >= 1
@@ -420,7 +420,7 @@ async def test_a_clerk_records_the_decision_of_a_silent_or_unintegrated_bank(
     case_id = handle.id
     await apply_and_verify(client, e, case_id)
     first = await pushed_ref(e, case_id, 1)
-    desk = await open_task(e, case_id, "bank_decision", timeout=30)
+    desk = await open_task(e, case_id, "bank_decision", timeout=60)
     assert desk.context["integrated"] is True
     assert desk.context["application_ref"] == first
     # Approval needs the terms (the same check as the callback's).
@@ -482,7 +482,7 @@ async def test_the_repayment_phase_continues_as_new_with_small_histories(
             client, e, case_id, "post_loan_followup", "county", "done", data
         )
         assert result.task_id.endswith(f".post_loan_followup.{n}")
-    proof = await open_task(e, case_id, "repayment_proof", timeout=30)
+    proof = await open_task(e, case_id, "repayment_proof", timeout=60)
     assert proof.context["ended"] == "matured"
     # A finding of an earlier run is still known at the end (carried across runs).
     assert proof.context["followup_findings"] == ["第4次回访: 贷款未用于创业经营"]
@@ -523,7 +523,7 @@ async def test_a_worker_restart_during_the_loan_loses_nothing(
         ref = await pushed_ref(e, case_id, 1)
         ok = decision(term_months=9)
         await bank_event(handle, "qdbank", "approved", ref, "CB-1", decision=ok)
-        await open_task(e, case_id, "post_loan_followup", timeout=30)
+        await open_task(e, case_id, "post_loan_followup", timeout=60)
     # No worker while the second follow-up falls due.
     await asyncio.sleep(2.5)
     async with build_worker(client, settings, e, adapter=adapter):
