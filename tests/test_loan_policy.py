@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlmodel import Session
 
+from models.loan_contracts import LoanTerms
 from models.loan_policy import QINGDAO_2024, check_eligibility, full_years
 from models.loan_policy_store import (
     all_versions,
@@ -196,3 +197,33 @@ def test_the_most_specific_locality_then_the_latest_date_applies(engine):
             "all-2025",
             "qingdao-2024",
         ]
+
+
+def test_a_grant_beyond_the_policy_is_named_for_the_subsidy_review():
+    """The application was within the limits; the bank granted more. The workflow
+    does not refuse the loan (the bank decides it) but tells the subsidy review."""
+    from workflows.startup_loan import beyond_policy
+
+    terms = LoanTerms(
+        application_ref="x.bank.1",
+        bank="qdbank",
+        bank_reference="QD-1",
+        loan_type="personal",
+        amount=Decimal("250000.00"),
+        annual_rate=Decimal("3.95"),
+        lpr=Decimal("3.45"),
+        term_months=48,
+        contract_date=date(2025, 1, 1),
+        policy_version=QINGDAO_2024.version,
+        subsidy_rule="full",
+        subsidy_years=3,
+    )
+    warnings = beyond_policy(terms, QINGDAO_2024)
+    assert warnings == [
+        "银行核准金额 250000.00 元超过政策额度 200000.00 元",
+        "贷款期限 48 个月超过政策期限 36 个月",
+    ]
+    within = terms.model_copy(
+        update={"amount": Decimal("200000.00"), "term_months": 36}
+    )
+    assert beyond_policy(within, QINGDAO_2024) == []

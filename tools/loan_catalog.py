@@ -150,6 +150,7 @@ LOAN_EN = {
     "贷款申请": "Loan application",
     "银行报送的还款记录": "Repayments reported by the bank",
     "贷后回访发现的问题": "Follow-up findings",
+    "银行核准条件超出政策": "Bank grant beyond the policy",
     "未完成的回访次数": "Follow-ups missed",
     "不计奖励的人员": "Hires not counted",
     "应发贴息金额": "Subsidy to pay (yuan)",

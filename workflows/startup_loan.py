@@ -109,6 +109,7 @@ class StartupLoanWorkflow(ProcessWorkflow):
         self._repayment_recorded = False
         self._pushes = 0
         self._loan_fields: dict[str, Any] = {}  # the loan row as known so far
+        self._grant_warnings: list[str] = []
 
     @workflow.run
     async def run(self, inp: StartCaseInput) -> CaseState:
@@ -125,6 +126,7 @@ class StartupLoanWorkflow(ProcessWorkflow):
             await self.set_status("referred_guidance")
             return await self.close_case()
         ended = await self._servicing(terms)
+        self._grant_warnings = beyond_policy(terms, policy)
         paid = await self._subsidy(terms, ended)
         await self.set_status("subsidy_paid" if paid else "no_subsidy")
         await self._employment_reward()
@@ -473,6 +475,8 @@ class StartupLoanWorkflow(ProcessWorkflow):
                 "settled_on": proof.data.get("settled_on"),
                 "proof_reference": proof.data.get("proof_reference"),
                 "followup_findings": ended.findings,
+                # The bank granted more than the policy allows: the reviewer decides.
+                "grant_beyond_policy": self._grant_warnings,
             }
             while True:
                 await self.set_status("subsidy_review")
@@ -705,6 +709,24 @@ class LoanServicingWorkflow(ProcessWorkflow):
             if not result.data.get("operating", True):
                 self._findings.append(f"第{n}次回访: 经营不正常")
         followups.clear()
+
+
+def beyond_policy(terms: LoanTerms, policy: LoanPolicy) -> list[str]:
+    """Where the bank's grant exceeds the policy's limits (the application was within
+    them): shown to the subsidy review, which decides."""
+    product = policy.products.get(terms.loan_type)  # type: ignore[call-overload]
+    if product is None:
+        return []
+    warnings: list[str] = []
+    if terms.amount > product.max_amount:
+        warnings.append(
+            f"银行核准金额 {terms.amount} 元超过政策额度 {product.max_amount} 元"
+        )
+    if terms.term_months > product.max_term_months:
+        warnings.append(
+            f"贷款期限 {terms.term_months} 个月超过政策期限 {product.max_term_months} 个月"
+        )
+    return warnings
 
 
 def _application_summary(application: TaskResult) -> dict[str, Any]:

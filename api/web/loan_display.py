@@ -80,6 +80,7 @@ FACT_TITLES = {
     "ended": _("结清方式"),
     "bank_repayments": _("银行报送的还款记录"),
     "followup_findings": _("贷后回访发现的问题"),
+    "grant_beyond_policy": _("银行核准条件超出政策"),
     "missed_followups": _("未完成的回访次数"),
     "not_counted": _("不计奖励的人员"),
 }
