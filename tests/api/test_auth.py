@@ -64,7 +64,13 @@ async def test_every_api_route_needs_a_token(app, http):
                 continue
             r = await http.request(method, concrete)
             assert r.status_code == 401, (method, route.path, r.status_code)
-            assert r.headers["www-authenticate"] == "Bearer"
+            # Banks authenticate by signature, staff by bearer token.
+            scheme = (
+                'HMAC-SHA256 realm="vetflow-bank"'
+                if route.path == "/api/bank/callbacks"
+                else "Bearer"
+            )
+            assert r.headers["www-authenticate"] == scheme
             forged = await http.request(
                 method, concrete, headers={"Authorization": "Bearer not-a-token"}
             )
