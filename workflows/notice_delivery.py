@@ -38,6 +38,9 @@ with workflow.unsafe.imports_passed_through():
 PERMANENT = ["NoticeRejected", "NoAddress", "NoticeTemplateError"]
 # Longer than the webhook's own 10 s timeout, so a slow gateway is not sent twice.
 DELIVERY_TIMEOUT = timedelta(seconds=20)
+# Behind this patch a settled failed-notice item waits for the clerk's Update to finish
+# before the workflow completes (before it, the Update could be cut off: release 0.5.0).
+HANDLERS_FINISH_FIRST = "notice-handlers-finish-first"
 
 
 @workflow.defn
@@ -128,6 +131,11 @@ class DeliverNoticeWorkflow(ProcessWorkflow):
                 step=step,
             )
             if settled.outcome != "resend":
+                if workflow.patched(HANDLERS_FINISH_FIRST):
+                    # The clerk's complete_task Update closes its task row after the
+                    # result is set: let it finish, or its caller gets an error for
+                    # an item that was settled.
+                    await workflow.wait_condition(workflow.all_handlers_finished)
                 return NoticeResult(key=notice.key, status="resolved", channel="")
 
     def _task_prefix(self) -> str:
