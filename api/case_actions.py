@@ -91,6 +91,17 @@ async def start_case(
     if found is None:
         raise HTTPException(404, detail="退役军人不存在 (veteran not found)")
     veteran, unit = found
+    if spec.served_categories and veteran.category not in spec.served_categories:
+        raise HTTPException(
+            422,
+            detail=[
+                {
+                    "loc": ["body", "veteran_id"],
+                    "msg": spec.served_message,
+                    "type": "category_not_served",
+                }
+            ],
+        )
     elsewhere = spec.excluded_categories.get(veteran.category)
     if elsewhere is not None:
         # Not this process's veteran: say where they are served instead.

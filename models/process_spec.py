@@ -42,6 +42,16 @@ OUTCOME_LABELS = {
     "refer_guidance": "转创业指导",
     "not_repaid": "未还清或违规(不予贴息)",
     "apply": "申请奖励",
+    "determined": "已认定",
+    "recovered": "已收回",
+    "offset": "从待遇中抵扣",
+    "waived": "免予收回(报批)",
+    "refused": "不同意",
+    "confirmed": "确认符合条件",
+    "not_eligible": "不再符合条件",
+    "found": "已恢复联系",
+    "died": "确认死亡",
+    "still_missing": "仍未联系上",
 }
 
 
@@ -111,6 +121,10 @@ class ProcessSpec(BaseModel):
     # Veteran categories this process does not serve, each with where they are
     # served instead; a start for them is refused (422) with that pointer.
     excluded_categories: dict[str, str] = Field(default_factory=dict)
+    # The only categories it serves (empty: every category not excluded); a start for
+    # another is refused (422) with ``served_message``.
+    served_categories: tuple[str, ...] = ()
+    served_message: str = ""
     # Whether clerks start it (POST /api/cases); False: opened by a campaign or a
     # schedule (the annual review, the monthly payroll).
     startable: bool = True
@@ -137,6 +151,7 @@ class ProcessSpec(BaseModel):
             "start_schema": self.start_form.model_json_schema(),
             "first": self.first,
             "excluded_categories": dict(self.excluded_categories),
+            "served_categories": list(self.served_categories),
             "startable": self.startable,
             "subject": self.subject,
             "status_labels": dict(self.status_labels),

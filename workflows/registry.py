@@ -12,6 +12,11 @@ from workflows.campaign import (
 from workflows.history_archive import ArchiveHistoryWorkflow
 from workflows.monthly_pay import MonthlyPayWorkflow, OpenMonthlyPayWorkflow
 from workflows.notice_delivery import DeliverNoticeWorkflow
+from workflows.retiree_aftercare import (
+    RetireeAftercareWorkflow,
+    RetireeLostContactWorkflow,
+    SurvivorAllowanceWorkflow,
+)
 from workflows.return_home import ReturnHomeWorkflow
 from workflows.startup_loan import LoanServicingWorkflow, StartupLoanWorkflow
 
@@ -26,10 +31,15 @@ ALL_WORKFLOWS: list[type] = [
     OpenAnnualReviewCampaignWorkflow,
     StartupLoanWorkflow,
     LoanServicingWorkflow,
+    RetireeAftercareWorkflow,
+    SurvivorAllowanceWorkflow,
+    RetireeLostContactWorkflow,
 ]
 PROCESS_WORKFLOWS: dict[str, Any] = {
     "monthly_pay": MonthlyPayWorkflow,
     "return_home": ReturnHomeWorkflow,
     "annual_review": AnnualReviewWorkflow,
     "startup_loan": StartupLoanWorkflow,
+    "retiree_aftercare": RetireeAftercareWorkflow,
+    "retiree_lost_contact": RetireeLostContactWorkflow,
 }

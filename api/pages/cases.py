@@ -220,6 +220,7 @@ async def veteran_page(
                     )
                 )
                 and vet.category not in p.excluded_categories
+                and (not p.served_categories or vet.category in p.served_categories)
             ],
             # Processes that do not serve this person, with where they are served.
             "not_served": [

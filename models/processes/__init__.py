@@ -8,6 +8,7 @@ from models.processes import (
     annual_review,
     monthly_pay,
     notice_delivery,
+    retiree_aftercare,
     return_home,
     startup_loan,
 )
@@ -18,6 +19,8 @@ SPEC_VERSIONS: dict[str, dict[int, ProcessSpec]] = {
     annual_review.SPEC.key: annual_review.SPECS,
     monthly_pay.SPEC.key: monthly_pay.SPECS,
     startup_loan.SPEC.key: startup_loan.SPECS,
+    retiree_aftercare.SPEC.key: retiree_aftercare.SPECS,
+    retiree_aftercare.LOST_CONTACT_SPEC.key: retiree_aftercare.LOST_CONTACT_SPECS,
 }
 # The version new cases start with: the highest.
 PROCESSES: dict[str, ProcessSpec] = {
@@ -31,6 +34,8 @@ POLICIES: dict[str, dict[str, ProcessPolicy]] = {
     monthly_pay.SPEC.key: monthly_pay.POLICIES,
     notice_delivery.SPEC.key: notice_delivery.POLICIES,
     startup_loan.SPEC.key: startup_loan.POLICIES,
+    retiree_aftercare.SPEC.key: retiree_aftercare.POLICIES,
+    retiree_aftercare.LOST_CONTACT_SPEC.key: retiree_aftercare.POLICIES,
 }
 
 
