@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
 
+from activities.aftercare import AftercareActivities
 from activities.campaigns import CampaignActivities
 from activities.cases import CaseActivities
 from activities.history_archive import HistoryArchiveActivities
@@ -39,6 +40,7 @@ def build_activities(
     links = SelfLinkActivities(settings)
     campaigns = CampaignActivities(engine)
     loans = LoanActivities(engine, settings)
+    aftercare = AftercareActivities(engine, settings)
     return [
         cases.register_case,
         cases.case_chain,
@@ -67,4 +69,7 @@ def build_activities(
         loans.push_to_bank,
         loans.record_loan,
         loans.plan_subsidy,
+        aftercare.plan_aftercare_benefits,
+        aftercare.record_aftercare,
+        aftercare.record_survivor_allowance,
     ]

@@ -443,3 +443,76 @@ class LoanSubsidyLine(SQLModel, table=True):
     rule: str = Field(max_length=16)
     policy_version: str = Field(max_length=60)
     computed_at: datetime = Field(default_factory=utcnow)
+
+
+# --- a retired cadre's death and aftercare (004 §6.10; 军人抚恤优待条例 第十五–十八条) ---
+
+
+class AftercareFigure(SQLModel, table=True):
+    """One reference figure of the aftercare benefits (``models.aftercare_benefit``
+    kinds): the national income of a year (``year``), or the 少尉 base pay, 丧葬费 or
+    遗属生活补助 effective from a date (``effective_from``). Admins add rows with their
+    source; a row is never edited. ``period`` is the year or the ISO date: the key a
+    figure is unique by (a NULL year or date would make a plain unique key on those
+    columns never fire)."""
+
+    __tablename__ = "aftercare_figure"
+    __table_args__ = (
+        UniqueConstraint("kind", "period", name="uq_aftercare_figure_period"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(index=True, max_length=32)
+    year: int | None = None
+    effective_from: date | None = None
+    period: str = Field(max_length=10)
+    value: str = Field(max_length=20)  # 元, two places
+    source: str = Field(sa_column=Column(Text, nullable=False))
+    created_by: str = Field(default="system", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Aftercare(SQLModel, table=True):
+    """A retiree_aftercare case's projection: the death, the overpayment and how it
+    was settled, the benefits planned (the quote with every component, amounts as
+    decimal strings in 元) and paid."""
+
+    __tablename__ = "aftercare"
+
+    case_id: str = Field(primary_key=True, max_length=120)
+    veteran_id: int = Field(index=True)
+    stage: str = Field(default="", max_length=32)
+    died_on: date
+    cause: str = Field(max_length=16)
+    overpayment: str | None = Field(default=None, max_length=20)
+    recovery: str = Field(default="", max_length=16)  # recovered | offset | waived
+    quote_round: int | None = None
+    quote: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    benefit_total: str | None = Field(default=None, max_length=20)
+    paid_reference: str = Field(default="", max_length=100)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class AftercareSurvivor(SQLModel, table=True):
+    """One 遗属 of an aftercare case (第十八条), numbered ``n`` as the case lists them,
+    and their living allowance (遗属生活补助) when eligible. The ID number is stored in
+    full and masked on read unless the reader's role unmasks (audited)."""
+
+    __tablename__ = "aftercare_survivor"
+    __table_args__ = (UniqueConstraint("case_id", "n", name="uq_aftercare_survivor"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(index=True, max_length=120)
+    n: int
+    name: str = Field(max_length=50)
+    id_number: str = Field(max_length=18)
+    relation: str = Field(max_length=16)
+    born_on: date
+    allowance_eligible: bool = Field(default=False)
+    monthly: str | None = Field(default=None, max_length=20)
+    allowance_starts_on: date | None = None
+    allowance_status: str = Field(default="none", max_length=16)  # none|active|stopped
+    next_confirmation_at: datetime | None = None
+    stopped_reason: str = Field(default="", max_length=2000)
+    years_confirmed: int = Field(default=0)
+    updated_at: datetime = Field(default_factory=utcnow)
