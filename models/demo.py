@@ -1,7 +1,8 @@
 """Demo data (`vetflow seed-demo`; `vetflow dev` runs it on an empty database).
 
-The startup loan's reference data (the lending banks and Qingdao's policy version) is
-added once, also to a demo database seeded before the startup loan existed.
+The startup loan's reference data (the lending banks and Qingdao's policy version) and
+the aftercare benefits' reference figures are added once, also to a demo database
+seeded before they existed.
 
 The password `demo-password` exists only here: no account outside the demo has a
 default password.
@@ -14,6 +15,13 @@ from datetime import date
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from models.aftercare_benefit import (
+    ENSIGN_BASE_PAY,
+    FUNERAL_GRANT,
+    NATIONAL_INCOME,
+    SURVIVOR_ALLOWANCE,
+)
+from models.aftercare_figures import period_of
 from models.db import session_scope
 from models.idnumber import make_id_number
 from models.loan_policy import QINGDAO_2024
@@ -22,6 +30,7 @@ from models.orgs import create_org_unit
 from models.passwords import hash_password
 from models.tables import (
     Account,
+    AftercareFigure,
     AuditEvent,
     Bank,
     LoanPolicyVersion,
@@ -70,14 +79,66 @@ def seed_loan_reference(s: Session) -> None:
         s.add(row_of(QINGDAO_2024, "system"))
 
 
+# The aftercare benefits' reference figures: (kind, year, effective_from, 元, source).
+# The national income is the National Bureau of Statistics' (domain.md §4 d); the
+# 少尉 base pay, 丧葬费 and 遗属生活补助 are not in our sources: demo values, labelled
+# so, for an admin to replace with the local standard (POST /api/aftercare/figures).
+NBS_COMMUNIQUE = (
+    "国家统计局 {year}年国民经济和社会发展统计公报: 全国城镇居民人均可支配收入"
+)
+NBS_2025 = (
+    "国家统计局 2026-01-19 发布《2025年国民经济运行情况》: 城镇居民人均可支配收入"
+    "56502元, 比上年名义增长4.3% (据新闻报道转述, 须由管理员对照2025年统计公报核实) "
+    "(NBS release of 19 January 2026, as reported by the press: an admin must check it "
+    "against the 2025 statistical communiqué)"
+)
+DEMO_FIGURE_SOURCE = (
+    "演示数据，须由管理员按本地标准核实 "
+    "(demo value: an admin must replace it with the local standard)"
+)
+DEMO_STANDARDS_FROM = date(2020, 1, 1)
+DEMO_AFTERCARE_FIGURES = [
+    (NATIONAL_INCOME, 2023, None, "51821.00", NBS_COMMUNIQUE.format(year=2023)),
+    (NATIONAL_INCOME, 2024, None, "54188.00", NBS_COMMUNIQUE.format(year=2024)),
+    (NATIONAL_INCOME, 2025, None, "56502.00", NBS_2025),
+    (ENSIGN_BASE_PAY, None, DEMO_STANDARDS_FROM, "3500.00", DEMO_FIGURE_SOURCE),
+    (FUNERAL_GRANT, None, DEMO_STANDARDS_FROM, "20000.00", DEMO_FIGURE_SOURCE),
+    (SURVIVOR_ALLOWANCE, None, DEMO_STANDARDS_FROM, "1500.00", DEMO_FIGURE_SOURCE),
+]
+
+
+def seed_aftercare_reference(s: Session) -> None:
+    """The demo's aftercare figures, each added once (by kind and year or date)."""
+    for kind, year, effective_from, value, source in DEMO_AFTERCARE_FIGURES:
+        period = period_of(kind, year, effective_from)
+        found = s.exec(
+            select(AftercareFigure.id).where(
+                AftercareFigure.kind == kind, AftercareFigure.period == period
+            )
+        ).first()
+        if found is None:
+            s.add(
+                AftercareFigure(
+                    kind=kind,
+                    year=year,
+                    effective_from=effective_from,
+                    period=period,
+                    value=value,
+                    source=source,
+                )
+            )
+
+
 def seed_demo(engine: Engine) -> bool:
     """Load the demo organisation, accounts and veterans; False if data exists already."""
     with session_scope(engine) as s:
         if s.exec(select(OrgUnit.id)).first() is not None:
             if _is_demo(s):
                 seed_loan_reference(s)
+                seed_aftercare_reference(s)
             return False
         seed_loan_reference(s)
+        seed_aftercare_reference(s)
         city = create_org_unit(s, "sfs", "示范市退役军人事务局", OrgLevel.city, None)
         county = create_org_unit(
             s, "sfx", "示范县退役军人服务中心", OrgLevel.county, city
