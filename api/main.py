@@ -35,6 +35,7 @@ from api.pages import self_service as self_service_pages
 from api.pages import tasks as task_pages
 from api.routes import (
     accounts,
+    aftercare,
     auth,
     bank_callbacks,
     banks,
@@ -86,6 +87,7 @@ ROUTERS = [
     loan_policies.router,
     banks.router,
     bank_callbacks.router,
+    aftercare.router,
 ]
 PAGES = [
     auth_pages.router,

@@ -25,7 +25,7 @@ import uuid
 import warnings
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
@@ -41,7 +41,15 @@ from models.demo import DEMO_PASSWORD, seed_demo
 from models.loan_policy import QINGDAO_2024
 from models.processes.annual_review import TZ, campaign_id
 from models.settings import Settings
-from models.tables import Campaign, HumanTask, Loan, OrgUnit, SavedFilter, Veteran
+from models.tables import (
+    Aftercare,
+    Campaign,
+    HumanTask,
+    Loan,
+    OrgUnit,
+    SavedFilter,
+    Veteran,
+)
 from tests.api.page_login import page_login, session_csrf
 from tests.conftest import DB_BACKENDS
 from tests.support import wait_for
@@ -170,6 +178,43 @@ async def loan_recorded(w: World) -> None:
         if s.get(Loan, w.ids["case_id"]) is None:
             s.add(Loan(case_id=w.ids["case_id"], veteran_id=w.ids["veteran_id"]))
             s.commit()
+
+
+async def aftercare_recorded(w: World) -> None:
+    """An aftercare row for the world's case, as an aftercare case's activity writes
+    it."""
+    with Session(w.engine) as s:
+        if s.get(Aftercare, w.ids["case_id"]) is None:
+            s.add(
+                Aftercare(
+                    case_id=w.ids["case_id"],
+                    veteran_id=w.ids["veteran_id"],
+                    died_on=date(2025, 3, 10),
+                    cause="illness",
+                )
+            )
+            s.commit()
+
+
+def aftercare_figure_body(w: World, actor: str) -> dict[str, Any]:
+    """A national income of a far year, one per actor (only the admin's is added)."""
+    year = 2900 + list(ACTORS).index(actor)
+    return {
+        "json": {
+            "kind": "national_income",
+            "year": year,
+            "value": "1.00",
+            "source": "矩阵测试",
+        }
+    }
+
+
+AFTERCARE_QUOTE = {
+    "cause": "illness",
+    "death_date": "2025-03-10",
+    "monthly_base_pay": "8000.00",
+    "honours": [],
+}
 
 
 def loan_policy_body(w: World, actor: str) -> dict[str, Any]:
@@ -346,6 +391,22 @@ ROWS: list[Row] = [
         body=lambda w, a: {"json": {"active": True}},
     ),
     Row("GET", "/api/cases/{case_id}/loan", IN_SUBTREE, before=loan_recorded),
+    # A retired cadre's aftercare: the quote and the figures for every clerk, figures
+    # added by admins only, a case's aftercare (survivors masked) in the subtree.
+    Row(
+        "POST",
+        "/api/aftercare/benefit-quote",
+        STAFF,
+        body=lambda w, a: {"json": AFTERCARE_QUOTE},
+    ),
+    Row("GET", "/api/aftercare/figures", STAFF),
+    Row(
+        "POST",
+        "/api/aftercare/figures",
+        "401 403 403 201 403 403 403 403 403",
+        body=aftercare_figure_body,
+    ),
+    Row("GET", "/api/cases/{case_id}/aftercare", IN_SUBTREE, before=aftercare_recorded),
     # Banks sign their callbacks (tests/api/test_loan_api.py); no login opens it.
     Row(
         "POST",
