@@ -80,17 +80,14 @@ def seed_loan_reference(s: Session) -> None:
 
 
 # The aftercare benefits' reference figures: (kind, year, effective_from, 元, source).
-# The national income is the National Bureau of Statistics' (domain.md §4 d); the
-# 少尉 base pay, 丧葬费 and 遗属生活补助 are not in our sources: demo values, labelled
-# so, for an admin to replace with the local standard (POST /api/aftercare/figures).
+# The national income is the National Bureau of Statistics' yearly communiqué's
+# (domain.md §4 d); 2025's is left out: we hold no communiqué for it (NBS announced
+# 56,502 元 on 2026-01-19, seen only as press reports), so a death in 2026 shows the
+# quote refused until an admin adds it. The 少尉 base pay, 丧葬费 and 遗属生活补助 are
+# not in our sources: demo values, labelled so, for an admin to replace with the
+# local standard (POST /api/aftercare/figures).
 NBS_COMMUNIQUE = (
     "国家统计局 {year}年国民经济和社会发展统计公报: 全国城镇居民人均可支配收入"
-)
-NBS_2025 = (
-    "国家统计局 2026-01-19 发布《2025年国民经济运行情况》: 城镇居民人均可支配收入"
-    "56502元, 比上年名义增长4.3% (据新闻报道转述, 须由管理员对照2025年统计公报核实) "
-    "(NBS release of 19 January 2026, as reported by the press: an admin must check it "
-    "against the 2025 statistical communiqué)"
 )
 DEMO_FIGURE_SOURCE = (
     "演示数据，须由管理员按本地标准核实 "
@@ -100,7 +97,6 @@ DEMO_STANDARDS_FROM = date(2020, 1, 1)
 DEMO_AFTERCARE_FIGURES = [
     (NATIONAL_INCOME, 2023, None, "51821.00", NBS_COMMUNIQUE.format(year=2023)),
     (NATIONAL_INCOME, 2024, None, "54188.00", NBS_COMMUNIQUE.format(year=2024)),
-    (NATIONAL_INCOME, 2025, None, "56502.00", NBS_2025),
     (ENSIGN_BASE_PAY, None, DEMO_STANDARDS_FROM, "3500.00", DEMO_FIGURE_SOURCE),
     (FUNERAL_GRANT, None, DEMO_STANDARDS_FROM, "20000.00", DEMO_FIGURE_SOURCE),
     (SURVIVOR_ALLOWANCE, None, DEMO_STANDARDS_FROM, "1500.00", DEMO_FIGURE_SOURCE),

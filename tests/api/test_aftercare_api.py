@@ -103,14 +103,14 @@ async def test_a_missing_year_is_refused_naming_it(http, auth):
     headers = await auth("county")
     r = await http.post(
         "/api/aftercare/benefit-quote",
-        json={**QUOTE, "death_date": "2027-02-01"},
+        json={**QUOTE, "death_date": "2026-10-20"},
         headers=headers,
     )
     assert r.status_code == 422
     assert r.json()["detail"] == [
         {
             "loc": ["body", "death_date"],
-            "msg": "缺少2026年全国城镇居民人均可支配收入 (national_income for 2026 "
+            "msg": "缺少2025年全国城镇居民人均可支配收入 (national_income for 2025 "
             "missing)",
             "type": "missing_figure",
         }
@@ -152,16 +152,16 @@ async def test_admins_add_figures_that_quotes_then_use(http, auth, seeded_engine
     admin, clerk = await auth("admin"), await auth("county")
     r = await http.get("/api/aftercare/figures", headers=clerk)
     assert r.status_code == 200
-    assert [(f["kind"], f["year"]) for f in r.json() if f["year"]] == [
-        ("national_income", 2025),
+    years = [(f["kind"], f["year"]) for f in r.json() if f["year"]]
+    assert years == [
         ("national_income", 2024),
         ("national_income", 2023),
     ]
     body = {
         "kind": "national_income",
-        "year": 2026,
+        "year": 2025,
         "value": "58888.5",
-        "source": "国家统计局 2026年统计公报(测试)",
+        "source": "国家统计局 2025年统计公报(测试)",
     }
     r = await http.post("/api/aftercare/figures", json=body, headers=clerk)
     assert r.status_code == 403
@@ -170,7 +170,7 @@ async def test_admins_add_figures_that_quotes_then_use(http, auth, seeded_engine
     added = r.json()
     assert (added["value"], added["version"], added["created_by"]) == (
         "58888.50",
-        "national_income@2026",
+        "national_income@2025",
         "admin",
     )
     # Never edited: the same year again is 409, whatever the value.
@@ -179,12 +179,12 @@ async def test_admins_add_figures_that_quotes_then_use(http, auth, seeded_engine
     )
     assert r.status_code == 409
     [audit] = audits(seeded_engine, "aftercare_figure_added")
-    assert (audit.actor, audit.entity_id) == ("admin", "national_income@2026")
+    assert (audit.actor, audit.entity_id) == ("admin", "national_income@2025")
     assert audit.after is not None and audit.after["value"] == "58888.50"
-    # A 2027 death now quotes with it.
+    # A 2026 death now quotes with it.
     r = await http.post(
         "/api/aftercare/benefit-quote",
-        json={**QUOTE, "death_date": "2027-02-01", "honours": []},
+        json={**QUOTE, "death_date": "2026-10-20", "honours": []},
         headers=clerk,
     )
     assert r.status_code == 200, r.text
