@@ -31,6 +31,7 @@ from models.aftercare_benefit import (
     BenefitQuoteInput,
     Figure,
     MissingFigure,
+    fen,
 )
 from models.aftercare_figures import (
     KIND_LABELS,
@@ -56,6 +57,12 @@ FigureKind = Literal[
 def _yuan(value: Decimal) -> str:
     """A Decimal as plain digits (never ``1E+2``)."""
     return format(value, "f")
+
+
+def _fen(value: Decimal) -> str:
+    """An amount in 元 that has at most two places, shown with two (8000 → 8000.00);
+    the unrounded increment is shown with ``_yuan``."""
+    return _yuan(fen(value))
 
 
 # --- the quote ---------------------------------------------------------------------
@@ -125,7 +132,7 @@ def _figure_used(f: Figure) -> FigureUsed:
     return FigureUsed(
         kind=f.kind,
         label=KIND_LABELS.get(f.kind, (f.kind, f.kind))[0],
-        value=_yuan(f.value),
+        value=_fen(f.value),
         year=f.year,
         effective_from=f.effective_from,
         version=f.version,
@@ -139,29 +146,29 @@ def quote_public(quote: BenefitQuote) -> BenefitQuotePublic:
     return BenefitQuotePublic(
         cause=lump.cause,
         cause_label=CAUSE_LABELS.get(lump.cause, lump.cause),
-        amount=_yuan(lump.amount),
+        amount=_fen(lump.amount),
         income_year=lump.income_year,
-        income=_yuan(lump.income),
+        income=_fen(lump.income),
         income_multiplier=lump.income_multiplier,
-        income_part=_yuan(lump.income_part),
-        monthly_base_pay=_yuan(lump.monthly_base_pay),
-        ensign_base_pay=_yuan(ensign.value) if ensign else "",
-        base_pay_used=_yuan(lump.base_pay_used),
+        income_part=_fen(lump.income_part),
+        monthly_base_pay=_fen(lump.monthly_base_pay),
+        ensign_base_pay=_fen(ensign.value) if ensign else "",
+        base_pay_used=_fen(lump.base_pay_used),
         floor_applied=lump.floor_applied,
-        base_pay_part=_yuan(lump.base_pay_part),
-        subtotal=_yuan(lump.subtotal),
+        base_pay_part=_fen(lump.base_pay_part),
+        subtotal=_fen(lump.subtotal),
         honour=lump.honour,
         honour_label=HONOUR_LABELS.get(lump.honour or "", ""),
         increment_rate=_yuan(lump.increment_rate),
         increment=_yuan(lump.increment),
-        funeral_grant=_yuan(quote.funeral_grant),
+        funeral_grant=_fen(quote.funeral_grant),
         survivor_allowance_monthly=(
-            _yuan(quote.survivor_allowance_monthly)
+            _fen(quote.survivor_allowance_monthly)
             if quote.survivor_allowance_monthly is not None
             else None
         ),
-        overpayment_offset=_yuan(quote.overpayment_offset),
-        total=_yuan(quote.total),
+        overpayment_offset=_fen(quote.overpayment_offset),
+        total=_fen(quote.total),
         figures=[_figure_used(f) for f in quote.figures],
         rule_text=lump.rule_text,
     )
@@ -358,7 +365,7 @@ async def create_aftercare_figure(
                 year=body.year,
                 effective_from=body.effective_from,
                 period=period,
-                value=_yuan(body.value.quantize(Decimal("0.01"))),
+                value=_fen(body.value),
                 source=body.source,
                 created_by=user.username,
             )

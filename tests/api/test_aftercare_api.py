@@ -95,6 +95,7 @@ async def test_the_floor_and_line_of_duty_over_http(http, auth):
     q = r.json()
     # 20 × 54,188 + 40 × 3,500 (the 少尉 floor) = 1,083,760 + 140,000
     assert q["floor_applied"] is True and q["base_pay_used"] == "3500.00"
+    assert (q["monthly_base_pay"], q["base_pay_part"]) == ("2000.00", "140000.00")
     assert q["amount"] == "1223760.00"
     assert q["cause_label"] == "因公牺牲"
 
