@@ -1,7 +1,10 @@
 """The process diagram as SVG, drawn from the process's own step definitions, with the
 case's done, current and pending steps marked: steps top to bottom, parallel steps
 side by side, and each way back (a step whose ``next`` names an earlier one) as a
-dashed arrow on the right."""
+dashed arrow on the right. A parallel group whose steps lead on to each other (the
+aftercare's urgent work: stop the pension → recover the overpayment → approve a
+waiver, beside the visit, the obituary → its approval, …) is drawn as branches: one
+column each, in a dashed frame, a way back within a branch beside its column."""
 
 from __future__ import annotations
 
@@ -28,6 +31,28 @@ def stages(spec: ProcessSpec) -> list[list[str]]:
             out[-1].append(step.key)
         else:
             out.append([step.key])
+    return out
+
+
+def branches(spec: ProcessSpec, keys: list[str]) -> list[list[str]]:
+    """The branches of a parallel stage: each starts at a step no earlier step of the
+    stage leads to and follows the stage's own ``next`` forward."""
+    order = {k: i for i, k in enumerate(keys)}
+    ahead = {
+        k: [t for t in spec.step(k).next if order.get(t, -1) > order[k]] for k in keys
+    }
+    led = {t for ts in ahead.values() for t in ts}
+    out: list[list[str]] = []
+    seen: set[str] = set()
+    for key in [k for k in keys if k not in led] + keys:
+        if key in seen:
+            continue
+        chain = [key]
+        while nxt := next((t for t in ahead[chain[-1]] if t not in seen), None):
+            chain.append(nxt)
+            seen.add(nxt)
+        seen.update(chain)
+        out.append(chain)
     return out
 
 
@@ -69,12 +94,34 @@ def diagram_svg(
 ) -> str:
     rows = stages(spec)
     cols = 4
-    # Wrap the wide parallel stage into rows of `cols` boxes.
-    layout: list[list[str]] = []
+    # Wrap the wide parallel stage into rows of `cols` boxes; a stage of branches is
+    # drawn a column per branch (``None``: no box in that column's row).
+    layout: list[list[str | None]] = []
+    block: dict[int, str] = {}  # row → the group of the branches drawn in it
     for r in rows:
-        layout.extend(r[i : i + cols] for i in range(0, len(r), cols))
-    loops = back_edges(spec, layout)
-    boxes = min(max(len(r) for r in layout), cols) * (BOX_W + GAP_X) + GAP_X
+        lanes = branches(spec, r) if len(r) > 1 else [r]
+        if len(r) > 1 and any(len(b) > 1 for b in lanes):
+            for i in range(max(len(b) for b in lanes)):
+                block[len(layout)] = spec.step(r[0]).group or ""
+                layout.append([b[i] if i < len(b) else None for b in lanes])
+        else:
+            for i in range(0, len(r), cols):
+                layout.append([*r[i : i + cols]])
+    column = {
+        key: (i, j)
+        for i, row in enumerate(layout)
+        for j, key in enumerate(row)
+        if key and i in block
+    }
+    keyed = [[k for k in row if k] for row in layout]
+    # A way back within a branch is drawn beside its column, the others in lanes.
+    local = [
+        (a, b)
+        for a, b in back_edges(spec, keyed)
+        if a in column and b in column and column[a][1] == column[b][1]
+    ]
+    loops = [e for e in back_edges(spec, keyed) if e not in local]
+    boxes = max(len(r) for r in layout) * (BOX_W + GAP_X) + GAP_X
     # The ways back run in lanes right of the boxes, one lane each.
     width = boxes + (len(loops) * LANE + GAP_X if loops else 0)
     height = len(layout) * (BOX_H + GAP_Y) + GAP_Y
@@ -87,17 +134,37 @@ def diagram_svg(
     for i, row in enumerate(layout):
         y = GAP_Y // 2 + i * (BOX_H + GAP_Y)
         x0 = (boxes - len(row) * (BOX_W + GAP_X) + GAP_X) // 2
-        if i:
+        group = block.get(i)
+        if group is not None and block.get(i - 1) != group:
+            rows_in = sum(1 for g in block.values() if g == group)
+            parts.append(
+                f'<rect class="parallel" data-group="{escape(group)}" x="{x0 - GAP_X // 2}" y="{y - 6}" '
+                f'width="{len(row) * (BOX_W + GAP_X)}" height="{rows_in * (BOX_H + GAP_Y) - GAP_Y + 12}" rx="8" '
+                'fill="none" stroke="#a0aec0" stroke-dasharray="6 4"/>'
+            )
+        if i and group is not None and block.get(i - 1) == group:
+            # Within the branches: an arrow down each column that goes on.
+            for j, key in enumerate(row):
+                if key and layout[i - 1][j]:
+                    cx = x0 + j * (BOX_W + GAP_X) + BOX_W // 2
+                    parts.append(
+                        f'<line x1="{cx}" y1="{y - GAP_Y + 4}" x2="{cx}" y2="{y - 4}" stroke="#5b6775" stroke-width="1.5" marker-end="url(#arr)"/>'
+                    )
+        elif i:
             parts.append(
                 f'<line x1="{boxes // 2}" y1="{y - GAP_Y + 4}" x2="{boxes // 2}" y2="{y - 4}" stroke="#5b6775" stroke-width="1.5" marker-end="url(#arr)"/>'
             )
         for j, key in enumerate(row):
+            if key is None:
+                continue
             x = x0 + j * (BOX_W + GAP_X)
             at[key] = (x, y)
             st = states.get(key, "pending")
             title = escape(tr(spec.step(key).title))
             parts.append(
-                f'<g class="step {st}" data-step="{key}" data-state="{st}"><rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="6" '
+                f'<g class="step {st}" data-step="{key}" data-state="{st}"'
+                + (f' data-branch="{column[key][1] + 1}"' if key in column else "")
+                + f'><rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="6" '
                 f'fill="{COLOURS[st]}" fill-opacity="0.15" stroke="{COLOURS[st]}" stroke-width="2"/>'
                 f'<text x="{x + BOX_W // 2}" y="{y + BOX_H // 2 + 5}" text-anchor="middle" font-size="13" fill="#1d2733">{title}</text></g>'
             )
@@ -107,6 +174,14 @@ def diagram_svg(
         parts.append(
             f'<path class="loop" data-from="{source}" data-to="{target}" '
             f'd="M{sx + BOX_W},{sy + BOX_H // 2 + 6} H{lane_x} V{ty + BOX_H // 2 - 6} H{tx + BOX_W + 4}" '
+            'fill="none" stroke="#5b6775" stroke-width="1.2" stroke-dasharray="4 3" marker-end="url(#arr)"/>'
+        )
+    for source, target in local:
+        (sx, sy), (_tx, ty) = at[source], at[target]
+        side = sx + BOX_W + GAP_X // 2 - 1
+        parts.append(
+            f'<path class="loop" data-from="{source}" data-to="{target}" '
+            f'd="M{sx + BOX_W},{sy + BOX_H // 2} H{side} V{ty + BOX_H // 2} H{sx + BOX_W + 4}" '
             'fill="none" stroke="#5b6775" stroke-width="1.2" stroke-dasharray="4 3" marker-end="url(#arr)"/>'
         )
     parts.append("</svg>")
