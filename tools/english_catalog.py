@@ -25,6 +25,7 @@ from api.update_errors import TIMEOUT_MESSAGE
 from api.web.forms import ERROR_TYPES
 from models.process_spec import OUTCOME_LABELS, ProcessSpec
 from models.processes import SPEC_VERSIONS, SUPPORT_SPECS
+from tools.aftercare_catalog import AFTERCARE_EN, AFTERCARE_IDS
 from tools.campaign_catalog import CAMPAIGN_EN
 from tools.loan_catalog import LOAN_EN
 from tools.pages_catalog import PAGES_EN
@@ -349,7 +350,7 @@ def _merge(area: dict[str, str]) -> None:
     EN.update(area)
 
 
-for _area in (CAMPAIGN_EN, PAGES_EN, REVIEW_PAY_EN, LOAN_EN):
+for _area in (CAMPAIGN_EN, PAGES_EN, REVIEW_PAY_EN, LOAN_EN, AFTERCARE_EN):
     _merge(_area)
 
 
@@ -406,6 +407,7 @@ def dynamic_ids() -> set[str]:
     labels, and the titles of processes, steps and form fields."""
     ids = set(ERROR_TYPES.values()) | set(OUTCOME_LABELS.values()) | form_messages()
     ids |= template_lookups()
+    ids |= AFTERCARE_IDS  # causes, honours, relations: looked up from the models
     for spec in _specs():
         ids.add(spec.title)
         for step in spec.steps:

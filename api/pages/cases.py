@@ -14,6 +14,7 @@ from sqlmodel import Session, col, or_, select
 from starlette.concurrency import run_in_threadpool
 
 from api import case_actions
+from api.aftercare_queries import case_aftercare
 from api.case_clock import case_clock
 from api.case_queries import (
     account_names,
@@ -37,6 +38,7 @@ from api.web.session import PageUser
 from models.idnumber import mask_id_number
 from models.process_spec import ProcessSpec
 from models.processes import PROCESSES, spec_of
+from models.processes.retiree_aftercare import PROCESS_KEY as RETIREE_AFTERCARE
 from models.processes.startup_loan import PROCESS_KEY as STARTUP_LOAN
 from models.public import CaseCreate
 from models.tables import Case, OrgUnit, Veteran
@@ -151,11 +153,16 @@ async def case_page(
     engine: EngineDep,
     temporal: TemporalDep,
 ) -> HTMLResponse:
-    return render(
-        request,
-        "cases/case.html",
-        await case_view(request, engine, temporal, user, case_id),
-    )
+    view = await case_view(request, engine, temporal, user, case_id)
+    case, spec = view["case"], view["spec"]
+    if case.process == RETIREE_AFTERCARE and spec:
+        # A retired cadre's death: the report, the urgent branches, the quote and the
+        # survivors (shown here only, so only this page audits their unmasked reads).
+        unmask = user.can_unmask(get_settings(request))
+        view["aftercare"] = await run_in_threadpool(
+            case_aftercare, engine, case, spec, view["tasks"], user, unmask
+        )
+    return render(request, "cases/case.html", view)
 
 
 @router.get("/veterans/{veteran_id}", response_class=HTMLResponse)

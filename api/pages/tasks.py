@@ -16,6 +16,7 @@ from api.case_queries import account_names, case_tasks
 from api.deps import AuthUser, EngineDep, TemporalDep, get_settings
 from api.loan_queries import bank_names
 from api.task_reads import audit_revealed, task_data
+from api.web.aftercare_display import aftercare_task_view
 from api.web.diagram import diagram_svg, step_states
 from api.web.display import context_shown, data_shown
 from api.web.forms import data_from_form, field_errors, fields_of
@@ -24,6 +25,8 @@ from api.web.render import render, translator
 from api.web.session import PageUser
 from models.idnumber import mask_id_number
 from models.processes import spec_of
+from models.processes.retiree_aftercare import LOST_CONTACT_KEY
+from models.processes.retiree_aftercare import PROCESS_KEY as RETIREE_AFTERCARE
 from models.processes.startup_loan import PROCESS_KEY as STARTUP_LOAN
 from models.settings import Settings
 from models.tables import Account, Case, HumanTask, OrgUnit, Veteran
@@ -112,11 +115,19 @@ def _page_context(
         if task.process == STARTUP_LOAN
         else None
     )
-    context = (
-        loan.facts + context_shown(spec, loan.rest)
-        if loan
-        else context_shown(spec, task.context)
+    # A retired cadre's aftercare: the death report and causes in words and, from the
+    # benefit review on, the quote's components.
+    aftercare = (
+        aftercare_task_view(task.step, task.context)
+        if task.process in (RETIREE_AFTERCARE, LOST_CONTACT_KEY)
+        else None
     )
+    if loan:
+        context = loan.facts + context_shown(spec, loan.rest)
+    elif aftercare:
+        context = aftercare.facts + context_shown(spec, aftercare.rest)
+    else:
+        context = context_shown(spec, task.context)
     done = [t for t in rows if t.status in ("completed", "skipped", "withdrawn")]
     # 双人复核: who completed the step this one must not be completed by.
     other = next(
@@ -150,6 +161,7 @@ def _page_context(
         "masked_fields": data.masked,
         "context_shown": context,
         "loan_plan": loan.plan if loan else None,
+        "aftercare_quote": aftercare.quote if aftercare else None,
         "names": account_names(engine, who),
         "history_tasks": done,
         "four_eyes": (spec.step(step.four_eyes_with), other)
