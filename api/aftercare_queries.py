@@ -21,7 +21,9 @@ from api.deps import AuthUser
 from api.task_reads import AUDIT_ACTION
 from api.web.aftercare_display import (
     FLAG_BASIS_LABELS,
+    QuoteFigure,
     QuoteView,
+    figure_shown,
     quote_view,
     summary_of_quote,
 )
@@ -45,6 +47,8 @@ URGENT = "urgent"
 # models.sensitive.MASK, and the allowance workflow's own stop reason: in words.
 MASKED = _("已隐藏")
 LAPSED = _("逾期未确认")
+# Why the workflow skipped a branch's step (workflows/retiree_aftercare.py).
+SKIP_REASONS = (_("无多发的离退休费"), _("本人无遗愿、家属未申请"))
 BRANCH_LABELS = {
     "open": _("办理中"),
     "done": _("已完成"),
@@ -302,3 +306,18 @@ def case_aftercare(
         view.benefit_total = yuan(row.benefit_total) if row.benefit_total else ""
         view.paid_reference = row.paid_reference
     return view
+
+
+def quote_figures(
+    engine: Engine, case_id: str, context: dict[str, Any]
+) -> list[QuoteFigure]:
+    """The reference figures (value, version, source) of the quote a task's context
+    summarises: those the case's stored quote used, when it is that quote (the same
+    lump sum and total; a later round's plan is another quote)."""
+    with Session(engine) as s:
+        row = s.get(Aftercare, case_id)
+    if row is None or not row.quote:
+        return []
+    stored = summary_of_quote(row.quote)
+    same = all(str(stored.get(k)) == str(context.get(k)) for k in ("lump_sum", "total"))
+    return [figure_shown(f) for f in stored["figures"]] if same else []

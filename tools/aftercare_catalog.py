@@ -112,6 +112,7 @@ AFTERCARE_EN = {
     "遗体告别日期不能早于死亡日期 (farewell before death)": "The farewell cannot be before the death",
     "须填写收回凭证号 (reference is required)": "The recovery voucher number is required",
     "须填写收回日期 (recalled_on is required)": "The recall date is required",
+    "出生日期与身份证号不符 (born_on does not match the ID number)": "The date of birth does not match the ID number",
     # Causes (第十五条), honours (第十六条), survivors (第十八条)
     "病故": "Died of illness",
     "因公牺牲": "Died in the line of duty",
@@ -176,6 +177,8 @@ AFTERCARE_EN = {
     "自{date}起": "from {date}",
     "逾期未确认": "Not confirmed in time",
     "尚未认定遗属": "Survivors not determined yet",
+    "无多发的离退休费": "No pension overpaid",
+    "本人无遗愿、家属未申请": "Neither the deceased's wish nor the family's application",
     # A step's context in words
     "停发起始月份": "Stops from (month)",
     "多发金额(元)": "Amount overpaid (yuan)",

@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
 from api import task_actions
+from api.aftercare_queries import quote_figures
 from api.case_queries import account_names, case_tasks
 from api.deps import AuthUser, EngineDep, TemporalDep, get_settings
 from api.loan_queries import bank_names
@@ -122,6 +123,8 @@ def _page_context(
         if task.process in (RETIREE_AFTERCARE, LOST_CONTACT_KEY)
         else None
     )
+    if aftercare and aftercare.quote:
+        aftercare.quote.figures = quote_figures(engine, task.case_id, task.context)
     if loan:
         context = loan.facts + context_shown(spec, loan.rest)
     elif aftercare:

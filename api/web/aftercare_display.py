@@ -43,6 +43,7 @@ FIGURE_COLUMNS = [_("数据"), _("年度/生效日期"), _("数值(元)"), _("�
 SURVIVOR_COLUMNS = [_("姓名"), _("关系"), _("出生日期"), _("符合遗属生活补助条件")]
 # What an aftercare step's context says, in words (keys the workflow writes).
 FACT_TITLES = {
+    "died_on": _("死亡日期"),
     "cause": _("死亡性质"),
     "place": _("死亡地点"),
     "reported_by": _("报告人"),
@@ -149,7 +150,7 @@ class QuoteView:
         return next((ln for ln in self.lines if ln.key == key), None)
 
 
-def _figure(row: dict[str, Any]) -> QuoteFigure:
+def figure_shown(row: dict[str, Any]) -> QuoteFigure:
     kind = str(row.get("kind", ""))
     when = row.get("year") or row.get("effective_from") or ""
     return QuoteFigure(
@@ -263,7 +264,7 @@ def quote_view(summary: dict[str, Any]) -> QuoteView | None:
         total=yuan(summary.get("total")),
         rule_text=str(summary.get("rule_text") or ""),
         floor_applied=floor,
-        figures=[_figure(f) for f in figures] if isinstance(figures, list) else [],
+        figures=[figure_shown(f) for f in figures] if isinstance(figures, list) else [],
     )
 
 

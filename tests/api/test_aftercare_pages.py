@@ -368,8 +368,9 @@ def test_the_approvers_context_in_words() -> None:
     assert facts["reviewed_by"].actor == "county"
     assert facts["claim_task"].link == "c.benefit_claim.1"
     assert view.quote and view.quote.total == "501,632.40"
-    # The quote's keys are the quote's; the date of death is left to the generic list.
-    assert set(view.rest) == {"died_on"}
+    # The quote's keys are the quote's: nothing is left to the generic list.
+    assert view.rest == {}
+    assert [f.name for f in view.facts][:2] == ["died_on", "cause"]
     # The claim (no quote yet): the offset and the survivors in words.
     claim = aftercare_task_view(
         "benefit_claim",
@@ -617,6 +618,14 @@ async def test_the_approver_reads_the_quote_and_who_reviewed_it(
     table = _section(page, "task-benefit-quote", "div")
     assert "492,632.40" in table and "501,632.40 元" in table
     assert "8,000.00 × 40" in table and "428,376.00 × 15%" in table
+    # The figures the quote used, with their versions and sources.
+    assert re.findall(r'data-figure="(\w+)"', table) == [
+        "national_income",
+        "ensign_base_pay",
+        "funeral_grant",
+        "survivor_allowance",
+    ]
+    assert "national_income@2024" in table and INCOME.source in table
     context = _section(page, "task-context", "dl")
     assert "审核人" in context and "赵科员" in context  # county, by name
     assert "病故" in context and "illness" not in context
