@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from temporalio import workflow
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from workflows.human_task import ProcessWorkflow, wait_until
@@ -247,7 +248,8 @@ class RetireeAftercareWorkflow(ProcessWorkflow):
                 **_quote_summary(quote),
             }
             while True:
-                await self.set_status("benefits")
+                if self._status != "benefits":  # back from the approval
+                    await self.set_status("benefits")
                 review = await self.human_task("benefit_review", context=review_context)
                 if review.outcome == "return_for_correction":
                     defects = list(review.data.get("defects", []))
@@ -405,17 +407,18 @@ class SurvivorAllowanceWorkflow(ProcessWorkflow):
                 },
             )
         )
-        await workflow.wait_condition(
-            lambda: (
-                confirmation.done()
-                or self.open_task_of("allowance_confirmation") is not None
-            )
-        )
+        # The task is registered before its row is written and gets its due time
+        # from the opening activity: wait for the due time, not just the task.
+        await workflow.wait_condition(lambda: confirmation.done() or self._due_known())
         view = self.open_task_of("allowance_confirmation")
         if view is not None and view.due_at is not None:
             if not await wait_until(confirmation.done, view.due_at - workflow.now()):
                 self._lapsed = True
         return await confirmation
+
+    def _due_known(self) -> bool:
+        view = self.open_task_of("allowance_confirmation")
+        return view is not None and view.due_at is not None
 
     async def _record(
         self,
@@ -462,8 +465,9 @@ class RetireeLostContactWorkflow(ProcessWorkflow):
         case = await self.register_case()
         await self.human_task("suspend_pay", context=dict(inp.data))
         await self.set_status("suspended")
+        # Investigated until found or the death confirmed; each round reported upward.
+        await self.set_status("investigating")
         while True:
-            await self.set_status("investigating")
             finding = await self.human_task("investigate", context=dict(inp.data))
             await self.human_task(
                 "report_upward",
@@ -511,6 +515,8 @@ class RetireeLostContactWorkflow(ProcessWorkflow):
                     spec.key, org_path, self._input.veteran_id
                 ),
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                # As the API starts it: once per veteran, unless a run failed.
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
             )
         except WorkflowAlreadyStartedError:
             workflow.logger.info("aftercare already started")

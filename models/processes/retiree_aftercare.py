@@ -221,6 +221,15 @@ class Survivor(BaseModel):
     def _valid_id(cls, value: str) -> str:
         return validate_id_number(value)
 
+    @model_validator(mode="after")
+    def _born_as_the_id_says(self) -> Survivor:
+        # The age test of 第十八条 reads born_on: it must be the ID number's date.
+        if self.id_number[6:14] != f"{self.born_on:%Y%m%d}":
+            raise ValueError(
+                "出生日期与身份证号不符 (born_on does not match the ID number)"
+            )
+        return self
+
 
 class SurvivorsForm(Form):
     survivors: list[Survivor] = Field(min_length=1, max_length=30, title="遗属")
