@@ -235,7 +235,7 @@ async def test_a_death_from_illness_through_the_benefits_paid_to_the_allowance_s
 ):
     e = demo_engine
     add_staff(e, "countylead", ["county_staff", "leader"])
-    policy = aftercare_policy(flag=1.0, year=2.0, confirm=1.5)
+    policy = aftercare_policy(flag=1.0, year=1.0, confirm=3.0)
     wish = death(
         flag_covering_requested=True, flag_basis="wish", farewell_on="2025-03-14"
     )
