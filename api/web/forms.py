@@ -59,6 +59,9 @@ class Field:
     columns: list[Field] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
     description: str = ""
+    # A select's options in words (code → label, translated when shown); an option
+    # without one shows as it is.
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 def _resolved(
