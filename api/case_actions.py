@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from fastapi import HTTPException
@@ -176,3 +177,12 @@ async def start_case(
         process=spec.key,
         veteran_id=body.veteran_id,
     )
+
+
+async def case_row_written(engine: Engine, case_id: str, org_path: str) -> None:
+    """Wait (up to 5 s) for a started case's row, which the workflow's first activity
+    writes moments after the start, so a page redirected to the case finds it."""
+    for _ in range(50):
+        if await run_in_threadpool(visible_case, engine, case_id, org_path):
+            return
+        await asyncio.sleep(0.1)

@@ -27,6 +27,7 @@ from api.input_guard import InputGuardMiddleware, raise_input_problem
 from api.middleware import RequestContextMiddleware
 from api.pages import audit as audit_pages
 from api.pages import auth as auth_pages
+from api.pages import case_start as case_start_pages
 from api.pages import cases as case_pages
 from api.pages import dashboard as dashboard_pages
 from api.pages import inbox as inbox_pages
@@ -94,6 +95,7 @@ PAGES = [
     inbox_pages.router,
     task_pages.router,
     case_pages.router,
+    case_start_pages.router,
     audit_pages.router,
     dashboard_pages.router,
     incident_pages.router,

@@ -30,6 +30,7 @@ from tools.campaign_catalog import CAMPAIGN_EN
 from tools.loan_catalog import LOAN_EN
 from tools.pages_catalog import PAGES_EN
 from tools.review_pay_catalog import REVIEW_PAY_EN
+from tools.start_form_catalog import START_FORM_EN
 
 EN = {
     "用户名或密码错误": "Wrong user name or password",
@@ -350,7 +351,14 @@ def _merge(area: dict[str, str]) -> None:
     EN.update(area)
 
 
-for _area in (CAMPAIGN_EN, PAGES_EN, REVIEW_PAY_EN, LOAN_EN, AFTERCARE_EN):
+for _area in (
+    CAMPAIGN_EN,
+    PAGES_EN,
+    REVIEW_PAY_EN,
+    LOAN_EN,
+    AFTERCARE_EN,
+    START_FORM_EN,
+):
     _merge(_area)
 
 
@@ -422,6 +430,10 @@ def dynamic_ids() -> set[str]:
                     if prop.get("title"):
                         ids.add(prop["title"])
         ids.update(spec.status_labels.values())  # a running case's own statuses
+        if spec.startable:  # the start page's fields (api/pages/case_start.py)
+            ids.update(
+                f.title for f in spec.start_form.model_fields.values() if f.title
+            )
     return ids
 
 

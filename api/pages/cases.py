@@ -3,7 +3,6 @@ tasks, notices) and one veteran (every case of the person, one timeline)."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -28,6 +27,7 @@ from api.case_queries import (
 from api.deps import AuthUser, EngineDep, SettingsDep, TemporalDep, get_settings
 from api.history_source import load_history
 from api.loan_queries import case_loan
+from api.pages.case_start import start_form_required
 from api.params import IdPath
 from api.task_reads import audit_revealed, task_data
 from api.timeline import TimelineEntry, build_timeline
@@ -229,6 +229,13 @@ async def veteran_page(
                 and vet.category not in p.excluded_categories
                 and (not p.served_categories or vet.category in p.served_categories)
             ],
+            # Those whose start form asks for data (a death report) open their start
+            # page; the others start in one click.
+            "start_pages": {
+                k
+                for k, p in PROCESSES.items()
+                if p.startable and start_form_required(p)
+            },
             # Processes that do not serve this person, with where they are served.
             "not_served": [
                 (p, p.excluded_categories[vet.category])
@@ -311,9 +318,5 @@ async def start_case_form(
         return RedirectResponse(
             f"/veterans/{veteran_id}?flash={quote(message)}", status_code=303
         )
-    # The case row is written by the workflow's first activity, moments after the start.
-    for _ in range(50):
-        if await run_in_threadpool(visible_case, engine, started.id, user.org_path):
-            break
-        await asyncio.sleep(0.1)
+    await case_actions.case_row_written(engine, started.id, user.org_path)
     return RedirectResponse(f"/cases/{started.id}", status_code=303)

@@ -553,6 +553,20 @@ ROWS: list[Row] = [
         body=form({"process": "return_home"}),
         form=True,
     ),
+    # The start page of a process with a start form (api/pages/case_start.py): a
+    # starter of the veteran's subtree; POSTed for a case 张伟 has already: 409.
+    Row(
+        "GET",
+        "/veterans/{veteran_id}/start/{process}",
+        "303 404 200 200 403 403 200 403 403",
+    ),
+    Row(
+        "POST",
+        "/veterans/{veteran_id}/start/{process}",
+        "303 404 409 409 403 403 409 403 403",
+        body=form({}),
+        form=True,
+    ),
     Row(
         "POST",
         "/tasks/{task_id}/complete",
@@ -735,6 +749,9 @@ async def setup_case(w: World) -> None:
     w.ids["task_id"] = task.id
     w.ids["incident_id"] = "no-such-incident"
     w.ids["op"] = "decode"
+    # The start page of a process 张伟 already has: drawn for those who may start it,
+    # and its submission refused (409), so nothing more is started.
+    w.ids["process"] = "return_home"
     with Session(w.engine) as s:
         row = SavedFilter(owner="village", name="village's", query="tab=mine")
         s.add(row)
