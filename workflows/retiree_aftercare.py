@@ -25,7 +25,7 @@ from temporalio import workflow
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from workflows.human_task import ProcessWorkflow, wait_until
+from workflows.human_task import ProcessWorkflow
 
 with workflow.unsafe.imports_passed_through():
     from models.aftercare_benefit import (
@@ -394,7 +394,11 @@ class SurvivorAllowanceWorkflow(ProcessWorkflow):
         self, inp: SurvivorAllowanceInput, year: int
     ) -> TaskResult | None:
         """The year's confirmation; None when it was not given by the task's due
-        time (the task is then withdrawn)."""
+        time: the task is escalated as overdue there like any task (its first rung
+        is at the due time: the supervisor hears that the confirmation was missed),
+        then withdrawn. Waiting for the escalation rather than a timer of its own
+        keeps the order fixed: a timer racing the ladder's would tell the supervisor
+        in some cases and not in others."""
         self._lapsed = False
         confirmation = asyncio.ensure_future(
             self.human_task_until(
@@ -407,18 +411,13 @@ class SurvivorAllowanceWorkflow(ProcessWorkflow):
                 },
             )
         )
-        # The task is registered before its row is written and gets its due time
-        # from the opening activity: wait for the due time, not just the task.
-        await workflow.wait_condition(lambda: confirmation.done() or self._due_known())
-        view = self.open_task_of("allowance_confirmation")
-        if view is not None and view.due_at is not None:
-            if not await wait_until(confirmation.done, view.due_at - workflow.now()):
-                self._lapsed = True
+        await workflow.wait_condition(lambda: confirmation.done() or self._overdue())
+        self._lapsed = not confirmation.done()
         return await confirmation
 
-    def _due_known(self) -> bool:
+    def _overdue(self) -> bool:
         view = self.open_task_of("allowance_confirmation")
-        return view is not None and view.due_at is not None
+        return view is not None and view.overdue
 
     async def _record(
         self,

@@ -375,8 +375,16 @@ async def test_a_death_from_illness_through_the_benefits_paid_to_the_allowance_s
     )
     assert sibling.monthly == "1500.00"
     assert sibling.stopped_reason == "逾期未确认"
-    lapsed = tasks(e, case_id, step="allowance_confirmation")
-    assert [t.status for t in lapsed] == ["completed", "withdrawn"]
+    # The missed year went overdue like any task (the supervisor told), then was
+    # withdrawn.
+    done, missed = tasks(e, case_id, step="allowance_confirmation")
+    assert (done.status, missed.status, missed.overdue) == (
+        "completed",
+        "withdrawn",
+        True,
+    )
+    told = [n for n in notices(e, case_id, "overdue") if n.task_id == missed.id]
+    assert [n.recipient for n in told] == ["manager"]
     runs = await runs_of(client, allowance_id)
     assert len(runs) == 2
     await replays(client, (case_id, None), *((allowance_id, r) for r in runs))
