@@ -4,11 +4,13 @@ a second-class merit — the urgent branches in parallel, the flag covering esca
 the county leader, the overpaid pension offset against the benefits, a minor sibling
 the only survivor (an adult sibling refused), the benefits computed by formula and
 checked by hand, the reviewer refused as approver, paid; the sibling's living
-allowance confirmed one year and stopped the next when not confirmed. A second death
-waives its overpayment with a leader's approval (the preparer refused) and meets a
-missing income figure until an admin adds it. A cadre out of contact is investigated
-until his death is confirmed, which starts the aftercare case; through the API a
-non-cadre is refused (422) and a second death report too (409). Every history
+allowance confirmed one year and stopped the next when not confirmed (overdue, then
+withdrawn). A death in 2026 under the standard profile: the flag due at noon the day
+before the farewell, the overpayment waived with another leader's approval (the
+preparer refused), a missing income figure naming itself until an admin adds it, an
+approval sent back to the review once. A cadre out of contact is found (pay resumed),
+then out of contact again and found dead, which starts the aftercare case; through the
+API a non-cadre is refused (422) and a second death report too (409). Every history
 replays."""
 
 from __future__ import annotations
