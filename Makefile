@@ -30,10 +30,11 @@ browser-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
 	fi
 
-# Two xdist workers, a test file each at a time (each worker has its own Temporal dev
-# server and PostgreSQL database): most tests wait on Temporal, not on a core.
+# Three xdist workers, a test file each at a time (each worker has its own Temporal dev
+# server and PostgreSQL database): most tests wait on Temporal, not on a core, so a
+# third worker pays even on two cores.
 test: $(STAMP) lint browser-deps
-	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadfile
+	$(BIN)/pytest -q -p no:cacheprovider -n 3 --dist loadfile
 
 clean:
 	rm -rf $(VENV) var
