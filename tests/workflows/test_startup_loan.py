@@ -78,8 +78,9 @@ async def test_a_personal_loan_from_registration_to_the_subsidy_paid(
 ):
     e = demo_engine
     add_staff(e, "countylead", ["county_staff", "leader"])
-    # 36 loan months of 0.2 s; a follow-up every 12 months: two, then maturity.
-    policy = loan_policy(month=0.2, every=12)
+    # 36 loan months of 0.5 s; a follow-up every 12 months: two, then maturity (each
+    # follow-up has six seconds before the next point: slack for a loaded machine).
+    policy = loan_policy(month=0.5, every=12)
     handle = await start_loan(client, settings, e, policy)
     case_id = handle.id
     await apply_and_verify(client, e, case_id)
@@ -469,8 +470,8 @@ async def test_the_repayment_phase_continues_as_new_with_small_histories(
     client, settings, worker, demo_engine
 ):
     e = demo_engine
-    # 18 loan months of 0.3 s, a follow-up every 3 months (5), two per run: 3 runs.
-    handle = await start_loan(client, settings, e, loan_policy(month=0.3, rollover=2))
+    # 18 loan months of 0.8 s, a follow-up every 3 months (5), two per run: 3 runs.
+    handle = await start_loan(client, settings, e, loan_policy(month=0.8, rollover=2))
     case_id = handle.id
     await apply_and_verify(client, e, case_id)
     ref = await pushed_ref(e, case_id, 1)
@@ -514,8 +515,10 @@ async def test_a_worker_restart_during_the_loan_loses_nothing(
     client, settings, demo_engine, adapter
 ):
     e = demo_engine
-    # 9 loan months of 0.6 s: follow-ups at 3 and 6 months, maturity at 9.
-    policy = loan_policy(month=0.6)
+    # 9 loan months of 2 s: follow-ups at 6 s and 12 s, maturity at 18 s — room for a
+    # loaded CI machine to finish both follow-ups after the restart before maturity
+    # withdraws them (0.6 s months once lost that race).
+    policy = loan_policy(month=2.0)
     async with build_worker(client, settings, e, adapter=adapter):
         handle: WorkflowHandle[Any, Any] = await start_loan(client, settings, e, policy)
         case_id = handle.id
@@ -525,7 +528,7 @@ async def test_a_worker_restart_during_the_loan_loses_nothing(
         await bank_event(handle, "qdbank", "approved", ref, "CB-1", decision=ok)
         await open_task(e, case_id, "post_loan_followup", timeout=60)
     # No worker while the second follow-up falls due.
-    await asyncio.sleep(2.5)
+    await asyncio.sleep(7)
     async with build_worker(client, settings, e, adapter=adapter):
         for _ in range(2):
             await finish(

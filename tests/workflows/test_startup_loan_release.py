@@ -68,9 +68,9 @@ async def test_a_loan_in_repayment_finishes_on_the_next_release(
     client, settings, demo_engine, adapter, monkeypatch
 ):
     e = demo_engine
-    # 9 loan months of 0.6 s: follow-ups at 3 and 6 months, maturity at 9; the phase
+    # 9 loan months of 1.5 s: follow-ups at 3 and 6 months, maturity at 9; the phase
     # continues as new after its two follow-ups.
-    policy = loan_policy(month=0.6)
+    policy = loan_policy(month=1.5)
     async with build_worker(client, settings, e, adapter=adapter):
         handle: Any = await start_loan(client, settings, e, policy)
         case_id = handle.id
