@@ -170,6 +170,24 @@ class ProcessWorkflow:
         self._v2 = False
         self._calendar_from_opening = False
 
+    def _setup_phase(
+        self,
+        case: StartCaseInput,
+        registered: RegisterCaseResult,
+        rounds: dict[str, int],
+        first_handler: dict[str, str],
+    ) -> None:
+        """A child workflow that works tasks of its parent's case (a loan's repayment
+        phase, a survivor's allowance): the parent's input and registration, the step
+        rounds and first handlers carried over, on the current engine (notices as
+        child workflows, the ladder, the calendar followed from a task's opening)."""
+        self._setup(case)
+        self._case = registered
+        self._v2 = True
+        self._calendar_from_opening = True
+        self._rounds = dict(rounds)
+        self._first_handler = dict(first_handler)
+
     @property
     def spec_version(self) -> int:
         return self._input.spec_version

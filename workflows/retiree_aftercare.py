@@ -342,12 +342,7 @@ class SurvivorAllowanceWorkflow(ProcessWorkflow):
 
     @workflow.init
     def __init__(self, inp: SurvivorAllowanceInput) -> None:
-        self._setup(inp.case)
-        self._case = inp.registered
-        self._v2 = True
-        self._calendar_from_opening = True
-        self._rounds = dict(inp.rounds)
-        self._first_handler = dict(inp.first_handler)
+        self._setup_phase(inp.case, inp.registered, inp.rounds, inp.first_handler)
         self._status = "active"
         self._lapsed = False
 

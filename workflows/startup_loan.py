@@ -603,14 +603,7 @@ class LoanServicingWorkflow(ProcessWorkflow):
 
     @workflow.init
     def __init__(self, inp: ServicingInput) -> None:
-        self._setup(inp.case)
-        self._case = inp.registered
-        # Started on the current engine: notices as child workflows, the ladder, and
-        # the calendar followed from a task's opening.
-        self._v2 = True
-        self._calendar_from_opening = True
-        self._rounds = dict(inp.rounds)
-        self._first_handler = dict(inp.first_handler)
+        self._setup_phase(inp.case, inp.registered, inp.rounds, inp.first_handler)
         self._ended: BankEvent | None = inp.ended
         self._finished = False
         self._findings = list(inp.findings)

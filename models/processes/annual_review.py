@@ -19,7 +19,8 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, model_validator
 
-from models.contracts import SHANGHAI, EscalationRung, ProcessPolicy, TaskPolicy
+from models.contracts import SHANGHAI, ProcessPolicy, TaskPolicy
+from models.escalation import county_ladder, fast_county_ladder
 from models.forms import Form, outcome_of
 from models.process_spec import ProcessSpec, StepSpec
 
@@ -268,14 +269,8 @@ SPEC = ProcessSpec(
 )
 SPECS = {SPEC.version: SPEC}
 
-LADDER = [
-    EscalationRung(after_working_days=0, notify="supervisor"),
-    EscalationRung(after_working_days=3, notify="county_leader"),
-]
-FAST_LADDER = [
-    EscalationRung(after=timedelta(0), notify="supervisor"),
-    EscalationRung(after=timedelta(minutes=2), notify="county_leader"),
-]
+LADDER = county_ladder(3)
+FAST_LADDER = fast_county_ladder()
 
 STANDARD_POLICY = ProcessPolicy(
     name="standard",

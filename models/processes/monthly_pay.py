@@ -22,7 +22,8 @@ from typing import ClassVar
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from models.contracts import SHANGHAI, EscalationRung, ProcessPolicy, TaskPolicy
+from models.contracts import SHANGHAI, ProcessPolicy, TaskPolicy
+from models.escalation import county_ladder, fast_county_ladder
 from models.forms import Form, outcome_of
 from models.process_spec import ProcessSpec, StepSpec
 from models.processes.annual_review import CATEGORY as REVIEW_CATEGORY
@@ -193,14 +194,8 @@ SPEC = ProcessSpec(
 )
 SPECS = {SPEC.version: SPEC}
 
-LADDER = [
-    EscalationRung(after_working_days=0, notify="supervisor"),
-    EscalationRung(after_working_days=1, notify="county_leader"),
-]
-FAST_LADDER = [
-    EscalationRung(after=timedelta(0), notify="supervisor"),
-    EscalationRung(after=timedelta(minutes=2), notify="county_leader"),
-]
+LADDER = county_ladder(1)
+FAST_LADDER = fast_county_ladder()
 
 # The due times are absolute (the case's start data: before the pay date); the
 # policies say where they come from and who hears of a late step.

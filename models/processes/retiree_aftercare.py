@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_va
 
 from models.aftercare_benefit import Cause, Honour
 from models.contracts import EscalationRung, ProcessPolicy, TaskPolicy
+from models.escalation import county_ladder, fast_county_ladder
 from models.forms import Form, outcome_of
 from models.idnumber import validate_id_number
 from models.process_spec import ProcessSpec, StepSpec
@@ -619,14 +620,8 @@ LOST_CONTACT_SPECS = {LOST_CONTACT_SPEC.version: LOST_CONTACT_SPEC}
 
 # --- policies ----------------------------------------------------------------------
 
-LADDER = [
-    EscalationRung(after_working_days=0, notify="supervisor"),
-    EscalationRung(after_working_days=1, notify="county_leader"),
-]
-FAST_LADDER = [
-    EscalationRung(after=timedelta(0), notify="supervisor"),
-    EscalationRung(after=timedelta(minutes=2), notify="county_leader"),
-]
+LADDER = county_ladder(1)
+FAST_LADDER = fast_county_ladder()
 
 
 def _days(n: int, source: str = _LOCAL) -> TaskPolicy:

@@ -23,7 +23,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationInfo, model_validator
 
-from models.contracts import EscalationRung, ProcessPolicy, TaskPolicy
+from models.contracts import ProcessPolicy, TaskPolicy
+from models.escalation import county_ladder, fast_county_ladder
 from models.forms import Form, outcome_of
 from models.loan_policy import LoanType, SubjectType
 from models.loan_subsidy import Repayment
@@ -502,14 +503,8 @@ SPEC = ProcessSpec(
 )
 SPECS = {SPEC.version: SPEC}
 
-LADDER = [
-    EscalationRung(after_working_days=0, notify="supervisor"),
-    EscalationRung(after_working_days=3, notify="county_leader"),
-]
-FAST_LADDER = [
-    EscalationRung(after=timedelta(0), notify="supervisor"),
-    EscalationRung(after=timedelta(minutes=2), notify="county_leader"),
-]
+LADDER = county_ladder(3)
+FAST_LADDER = fast_county_ladder()
 
 
 def _days(n: int) -> TaskPolicy:
