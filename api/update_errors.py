@@ -34,6 +34,8 @@ STATUS_BY_TYPE = {
     "AlreadyClaimed": 409,
     "NotClaimed": 409,
     "FourEyes": 409,
+    "Recused": 409,
+    "NotAwaitingRequest": 409,
     "InvalidOutcome": 422,
     "InvalidForm": 422,
     "InvalidInput": 422,

@@ -52,6 +52,27 @@ OUTCOME_LABELS = {
     "found": "已恢复联系",
     "died": "确认死亡",
     "still_missing": "仍未联系上",
+    # the complaint closed loop (models/processes/complaint.py)
+    "valid": "情况属实",
+    "misrated": "误评(申诉)",
+    "malicious": "恶意差评(申诉)",
+    "appeal_upheld": "申诉成立",
+    "sent_back": "申诉不成立,退回整改",
+    "rectified": "已整改",
+    "explained": "已解释说明",
+    "complex": "复杂问题(申请延期)",
+    "satisfied": "满意",
+    "unsatisfied": "不满意(重新整改)",
+    "accept": "受理",
+    "transfer": "转送(不属于本机关)",
+    "not_acceptable": "不予受理",
+    "supported": "支持",
+    "not_supported": "不予支持",
+    "upheld": "维持",
+    "revised": "变更",
+    "hearing": "组织听证",
+    "held": "已听证",
+    "supervised": "已督办",
 }
 
 
@@ -79,6 +100,9 @@ class StepSpec(BaseModel):
     # Four-eyes: the step whose completer may not complete this one (the validator
     # refuses the same person with 409).
     four_eyes_with: str | None = None
+    # A step the veteran takes part in (served at a window, visited): once completed,
+    # the veteran is offered a rating link for it (003 §9.1.3).
+    rated: bool = False
 
     def public(self) -> dict[str, Any]:
         return {
@@ -94,6 +118,7 @@ class StepSpec(BaseModel):
             "materials": list(self.materials),
             "holder": self.holder,
             "four_eyes_with": self.four_eyes_with,
+            "rated": self.rated,
             "form_schema": self.form.model_json_schema(),
         }
 
@@ -134,6 +159,9 @@ class ProcessSpec(BaseModel):
     # Words for the statuses a running case of this process may carry besides
     # ``running`` and ``closed`` (the pages show them).
     status_labels: dict[str, str] = Field(default_factory=dict)
+    # Whether the veteran is offered a rating link when a case closes (003 §9.1.3);
+    # False where nobody served can rate (a death, a veteran out of contact).
+    rated_on_close: bool = True
 
     def step(self, key: str) -> StepSpec:
         for s in self.steps:
@@ -155,5 +183,6 @@ class ProcessSpec(BaseModel):
             "startable": self.startable,
             "subject": self.subject,
             "status_labels": dict(self.status_labels),
+            "rated_on_close": self.rated_on_close,
             "steps": [s.public() for s in self.steps],
         }

@@ -516,3 +516,115 @@ class AftercareSurvivor(SQLModel, table=True):
     stopped_reason: str = Field(default="", max_length=2000)
     years_confirmed: int = Field(default=0)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class RatingLink(SQLModel, table=True):
+    """A rating link offered to the person served (003 §9.1.3): one per closed case and
+    per completed step the veteran took part in. Its id is the link's business key
+    (``<case>:case`` or the task id), so the activity that issues it is idempotent; the
+    signed token names only the id and the expiry. Single use: ``used_at`` is set by the
+    one rating accepted."""
+
+    __tablename__ = "rating_link"
+
+    id: str = Field(primary_key=True, max_length=160)
+    case_id: str = Field(index=True, max_length=120)
+    task_id: str | None = Field(default=None, max_length=160)
+    step: str = Field(default="", max_length=64)  # "" for the case as a whole
+    step_title: str = Field(default="", max_length=200)
+    process: str = Field(default="", max_length=64)
+    # Who and what is rated: the unit and clerk that served (谁办理、谁负责).
+    org_unit_id: int = Field(index=True)
+    org_path: str = Field(default="/", max_length=400)
+    clerk: str = Field(default="", max_length=64)
+    veteran_id: int
+    issued_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+class Rating(SQLModel, table=True):
+    """One rating (好差评) by the person served, per unit, step and clerk. The rater is
+    not stored here beyond the link: reports count grades, never name raters, and the
+    rated clerk reads none of it. ``counted`` is False once an appeal upheld it as 误评
+    or 恶意差评 (003 §9.2.1)."""
+
+    __tablename__ = "rating"
+
+    id: int | None = Field(default=None, primary_key=True)
+    link_id: str = Field(unique=True, max_length=160)
+    process: str = Field(default="", max_length=64)
+    step: str = Field(default="", max_length=64)
+    org_unit_id: int = Field(index=True)
+    org_path: str = Field(default="/", index=True, max_length=400)
+    clerk: str = Field(default="", max_length=64)
+    grade: str = Field(max_length=24)
+    comment: str = Field(default="", sa_column=Column(Text, nullable=False))
+    rated_at: datetime = Field(default_factory=utcnow, index=True)
+    complaint_case_id: str | None = Field(default=None, max_length=120)
+    counted: bool = Field(default=True)
+
+
+class Complaint(SQLModel, table=True):
+    """A complaint case's projection (written by activities): channel, kind, where it
+    stands, how often the rectification was reopened, the 复核 clock's pauses. Nothing
+    here names the complainant (see ComplaintParty)."""
+
+    __tablename__ = "complaint"
+
+    case_id: str = Field(primary_key=True, max_length=120)
+    channel: str = Field(max_length=16)
+    kind: str | None = Field(default=None, max_length=16)
+    category: str = Field(default="other", max_length=16)
+    org_unit_id: int = Field(index=True)
+    org_path: str = Field(default="/", index=True, max_length=400)
+    received_on: date
+    stage: str = Field(default="", max_length=32)
+    grade: str | None = Field(default=None, max_length=24)
+    rating_id: int | None = Field(default=None)
+    reopens: int = Field(default=0)
+    extended_days: int = Field(default=0)
+    paused_seconds: int = Field(default=0)
+    # 复核 done: the same matter from the same petitioner is not accepted again.
+    final: bool = Field(default=False)
+    matter_key: str = Field(default="", index=True, max_length=64)
+    related_case_id: str | None = Field(default=None, max_length=120)
+    ledger: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    opened_at: datetime = Field(default_factory=utcnow)
+    closed_at: datetime | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ComplaintParty(SQLModel, table=True):
+    """Who complained (信访人/投诉人/评价人) and whom a report names: confidential.
+    Written once by the API when the case is registered (a rating: from the rated
+    case's veteran); read in full only by roles that need it, never by the rated clerk
+    or a reported person, each full read audited (信访工作条例 第三十条)."""
+
+    __tablename__ = "complaint_party"
+
+    case_id: str = Field(primary_key=True, max_length=120)
+    name: str = Field(default="", max_length=50)
+    phone: str = Field(default="", max_length=30)
+    id_number: str = Field(default="", max_length=18)
+    veteran_id: int | None = Field(default=None)
+    representatives: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON)
+    )
+    reported_person: str = Field(default="", max_length=64)
+    rated_case_id: str | None = Field(default=None, max_length=120)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class CaseExclusion(SQLModel, table=True):
+    """Who may not see a case although it lies in their subtree: an account (the rated
+    clerk kept from the rater, a reported person) or a unit and everything under it
+    (the reported unit: 信访工作条例 第三十条). Every case and task read filters by it."""
+
+    __tablename__ = "case_exclusion"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(index=True, max_length=120)
+    username: str | None = Field(default=None, index=True, max_length=64)
+    org_path: str | None = Field(default=None, max_length=400)
+    reason: str = Field(default="", max_length=32)  # rated_clerk | reported

@@ -31,6 +31,11 @@ with workflow.unsafe.imports_passed_through():
     from activities.human_tasks import HumanTaskActivities
     from activities.incidents import IncidentActivities
     from activities.notifications import NotificationActivities
+    from models.complaint_contracts import (
+        ISSUE_RATING_LINK,
+        RatingLinkInput,
+        RatingLinkIssued,
+    )
     from models.contracts import (
         SA_STATUS,
         SUPERVISOR_ROLES,
@@ -78,6 +83,11 @@ ENGINE_V2 = "engine-v2-notices-ladder"
 # visible, its notice on the way) moves that task's deadline too; cases started before
 # this patch watch for changes only from the moment they start waiting.
 ENGINE_CALENDAR_FROM_OPENING = "engine-calendar-from-opening"
+# The person served is offered a rating link (003 §9.1.3) when a case closes and when a
+# step they took part in (``StepSpec.rated``) is completed; cases that reach those
+# points before this patch was released offer none there.
+RATING_LINKS = "rating-links"
+RATING_LINK_TTL = timedelta(days=30)
 
 # How an outcome reads in the veteran's case summary (everything else is "done").
 SUMMARY_STATUS = {"not_applicable": "not_applicable", "declined": "skipped"}
@@ -274,12 +284,15 @@ class ProcessWorkflow:
         )
         if self._v2:
             await self._announce(task, notice, (context or {}).get("returned_reasons"))
-            return await self._await_completion_v2(
+            result = await self._await_completion_v2(
                 task,
                 opened.remind_at,
                 calendar_seen if self._calendar_from_opening else None,
                 stop_when,
             )
+            if result is not None and task.spec.rated:
+                await self._offer_rating(task, result)
+            return result
         return await self._await_completion(task, opened.remind_at)
 
     def move_deadline(self, step_key: str, due_at: datetime) -> None:
@@ -388,6 +401,8 @@ class ProcessWorkflow:
         """Close the case, wait for in-flight handlers, and hand its history to the archive."""
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self.set_status("closed", closed=True)
+        if self.spec.rated_on_close:
+            await self._offer_rating(None, None)
         info = workflow.info()
         await workflow.start_child_workflow(
             "ArchiveHistoryWorkflow",
@@ -400,6 +415,69 @@ class ProcessWorkflow:
             parent_close_policy=workflow.ParentClosePolicy.ABANDON,
         )
         return self.get_state()
+
+    async def _offer_rating(
+        self, task: OpenTask | None, result: TaskResult | None
+    ) -> None:
+        """好差评 (003 §9.1.3): a signed, expiring, single-use rating link sent to the
+        veteran, for the step ``task`` just completed (its clerk and unit are rated)
+        or, with None, for the closed case (rating its first handler's unit: 首办负责,
+        003 §7.8). The link row is written once (its id is the business key), so a
+        retried activity issues the same link. No link for a case without a veteran,
+        nor for the veteran's own step."""
+        if not self._input.veteran_id:
+            return
+        if task is not None and result is not None:
+            served: tuple[OpenTask, TaskResult] | None = (task, result)
+            if result.completed_by.startswith("veteran:"):
+                served = None
+        else:
+            served = self._first_served()
+        if served is None or not workflow.patched(RATING_LINKS):
+            return
+        by, done = served
+        ttl = self._input.policy.timers.get("rating_link_ttl", RATING_LINK_TTL)
+        link_id = by.view.task_id if task is not None else f"{self._input.case_id}:case"
+        issued = RatingLinkIssued.model_validate(
+            await self._activity(
+                ISSUE_RATING_LINK,
+                RatingLinkInput(
+                    link_id=link_id,
+                    case_id=self._input.case_id,
+                    task_id=by.view.task_id if task is not None else None,
+                    process=self.spec.key,
+                    step=by.spec.key if task is not None else "",
+                    step_title=by.spec.title if task is not None else "",
+                    org_unit_id=by.view.org_unit_id,
+                    org_path=by.view.org_path,
+                    clerk=done.completed_by,
+                    veteran_id=self._input.veteran_id,
+                    issued_at=workflow.now(),
+                    expires_at=workflow.now() + ttl,
+                ),
+                step="rating",
+            )
+        )
+        await self.notify_veteran(
+            "rating_invite",
+            "rating_invite",
+            f"rate:{link_id}",
+            {
+                "link": issued.url,
+                "expires_at": issued.expires_at.isoformat(),
+                "step_title": by.spec.title if task is not None else "",
+                "process_title": self.spec.title,
+            },
+        )
+
+    def _first_served(self) -> tuple[OpenTask, TaskResult] | None:
+        """The first step a clerk completed (its clerk is the case's first handler)."""
+        for done in self._results.values():
+            task = self._tasks.get(done.task_id)
+            if task is not None and not done.completed_by.startswith("veteran:"):
+                if done.completed_by != "system":
+                    return task, done
+        return None
 
     def step_summary(self) -> list[dict[str, Any]]:
         """What became of each step, in the process's order, told truthfully: done,
@@ -538,6 +616,11 @@ class ProcessWorkflow:
                 )
             ]
             raise reject("InvalidForm", "表单数据有误", errors=errors) from None
+        self._check_outcome(task, inp)
+
+    def _check_outcome(self, task: OpenTask, inp: CompleteTaskInput) -> None:
+        """A process's own rule on an outcome the step's form cannot know (e.g. a
+        petition's handling extended once at most): reject to refuse it. None here."""
 
     @workflow.update
     async def claim_task(self, inp: ClaimTaskInput) -> TaskView:
@@ -607,6 +690,12 @@ class ProcessWorkflow:
                 "InvalidInput",
                 "转派须说明原因",
                 errors=[{"loc": ["reason"], "msg": "required"}],
+            )
+        if self._recused(inp.target.username):
+            raise reject(
+                "InvalidInput",
+                f"{inp.target.username} 须回避本案 (recused)",
+                errors=[{"loc": ["username"], "msg": "recused from this case"}],
             )
         if not _eligible(inp.target, task.view):
             raise reject(
@@ -1068,7 +1157,16 @@ class ProcessWorkflow:
                 holder=earlier.completed_by,
             )
 
+    def _recused(self, username: str) -> bool:
+        """Whether ``username`` may not work this case's steps (回避): none by default;
+        the complaint case recuses the rated clerk and a reported person."""
+        return False
+
     def _check_may_work(self, task: OpenTask, actor: Actor) -> None:
+        if self._recused(actor.username):
+            raise reject(
+                "Recused", "您与本案有利害关系，须回避，不能办理本案环节 (recused)"
+            )
         if "veteran" in actor.roles:
             # A veteran completes only a step the veteran holds, of their own case.
             if task.spec.holder == "veteran" and self._is_veteran(actor):

@@ -9,6 +9,7 @@ from workflows.campaign import (
     AnnualReviewCampaignWorkflow,
     OpenAnnualReviewCampaignWorkflow,
 )
+from workflows.complaint import ComplaintWorkflow
 from workflows.history_archive import ArchiveHistoryWorkflow
 from workflows.monthly_pay import MonthlyPayWorkflow, OpenMonthlyPayWorkflow
 from workflows.notice_delivery import DeliverNoticeWorkflow
@@ -34,6 +35,7 @@ ALL_WORKFLOWS: list[type] = [
     RetireeAftercareWorkflow,
     SurvivorAllowanceWorkflow,
     RetireeLostContactWorkflow,
+    ComplaintWorkflow,
 ]
 PROCESS_WORKFLOWS: dict[str, Any] = {
     "monthly_pay": MonthlyPayWorkflow,
@@ -42,4 +44,5 @@ PROCESS_WORKFLOWS: dict[str, Any] = {
     "startup_loan": StartupLoanWorkflow,
     "retiree_aftercare": RetireeAftercareWorkflow,
     "retiree_lost_contact": RetireeLostContactWorkflow,
+    "complaint": ComplaintWorkflow,
 }

@@ -6,6 +6,7 @@ from models.contracts import ProcessPolicy
 from models.process_spec import ProcessSpec
 from models.processes import (
     annual_review,
+    complaint,
     monthly_pay,
     notice_delivery,
     retiree_aftercare,
@@ -21,6 +22,7 @@ SPEC_VERSIONS: dict[str, dict[int, ProcessSpec]] = {
     startup_loan.SPEC.key: startup_loan.SPECS,
     retiree_aftercare.SPEC.key: retiree_aftercare.SPECS,
     retiree_aftercare.LOST_CONTACT_SPEC.key: retiree_aftercare.LOST_CONTACT_SPECS,
+    complaint.SPEC.key: complaint.SPECS,
 }
 # The version new cases start with: the highest.
 PROCESSES: dict[str, ProcessSpec] = {
@@ -36,6 +38,7 @@ POLICIES: dict[str, dict[str, ProcessPolicy]] = {
     startup_loan.SPEC.key: startup_loan.POLICIES,
     retiree_aftercare.SPEC.key: retiree_aftercare.POLICIES,
     retiree_aftercare.LOST_CONTACT_SPEC.key: retiree_aftercare.POLICIES,
+    complaint.SPEC.key: complaint.POLICIES,
 }
 
 

@@ -342,6 +342,8 @@ SPEC = ProcessSpec(
     start_form=DeathReportForm,
     first="report_to_bureau",
     per_veteran="once",
+    # The veteran has died: nobody is sent a rating link at the close.
+    rated_on_close=False,
     version=1,
     served_categories=SERVED,
     served_message=SERVED_MESSAGE,
@@ -572,6 +574,7 @@ LOST_CONTACT_SPEC = ProcessSpec(
     start_form=LostContactStartForm,
     first="suspend_pay",
     per_veteran="numbered",
+    rated_on_close=False,
     version=1,
     served_categories=SERVED,
     served_message=SERVED_MESSAGE,

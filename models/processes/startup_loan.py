@@ -356,6 +356,7 @@ SPEC = ProcessSpec(
             level="village",
             outcomes=("submitted",),
             form=DemandRegistrationForm,
+            rated=True,
             next=("application",),
             description="登记创业意向领域、是否有创业指导需求，纳入创业需求库",
         ),
