@@ -11,6 +11,7 @@ from temporalio.client import Client
 from activities.aftercare import AftercareActivities
 from activities.campaigns import CampaignActivities
 from activities.cases import CaseActivities
+from activities.complaints import ComplaintActivities
 from activities.history_archive import HistoryArchiveActivities
 from activities.human_tasks import HumanTaskActivities
 from activities.incidents import IncidentActivities
@@ -41,6 +42,7 @@ def build_activities(
     campaigns = CampaignActivities(engine)
     loans = LoanActivities(engine, settings)
     aftercare = AftercareActivities(engine, settings)
+    complaints = ComplaintActivities(engine, settings)
     return [
         cases.register_case,
         cases.case_chain,
@@ -72,4 +74,6 @@ def build_activities(
         aftercare.plan_aftercare_benefits,
         aftercare.record_aftercare,
         aftercare.record_survivor_allowance,
+        complaints.issue_rating_link,
+        complaints.record_complaint,
     ]
