@@ -73,6 +73,7 @@ OUTCOME_LABELS = {
     "hearing": "组织听证",
     "held": "已听证",
     "supervised": "已督办",
+    "request_extension": "申请延期(报负责人批准)",
 }
 
 

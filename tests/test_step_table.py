@@ -9,7 +9,9 @@ from models.processes import SPEC_VERSIONS
 from tools.step_table import README, expected_readme
 
 # A clause cites a seed (000–004 with § or 第…条) or a named national regulation.
-CITATION = re.compile(r"^(00[0-4] (§\d|第)|退役军人安置条例 第|军人抚恤优待条例 第)")
+CITATION = re.compile(
+    r"^(00[0-4] (§\d|第)|退役军人安置条例 第|军人抚恤优待条例 第|信访工作条例 第)"
+)
 
 
 def test_readme_tables_match_the_step_definitions():

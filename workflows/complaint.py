@@ -240,7 +240,7 @@ class ComplaintWorkflow(ProcessWorkflow):
             result = await self._step(
                 "handling", {**ctx, "extended": self._extended}, due_at=due
             )
-            if result.outcome != "extend":
+            if result.outcome != "request_extension":
                 return result
             days = int(result.data.get("extension_days") or 0)
             reason = str(result.data.get("reason", ""))
@@ -373,7 +373,11 @@ class ComplaintWorkflow(ProcessWorkflow):
         return username in self._data.recused
 
     def _check_outcome(self, task: OpenTask, inp: CompleteTaskInput) -> None:
-        if task.spec.key == "handling" and inp.outcome == "extend" and self._extended:
+        if (
+            task.spec.key == "handling"
+            and inp.outcome == "request_extension"
+            and self._extended
+        ):
             raise reject(
                 "InvalidOutcome",
                 "已延期一次，不得再次延期 (信访工作条例 第三十四条: one extension)",

@@ -369,7 +369,7 @@ class OpinionForm(Form):
     @model_validator(mode="after")
     def _by_outcome(self, info: ValidationInfo) -> OpinionForm:
         outcome = outcome_of(info)
-        if outcome == "extend":
+        if outcome == "request_extension":
             if not (self.extension_days and self.reason):
                 raise ValueError(
                     "延期须写明天数和理由 (extension_days and reason are required)"
@@ -491,7 +491,7 @@ SPEC = ProcessSpec(
             title="办理并出具信访处理意见书",
             clause="信访工作条例 第三十二条",
             **_handling,
-            outcomes=("supported", "explained", "not_supported", "extend"),
+            outcomes=("supported", "explained", "not_supported", "request_extension"),
             form=OpinionForm,
             next=("handling_extension",),
             description="受理之日起60日内办结(第三十四条); 延期须负责人批准并告知理由",
