@@ -27,6 +27,7 @@ from models.process_spec import OUTCOME_LABELS, ProcessSpec
 from models.processes import SPEC_VERSIONS, SUPPORT_SPECS
 from tools.aftercare_catalog import AFTERCARE_EN, AFTERCARE_IDS
 from tools.campaign_catalog import CAMPAIGN_EN
+from tools.complaint_catalog import COMPLAINT_EN, COMPLAINT_IDS
 from tools.loan_catalog import LOAN_EN
 from tools.pages_catalog import PAGES_EN
 from tools.review_pay_catalog import REVIEW_PAY_EN
@@ -358,6 +359,7 @@ for _area in (
     LOAN_EN,
     AFTERCARE_EN,
     START_FORM_EN,
+    COMPLAINT_EN,
 ):
     _merge(_area)
 
@@ -416,6 +418,7 @@ def dynamic_ids() -> set[str]:
     ids = set(ERROR_TYPES.values()) | set(OUTCOME_LABELS.values()) | form_messages()
     ids |= template_lookups()
     ids |= AFTERCARE_IDS  # causes, honours, relations: looked up from the models
+    ids |= COMPLAINT_IDS  # channels, grades, matters, …: looked up from the models
     for spec in _specs():
         ids.add(spec.title)
         for step in spec.steps:

@@ -21,6 +21,11 @@ LEVELS = {
     "county": "区(县)中心",
     "city": "市",
     "province": "省",
+    # The complaint's levels, relative to the case's handling unit
+    # (workflows/complaint.py RELATIVE_LEVELS).
+    "handling": "办理单位",
+    "above": "上一级",
+    "above2": "再上一级",
 }
 
 
