@@ -134,7 +134,9 @@ async def start_case(
         open_case_of, engine, body.veteran_id, body.process
     )
     if existing is None and spec.per_veteran == "once":
-        existing = await run_in_threadpool(visible_case, engine, case_id, "/")
+        existing = await run_in_threadpool(
+            visible_case, engine, case_id, "/", username=""
+        )
     if existing is not None:
         raise HTTPException(
             409, detail={"message": "该退役军人已有同类案件", "case_id": existing.id}
@@ -183,6 +185,8 @@ async def case_row_written(engine: Engine, case_id: str, org_path: str) -> None:
     """Wait (up to 5 s) for a started case's row, which the workflow's first activity
     writes moments after the start, so a page redirected to the case finds it."""
     for _ in range(50):
-        if await run_in_threadpool(visible_case, engine, case_id, org_path):
+        if await run_in_threadpool(
+            lambda: visible_case(engine, case_id, org_path, username="")
+        ):
             return
         await asyncio.sleep(0.1)

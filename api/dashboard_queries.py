@@ -20,6 +20,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import col
 
+from api.case_queries import not_excluded
 from models.tables import Case, HumanTask, Incident, OrgUnit
 
 # Backlog age buckets: label and exclusive upper bound in days (None = unbounded).
@@ -161,12 +162,23 @@ def _step_durations(rows: list[Any]) -> list[StepDuration]:
 
 
 def dashboard_stats(
-    engine: Engine, org_path: str, now: datetime, at_risk_hours: float = 24.0
+    engine: Engine,
+    org_path: str,
+    now: datetime,
+    at_risk_hours: float = 24.0,
+    *,
+    username: str,
 ) -> DashboardStats:
-    """Where the subtree's cases stand, what is late and how long steps take."""
+    """Where the subtree's cases stand, what is late and how long steps take; cases
+    kept from the viewer (``not_excluded``) and their tasks are not counted."""
     now = _utc(now)  # aware UTC binds compare right on both (SQLite drops the zone)
-    in_tree = col(HumanTask.org_path).startswith(org_path)
-    case_tree = col(Case.org_path).startswith(org_path)
+    in_tree = and_(
+        col(HumanTask.org_path).startswith(org_path),
+        not_excluded(username, org_path, col(HumanTask.case_id)),
+    )
+    case_tree = and_(
+        col(Case.org_path).startswith(org_path), not_excluded(username, org_path)
+    )
     done = [
         in_tree,
         col(HumanTask.status) == "completed",

@@ -15,6 +15,7 @@ from sqlalchemy import and_, func, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from api.case_queries import not_excluded
 from api.deps import AuthUser
 from api.params import MAX_PAGE, ascii_int, bounded_date
 from api.task_reads import holder_of
@@ -96,7 +97,10 @@ class InboxPage:
 
 
 def _tab_query(user: AuthUser, tab: str) -> Any:
-    q = select(HumanTask).where(col(HumanTask.org_path).startswith(user.org_path))
+    q = select(HumanTask).where(
+        col(HumanTask.org_path).startswith(user.org_path),
+        not_excluded(user.username, user.org_path, col(HumanTask.case_id)),
+    )
     if tab == "mine":
         return q.where(HumanTask.status == "open", HumanTask.assignee == user.username)
     if tab == "done":

@@ -38,7 +38,9 @@ from workflows.human_task import ProcessWorkflow
 
 async def load_task(engine: Engine, user: AuthUser, task_id: str) -> HumanTask:
     """The task if it lies in the user's subtree; 404 otherwise."""
-    task = await run_in_threadpool(visible_task, engine, task_id, user.org_path)
+    task = await run_in_threadpool(
+        lambda: visible_task(engine, task_id, user.org_path, username=user.username)
+    )
     if task is None:
         raise HTTPException(404, detail="任务不存在 (task not found)")
     structlog.contextvars.bind_contextvars(task_id=task.id, case_id=task.case_id)

@@ -65,6 +65,7 @@ async def audit_search(
         return search_cases(
             engine,
             user.org_path,
+            username=user.username,
             number=p.get("number", ""),
             veteran=p.get("veteran", ""),
             process=p.get("process", ""),
@@ -207,7 +208,7 @@ def _trail(
     """The viewer's rows of the trail (``audit_scope``: their org subtree), filtered;
     the form data a row carries masked as the viewer may read it."""
     with Session(engine) as s:
-        q = select(AuditEvent).where(audit_scope(user.org_path))
+        q = select(AuditEvent).where(audit_scope(user.org_path, username=user.username))
         if p.get("actor"):
             q = q.where(AuditEvent.actor == p["actor"].strip())
         if p.get("action"):

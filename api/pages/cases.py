@@ -20,6 +20,7 @@ from api.case_queries import (
     case_notices,
     case_subject,
     case_tasks,
+    not_excluded,
     search_cases,
     unit_names,
     visible_case,
@@ -63,6 +64,7 @@ async def cases_page(
         lambda: search_cases(
             engine,
             user.org_path,
+            username=user.username,
             text=params.get("q", ""),
             process=params.get("process", ""),
             status=params.get("status", ""),
@@ -90,7 +92,9 @@ async def case_view(
     case_id: str,
 ) -> dict[str, Any]:
     """Everything the case and audit pages show about one case (404 outside the subtree)."""
-    case = await run_in_threadpool(visible_case, engine, case_id, user.org_path)
+    case = await run_in_threadpool(
+        lambda: visible_case(engine, case_id, user.org_path, username=user.username)
+    )
     if case is None:
         raise HTTPException(404, detail="案件不存在")
     tasks = await run_in_threadpool(case_tasks, engine, case_id)
@@ -183,7 +187,10 @@ async def veteran_page(
                 return None
             cases = s.exec(
                 select(Case)
-                .where(Case.veteran_id == veteran_id)
+                .where(
+                    Case.veteran_id == veteran_id,
+                    not_excluded(user.username, user.org_path),
+                )
                 .order_by(col(Case.started_at))
             ).all()
             return vet, [c for c in cases if c.org_path.startswith(user.org_path)]

@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
 from api import task_actions
+from api.case_queries import not_excluded
 from api.dashboard_queries import NOTICE_FAILED_STEPS, dashboard_stats
 from api.deps import AuthUser, EngineDep, SettingsDep, TemporalDep
 from api.inbox_queries import urgency
@@ -55,11 +56,13 @@ async def dashboard(
 ) -> HTMLResponse:
     _require_manager(user)
     stats = await run_in_threadpool(
-        dashboard_stats,
-        engine,
-        user.org_path,
-        datetime.now(UTC),
-        settings.at_risk_hours,
+        lambda: dashboard_stats(
+            engine,
+            user.org_path,
+            datetime.now(UTC),
+            settings.at_risk_hours,
+            username=user.username,
+        )
     )
     tr = translator(request)
     charts = {
@@ -154,6 +157,7 @@ def _tasks(
     with Session(engine) as s:
         q = select(HumanTask).where(
             col(HumanTask.org_path).startswith(user.org_path),
+            not_excluded(user.username, user.org_path, col(HumanTask.case_id)),
             HumanTask.status == "open",
         )
         if p.get("step"):  # one step, or several separated by commas

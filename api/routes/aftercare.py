@@ -521,7 +521,9 @@ async def get_case_aftercare(
     living allowance. Survivors' ID numbers are masked unless your role needs them;
     each unmasked read is audited (`unmask_id_number`). 404: a case outside your
     subtree, or one without an aftercare record yet."""
-    case = await run_in_threadpool(visible_case, engine, case_id, user.org_path)
+    case = await run_in_threadpool(
+        lambda: visible_case(engine, case_id, user.org_path, username=user.username)
+    )
     found = (
         await run_in_threadpool(
             _aftercare, engine, case_id, user, user.can_unmask(settings)

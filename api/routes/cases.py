@@ -74,6 +74,7 @@ async def list_cases_route(
         lambda: list_cases(
             engine,
             user.org_path,
+            username=user.username,
             process=process,
             status=status,
             limit=limit,
@@ -95,7 +96,9 @@ async def get_case(
     them, see GET /api/tasks/{id}), its notices, what it is about (a veteran, or an
     org unit: `subject`, `org_unit_name`) and its split clock: the seconds it lay
     with the agency and with the veteran (steps the veteran holds)."""
-    case = await run_in_threadpool(visible_case, engine, case_id, user.org_path)
+    case = await run_in_threadpool(
+        lambda: visible_case(engine, case_id, user.org_path, username=user.username)
+    )
     if case is None:
         raise HTTPException(404, detail="案件不存在 (case not found)")
     tasks = await run_in_threadpool(case_tasks, engine, case_id)

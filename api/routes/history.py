@@ -29,7 +29,9 @@ DECRYPT_ROLES = frozenset({"auditor", "admin"})
 async def _load(
     engine: EngineDep, temporal: TemporalDep, user: CurrentUser, case_id: str
 ) -> tuple[Case, LoadedHistory]:
-    case = await run_in_threadpool(visible_case, engine, case_id, user.org_path)
+    case = await run_in_threadpool(
+        lambda: visible_case(engine, case_id, user.org_path, username=user.username)
+    )
     if case is None:
         raise HTTPException(404, detail="案件不存在 (case not found)")
     loaded = await load_history(temporal, engine, case.workflow_id)

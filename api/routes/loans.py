@@ -269,7 +269,9 @@ async def get_case_loan(
     and the lines of the latest subsidy plan (one per repayment period). The
     subsidy account is never part of it. 404: a case outside your subtree, or one
     without a loan record yet."""
-    case = await run_in_threadpool(visible_case, engine, case_id, user.org_path)
+    case = await run_in_threadpool(
+        lambda: visible_case(engine, case_id, user.org_path, username=user.username)
+    )
     loan = await run_in_threadpool(_loan, engine, case_id) if case else None
     if loan is None:
         raise HTTPException(404, detail="贷款不存在 (no loan for this case)")

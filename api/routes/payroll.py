@@ -54,7 +54,9 @@ async def payroll_csv(
             "仅财务、负责人、主任和审计人员可导出发放名单 (finance, leaders, managers "
             "and auditors only)"
         )
-    case = await run_in_threadpool(visible_case, engine, case_id, user.org_path)
+    case = await run_in_threadpool(
+        lambda: visible_case(engine, case_id, user.org_path, username=user.username)
+    )
     if case is None or case.process != monthly_pay.PROCESS_KEY:
         raise HTTPException(404, detail="案件不存在 (case not found)")
     body = await run_in_threadpool(_export, engine, settings, user, case)

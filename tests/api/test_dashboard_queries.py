@@ -164,7 +164,9 @@ def units(seeded_engine) -> dict[str, OrgUnit]:
 
 
 def test_county_view_counts_the_whole_subtree(seeded_engine, units):
-    st = dashboard_stats(seeded_engine, units["county"].path, NOW, at_risk_hours=24)
+    st = dashboard_stats(
+        seeded_engine, units["county"].path, NOW, at_risk_hours=24, username="manager"
+    )
 
     assert st.open_cases_by_process == {"pension": 1, "return_home": 2}
     assert st.closed_cases == 2
@@ -213,7 +215,7 @@ def test_county_view_counts_the_whole_subtree(seeded_engine, units):
 
 
 def test_township_view_excludes_other_townships(seeded_engine, units):
-    st = dashboard_stats(seeded_engine, units["nz"].path, NOW)
+    st = dashboard_stats(seeded_engine, units["nz"].path, NOW, username="manager")
 
     assert st == DashboardStats(
         open_cases_by_process={"return_home": 1},
@@ -272,7 +274,9 @@ def test_township_view_excludes_other_townships(seeded_engine, units):
         failed_notices=0,
         escalated={1: 1, 2: 0, 3: 0},  # t5
     )
-    chengguan = dashboard_stats(seeded_engine, units["cg"].path, NOW)
+    chengguan = dashboard_stats(
+        seeded_engine, units["cg"].path, NOW, username="manager"
+    )
     assert (chengguan.open_tasks, chengguan.overdue, chengguan.at_risk) == (4, 2, 1)
     assert chengguan.open_cases_by_process == {"pension": 1, "return_home": 1}
     # i1 (东关村) is open; i3 (城关镇) was resolved; i5 sits at the county above.
@@ -281,16 +285,23 @@ def test_township_view_excludes_other_townships(seeded_engine, units):
 
 
 def test_risk_window_and_clock_zone(seeded_engine, units):
-    narrow = dashboard_stats(seeded_engine, units["county"].path, NOW, at_risk_hours=6)
+    narrow = dashboard_stats(
+        seeded_engine, units["county"].path, NOW, at_risk_hours=6, username="manager"
+    )
     assert (narrow.overdue, narrow.at_risk, narrow.on_time) == (3, 1, 3)
-    wide = dashboard_stats(seeded_engine, units["county"].path, NOW)
+    wide = dashboard_stats(seeded_engine, units["county"].path, NOW, username="manager")
     # A naive clock is UTC; a Beijing-time clock is the same instant.
     for now in (NOW.replace(tzinfo=None), NOW.astimezone(ZoneInfo("Asia/Shanghai"))):
-        assert dashboard_stats(seeded_engine, units["county"].path, now) == wide
+        assert (
+            dashboard_stats(
+                seeded_engine, units["county"].path, now, username="manager"
+            )
+            == wide
+        )
 
 
 def test_empty_subtree(seeded_engine):
-    st = dashboard_stats(seeded_engine, "/nowhere/", NOW)
+    st = dashboard_stats(seeded_engine, "/nowhere/", NOW, username="manager")
     assert (st.open_tasks, st.closed_cases, st.on_time_rate) == (0, 0, None)
     assert st.open_cases_by_process == {} and st.step_durations == []
     assert set(st.backlog_age.values()) == {0}
@@ -333,9 +344,13 @@ def test_failed_notices_awaiting_a_clerk(seeded_engine, units):
         s.commit()
 
     by_unit = {
-        k: dashboard_stats(seeded_engine, units[k].path, NOW).failed_notices
+        k: dashboard_stats(
+            seeded_engine, units[k].path, NOW, username="manager"
+        ).failed_notices
         for k in ("county", "cg", "dg", "nz", "ng")
     }
     assert by_unit == {"county": 3, "cg": 1, "dg": 1, "nz": 1, "ng": 1}
-    county = dashboard_stats(seeded_engine, units["county"].path, NOW)
+    county = dashboard_stats(
+        seeded_engine, units["county"].path, NOW, username="manager"
+    )
     assert county.open_tasks == len(OPEN) + 3  # they are open tasks like any other
