@@ -25,6 +25,7 @@ from api.case_queries import (
     unit_names,
     visible_case,
 )
+from api.complaint_queries import case_complaint, may_reveal
 from api.deps import AuthUser, EngineDep, SettingsDep, TemporalDep, get_settings
 from api.history_source import load_history
 from api.loan_queries import case_loan
@@ -39,6 +40,7 @@ from api.web.session import PageUser
 from models.idnumber import mask_id_number
 from models.process_spec import ProcessSpec
 from models.processes import PROCESSES, spec_of
+from models.processes.complaint import PROCESS_KEY as COMPLAINT
 from models.processes.retiree_aftercare import PROCESS_KEY as RETIREE_AFTERCARE
 from models.processes.startup_loan import PROCESS_KEY as STARTUP_LOAN
 from models.public import CaseCreate
@@ -165,6 +167,16 @@ async def case_page(
         unmask = user.can_unmask(get_settings(request))
         view["aftercare"] = await run_in_threadpool(
             case_aftercare, engine, case, spec, view["tasks"], user, unmask
+        )
+    if case.process == COMPLAINT:
+        # A complaint: its facts, stage and 台账; the complainant masked unless this
+        # reader may reveal them and asks to (?reveal=complainant, audited).
+        unmask = user.can_unmask(get_settings(request))
+        reveal = request.query_params.get("reveal") == "complainant"
+        if reveal and not may_reveal(case, user, unmask):
+            raise HTTPException(403, detail="无权查看投诉人身份信息")
+        view["complaint"] = await run_in_threadpool(
+            case_complaint, engine, case, user, unmask, reveal
         )
     return render(request, "cases/case.html", view)
 

@@ -18,6 +18,7 @@ from api.deps import AuthUser, EngineDep, TemporalDep, get_settings
 from api.loan_queries import bank_names
 from api.task_reads import audit_revealed, task_data
 from api.web.aftercare_display import aftercare_task_view
+from api.web.complaint_display import complaint_context
 from api.web.diagram import diagram_svg, step_states
 from api.web.display import context_shown, data_shown
 from api.web.forms import data_from_form, field_errors, fields_of
@@ -26,6 +27,7 @@ from api.web.render import render, translator
 from api.web.session import PageUser
 from models.idnumber import mask_id_number
 from models.processes import spec_of
+from models.processes.complaint import PROCESS_KEY as COMPLAINT
 from models.processes.retiree_aftercare import LOST_CONTACT_KEY
 from models.processes.retiree_aftercare import PROCESS_KEY as RETIREE_AFTERCARE
 from models.processes.startup_loan import PROCESS_KEY as STARTUP_LOAN
@@ -129,6 +131,11 @@ def _page_context(
         context = loan.facts + context_shown(spec, loan.rest)
     elif aftercare:
         context = aftercare.facts + context_shown(spec, aftercare.rest)
+    elif task.process == COMPLAINT:
+        # A complaint step: the complaint, the rated step, the overdue step a 督办
+        # presses, the request and the paused 复核 clock in words.
+        facts, rest = complaint_context(spec, task.context)
+        context = facts + context_shown(spec, rest)
     else:
         context = context_shown(spec, task.context)
     done = [t for t in rows if t.status in ("completed", "skipped", "withdrawn")]
