@@ -294,7 +294,9 @@ class ComplaintWorkflow(ProcessWorkflow):
                 "hearing",
                 line=f"组织听证，复核期限暂停计算: {result.data.get('reason', '')}",
             )
-            hearing = await self._step("hearing", {**ctx, "reason": result.data})
+            hearing = await self._step(
+                "hearing", {**ctx, "reason": result.data.get("reason", "")}
+            )
             span = workflow.now() - paused_from
             self._paused += span
             due = first_due + span if first_due else None
@@ -308,10 +310,12 @@ class ComplaintWorkflow(ProcessWorkflow):
 
     async def _await_request(self, kind: str, status: str) -> PetitionRequest | None:
         """The petitioner may ask for 复查 / 复核 within 30 days of the opinion; staff
-        record the request (``record_request``). None when the window passed."""
-        await self.set_status(status)
+        record the request (``record_request``). None when the window passed.
+        Awaiting from before the status is written: once a page shows the case as
+        replied (or reviewed), a request recorded there is accepted."""
         self._request = None
         self._awaiting = kind
+        await self.set_status(status)
         window = self._input.policy.timers.get("request_window", timedelta(days=30))
         got = await wait_until(lambda: self._request is not None, window)
         self._awaiting = None
