@@ -44,6 +44,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api.case_queries import veteran_in_subtree
+from api.demo_complaints import start_demo_complaints
 from api.deps import load_user
 from models.contracts import (
     CompleteTaskInput,
@@ -145,6 +146,9 @@ async def start_demo_cases(
     for r in results:
         if isinstance(r, BaseException) and not isinstance(r, Exception):
             raise r  # cancellation and the like
+    # A bad rating of 刘洋's home visit and a petition at the county (fixed ids:
+    # started once), so the complaint loop shows in the inboxes.
+    await start_demo_complaints(engine, client, settings)
     failures = [r for r in results if isinstance(r, Exception)]
     if failures:
         raise ExceptionGroup("demo cases failed", failures)

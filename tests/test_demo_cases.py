@@ -20,7 +20,7 @@ from models.demo import DESK_CLERK_OF
 from models.processes import PROCESSES
 from models.processes.return_home import ONE_STOP_DESKS_V2
 from models.settings import Settings
-from models.tables import Case, HumanTask, Loan, OrgUnit, Veteran
+from models.tables import Case, HumanTask, Loan, OrgUnit, Rating, Veteran
 from tests.support import notices, tasks, wait_for
 from vetflow_cli import _start_demo_cases
 from worker import build_worker
@@ -167,6 +167,21 @@ async def test_demo_cases_stand_at_village_correction_and_closed(
     assert loan is not None and loan.bank == "qdbank"
     assert loan.terms["amount"] == "150000.00" and len(loan.followups_at) == 11
 
+    # The complaints: 刘洋's 非常不满意 of the home visit waits for 问题核实 at 东关村
+    # (not for the rated clerk, who is kept from the case), the petition for the
+    # county's acceptance decision.
+    prefix = settings.case_id_prefix
+    with Session(e) as s:
+        rating = s.exec(select(Rating)).one()
+    assert rating.clerk == "village" and rating.grade == "very_dissatisfied"
+    [verify] = await wait_for(lambda: open_rows(e, f"{prefix}complaint-r{rating.id}"))
+    assert verify.step == "verify" and verify.candidate_role == "village_staff"
+    assert levels[verify.org_unit_id] == "village" and verify.assignee != "village"
+    [accept] = await wait_for(lambda: open_rows(e, f"{prefix}complaint-demo-petition"))
+    assert (
+        accept.step == "acceptance_decision" and levels[accept.org_unit_id] == "county"
+    )
+
     # Once per veteran: a second run starts nothing and says why; under `vetflow dev`
     # that failure is logged and the server goes on.
     with pytest.raises(ExceptionGroup) as failed:
@@ -180,3 +195,5 @@ async def test_demo_cases_stand_at_village_correction_and_closed(
         assert len(demo) == 3
         reviews = s.exec(select(Case).where(Case.process == "annual_review")).all()
         assert len(reviews) == 1  # the opener ran once
+        complaints = s.exec(select(Case).where(Case.process == "complaint")).all()
+        assert len(complaints) == 2  # fixed ids: started once
