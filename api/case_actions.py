@@ -22,6 +22,7 @@ from api.case_queries import (
     veteran_in_subtree,
     visible_case,
 )
+from api.complaint_register import register_complaint
 from api.deps import AuthUser
 from api.errors import field_error
 from api.params import MAX_ID
@@ -30,6 +31,7 @@ from models.contracts import (
     StartCaseInput,
 )
 from models.processes import PROCESSES, policy_for
+from models.processes.complaint import ComplaintStartForm
 from models.public import CaseCreate, CaseStarted
 from models.search_attributes import case_search_attributes
 from models.settings import Settings
@@ -45,14 +47,15 @@ async def start_case(
     user: AuthUser,
     body: CaseCreate,
 ) -> CaseStarted:
-    """Start `body.process` for a veteran of the user's subtree. 403: not a starter role;
-    422: unknown process, bad start data, or a veteran of a category the process does
-    not serve (e.g. a retired cadre for return-home, 004 §6.1); 404: veteran not
+    """Start `body.process` for a veteran of the user's subtree (a complaint: at the
+    handling unit `body.org_unit_id`, api/complaint_register.py). 403: not a starter
+    role; 422: unknown process, bad start data, or a veteran of a category the process
+    does not serve (e.g. a retired cadre for return-home, 004 §6.1); 404: veteran not
     mine; 409: already has it;
     503 (Retry-After): Temporal did not answer within the call timeout."""
     if not STARTER_ROLES.intersection(user.roles):
         raise HTTPException(403, detail="无权受理案件 (not allowed to start cases)")
-    if not 1 <= body.veteran_id <= MAX_ID:
+    if body.veteran_id is not None and not 1 <= body.veteran_id <= MAX_ID:
         raise field_error("veteran_id", f"须为 1 至 {MAX_ID} 之间的编号 (out of range)")
     spec = PROCESSES.get(body.process)
     if spec is None:
@@ -73,7 +76,7 @@ async def start_case(
             f"“{spec.title}”由年度活动或定时任务开启，不能单独受理 (not started by hand)",
         )
     try:
-        data = spec.start_form.model_validate(body.data).model_dump(mode="json")
+        form = spec.start_form.model_validate(body.data)
     except ValidationError as e:
         errors = [
             {
@@ -86,8 +89,22 @@ async def start_case(
             )
         ]
         raise HTTPException(422, detail=errors) from None
+    if spec.subject == "org_unit":
+        if not isinstance(form, ComplaintStartForm):  # the only one started by hand
+            raise field_error("process", "该流程不能由此受理 (not started here)")
+        if body.veteran_id is not None:
+            raise field_error(
+                "veteran_id",
+                "投诉/信访案件以办理单位为对象，不填 veteran_id; 投诉人为在册退役军人的"
+                "填 data.complainant_veteran_id (a complaint is about its handling unit)",
+            )
+        return await register_complaint(engine, temporal, settings, user, body, form)
+    if body.veteran_id is None:
+        raise field_error("veteran_id", "须指明退役军人 (veteran_id is required)")
+    veteran_id: int = body.veteran_id
+    data = form.model_dump(mode="json")
     found = await run_in_threadpool(
-        veteran_in_subtree, engine, body.veteran_id, user.org_path
+        veteran_in_subtree, engine, veteran_id, user.org_path
     )
     if found is None:
         raise HTTPException(404, detail="退役军人不存在 (veteran not found)")
@@ -119,20 +136,18 @@ async def start_case(
     # The workflow id is the business key (style B3.5): a second start of a once-per-
     # veteran process is refused by Temporal itself, even when two requests race.
     if spec.per_veteran == "once":
-        key = f"v{body.veteran_id}"
+        key = f"v{veteran_id}"
     elif spec.per_veteran == "numbered":
         # "<process>-v<veteran>-<n>": the veteran's n-th case of this process (two
         # racing starts get the same n and Temporal refuses the second: 409).
         count = await run_in_threadpool(
-            count_cases_of, engine, body.veteran_id, body.process
+            count_cases_of, engine, veteran_id, body.process
         )
-        key = f"v{body.veteran_id}-{count + 1}"
+        key = f"v{veteran_id}-{count + 1}"
     else:
         key = uuid.uuid4().hex[:12]
     case_id = f"{settings.case_id_prefix}{spec.key}-{key}"
-    existing = await run_in_threadpool(
-        open_case_of, engine, body.veteran_id, body.process
-    )
+    existing = await run_in_threadpool(open_case_of, engine, veteran_id, body.process)
     if existing is None and spec.per_veteran == "once":
         existing = await run_in_threadpool(
             visible_case, engine, case_id, "/", username=""
@@ -151,7 +166,7 @@ async def start_case(
             StartCaseInput(
                 case_id=case_id,
                 process=spec.key,
-                veteran_id=body.veteran_id,
+                veteran_id=veteran_id,
                 started_by=user.username,
                 data=data,
                 policy=policy_for(spec.key, settings.policy_profile),
@@ -160,9 +175,7 @@ async def start_case(
             ),
             id=case_id,
             task_queue=settings.task_queue,
-            search_attributes=case_search_attributes(
-                spec.key, unit.path, body.veteran_id
-            ),
+            search_attributes=case_search_attributes(spec.key, unit.path, veteran_id),
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             rpc_timeout=rpc_timeout(timeout),
@@ -177,7 +190,7 @@ async def start_case(
         workflow_id=case_id,
         status="running",
         process=spec.key,
-        veteran_id=body.veteran_id,
+        veteran_id=veteran_id,
     )
 
 

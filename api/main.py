@@ -43,6 +43,7 @@ from api.routes import (
     campaigns,
     cases,
     codec,
+    complaints,
     evidence_keys,
     health,
     history,
@@ -89,6 +90,7 @@ ROUTERS = [
     banks.router,
     bank_callbacks.router,
     aftercare.router,
+    complaints.router,
 ]
 PAGES = [
     auth_pages.router,

@@ -64,7 +64,16 @@ class CaseCreate(BaseModel):
     process: str = Field(
         description="Process key from GET /api/processes, e.g. `return_home`"
     )
-    veteran_id: int
+    veteran_id: int | None = Field(
+        default=None,
+        description="The veteran the case is about (required, except for a case about "
+        "an org unit: `complaint`)",
+    )
+    org_unit_id: int | None = Field(
+        default=None,
+        description="`complaint` only (required there): the HANDLING unit, in your "
+        "subtree (谁办理、谁负责)",
+    )
     data: dict[str, Any] = Field(
         default_factory=dict, description="Start form (see the process's start_schema)"
     )
@@ -75,7 +84,16 @@ class CaseStarted(BaseModel):
     workflow_id: str
     status: str
     process: str
-    veteran_id: int
+    veteran_id: int | None = Field(
+        default=None, description="None for a case about an org unit (a complaint)"
+    )
+    org_unit_id: int | None = Field(
+        default=None, description="The handling unit of a complaint"
+    )
+    related_case_id: str | None = Field(
+        default=None,
+        description="A complaint: the same matter's earlier case, still open",
+    )
 
 
 class CasePublic(BaseModel):

@@ -99,6 +99,14 @@ class Settings(BaseSettings):
         default="county_staff,desk_party,desk_hukou,desk_social_insurance,desk_medical_insurance,desk_housing_fund,desk_reserve,desk_bank,desk_subsidy",
         description="Comma-separated roles that see full ID numbers (every such read is audited).",
     )
+    complaint_identity_roles: str = Field(
+        default="leader,manager,city_staff,county_staff,township_staff,village_staff",
+        description="Comma-separated roles that may reveal a complainant's identity "
+        "(name, phone, ID number, representatives, whom a report names) with "
+        "`?reveal=true`: the staff who call the complainant back (问题核实, 回访) and "
+        "their leaders. Never the rated clerk or a reported person (信访工作条例 "
+        "第三十条); every reveal and every refusal is audited.",
+    )
     evidence_key_file: str = Field(
         default="var/evidence-signing-key.pem",
         description="Ed25519 private key (PKCS#8 PEM) that signs evidence packs; made on "
@@ -157,6 +165,12 @@ class Settings(BaseSettings):
     @property
     def unmask_role_set(self) -> frozenset[str]:
         return frozenset(r.strip() for r in self.unmask_roles.split(",") if r.strip())
+
+    @property
+    def complaint_identity_role_set(self) -> frozenset[str]:
+        return frozenset(
+            r.strip() for r in self.complaint_identity_roles.split(",") if r.strip()
+        )
 
 
 @lru_cache
