@@ -43,7 +43,6 @@ from api.routes import (
     campaigns,
     cases,
     codec,
-    complaints,
     evidence_keys,
     health,
     history,
@@ -55,6 +54,7 @@ from api.routes import (
     pay_calendar,
     payroll,
     processes,
+    reports,
     tasks,
     veterans,
 )
@@ -90,7 +90,7 @@ ROUTERS = [
     banks.router,
     bank_callbacks.router,
     aftercare.router,
-    complaints.router,
+    reports.router,
 ]
 PAGES = [
     auth_pages.router,

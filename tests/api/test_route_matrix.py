@@ -255,6 +255,7 @@ AUDITORS_API = "401 403 403 200 403 200 403 403 403"
 AUDITORS_PAGE = "303 403 403 200 403 200 403 403 403"
 AUDITORS_PAGE_CASE = AUDITORS_PAGE
 MANAGERS_PAGE = "303 403 403 200 200 403 403 403 403"
+REPORT_READERS = "401 403 403 200 200 200 403 403 403"
 NOT_OURS = "404 404 404 404 404 404 404 404 404"
 
 ROWS: list[Row] = [
@@ -348,6 +349,10 @@ ROWS: list[Row] = [
     Row(
         "GET", "/api/cases/{case_id}/payroll.csv", "401 403 403 403 404 404 403 403 403"
     ),
+    # The satisfaction report: managers, admins, leaders and auditors of the subtree
+    # (clerks 403: a station's own figures would come close to naming raters).
+    Row("GET", "/api/reports/satisfaction", REPORT_READERS),
+    Row("GET", "/api/reports/satisfaction.csv", REPORT_READERS),
     # The raw history leaves the system: auditors, managers and admins only (item 9).
     Row(
         "GET",
