@@ -43,6 +43,7 @@ from api.routes import (
     campaigns,
     cases,
     codec,
+    complaints,
     evidence_keys,
     health,
     history,
@@ -91,6 +92,7 @@ ROUTERS = [
     bank_callbacks.router,
     aftercare.router,
     reports.router,
+    complaints.router,
 ]
 PAGES = [
     auth_pages.router,
