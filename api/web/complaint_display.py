@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from api.web.display import NO, YES, Shown, data_shown, words
+from models.complaint_public import ComplaintPublic
 from models.process_spec import OUTCOME_LABELS, ProcessSpec
 from models.processes.complaint import (
     CHANNEL_LABELS,
@@ -65,25 +66,11 @@ CONTEXT_TITLES = {
 }
 # A value that is another step's submitted data: the step whose form titles its fields.
 DATA_OF = {"opinion": "handling", "review": "review", "reason": "recheck"}
-MASK = "*"
-
-
-def mask_name(name: str) -> str:
-    """张伟 → 张*: the surname only."""
-    return f"{name[:1]}{MASK * max(1, len(name) - 1)}" if name else ""
-
-
-def mask_phone(phone: str) -> str:
-    """13800138000 → 138****8000: the first three and the last four digits only."""
-    if len(phone) <= 7:
-        return MASK * len(phone)
-    return phone[:3] + MASK * (len(phone) - 7) + phone[-4:]
 
 
 def days_text(seconds: int) -> str:
     """A span in days, to a tenth (a hearing of a few hours shows 0.1)."""
-    days = round(seconds / 86400, 1)
-    return f"{days:g}"
+    return f"{round(seconds / 86400, 1):g}"
 
 
 @dataclass
@@ -136,39 +123,52 @@ class ComplaintView:
 
 
 def _at(value: Any) -> datetime | None:
+    if isinstance(value, datetime) or value is None:
+        return value
     try:
         return datetime.fromisoformat(str(value))
     except ValueError:
         return None
 
 
-def complaint_view(row: Any) -> ComplaintView:
-    """The projection (models/tables.Complaint) in words."""
+def complaint_view(c: ComplaintPublic) -> ComplaintView:
+    """The complaint as the API reads it (api/complaint_identity.read_complaint), in
+    words; the party masked unless revealed."""
+    p = c.party
     return ComplaintView(
-        channel=row.channel,
-        channel_label=CHANNEL_LABELS.get(row.channel, row.channel),
-        kind_label=PETITION_KIND_LABELS.get(row.kind, "") if row.kind else "",
-        category_label=MATTER_LABELS.get(row.category, row.category),
-        grade=row.grade,
-        grade_label=GRADE_LABELS.get(row.grade, "") if row.grade else "",
-        stage=row.stage,
-        stage_label=STAGE_LABELS.get(row.stage, row.stage),
-        received_on=row.received_on.isoformat(),
-        reopens=row.reopens,
-        extended_days=row.extended_days,
-        paused_seconds=row.paused_seconds,
-        final=row.final,
-        related_case_id=row.related_case_id,
+        channel=c.channel,
+        channel_label=CHANNEL_LABELS.get(c.channel, c.channel),
+        kind_label=PETITION_KIND_LABELS.get(c.kind, "") if c.kind else "",
+        category_label=MATTER_LABELS.get(c.category, c.category),
+        grade=c.grade,
+        grade_label=GRADE_LABELS.get(c.grade, "") if c.grade else "",
+        stage=c.stage,
+        stage_label=STAGE_LABELS.get(c.stage, c.stage),
+        received_on=c.received_on.isoformat(),
+        reopens=c.reopens,
+        extended_days=c.extended_days,
+        paused_seconds=c.paused_seconds,
+        final=c.final,
+        related_case_id=c.related_case_id,
         ledger=[
             LedgerLine(
-                _at(line.get("at")),
-                str(line.get("stage", "")),
-                STAGE_LABELS.get(str(line.get("stage", "")), ""),
-                str(line.get("text", "")),
+                _at(line.at), line.stage, STAGE_LABELS.get(line.stage, ""), line.text
             )
-            for line in row.ledger or []
-            if isinstance(line, dict)
+            for line in c.ledger
         ],
+        party=PartyView(
+            name=p.name,
+            phone=p.phone,
+            id_number=p.id_number,
+            representatives=[r.name for r in p.representatives],
+            veteran_id=p.veteran_id,
+            rated_case_id=p.rated_case_id,
+            reported_person=p.reported_person,
+            revealed=not p.masked,
+        )
+        if p is not None
+        else None,
+        may_reveal=c.may_reveal,
     )
 
 

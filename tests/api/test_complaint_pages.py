@@ -1,9 +1,10 @@
 """The complaint's staff pages through FastAPI's whole stack, from seeded projection
 rows (Case, HumanTask, Complaint, ComplaintParty): the case page's complaint section
 (channel, grade, stage, the 复核 clock's pause, the final flag, the earlier case, the
-台账), the complainant masked for the handling unit's clerk (no reveal; asking is 403)
-and revealed on request to a role that unmasks (audited); the 问题核实 and 复核 task
-pages' context in words. In Chinese and in English."""
+台账), the complainant masked until the handling unit's clerk reveals them (audited),
+never revealed to a role without the identity or to the recused clerk (403, the
+refusal audited); the 问题核实 and 复核 task pages' context in words. In Chinese and
+in English."""
 
 from __future__ import annotations
 
@@ -180,7 +181,7 @@ def _section(page: str, id_: str) -> str:
 async def test_complaint_case_and_task_pages(http, settings, seeded_engine) -> None:
     rated, petition = seed(seeded_engine, settings.case_id_prefix)
 
-    # The handling unit's other clerk: the complaint, the rater masked, no reveal.
+    # The handling unit's other clerk: the complaint, the rater masked until revealed.
     await page_login(http, "village2")
     r = await http.get(f"/cases/{rated}")
     assert r.status_code == 200, r.text[-2000:]
@@ -191,9 +192,8 @@ async def test_complaint_case_and_task_pages(http, settings, seeded_engine) -> N
     assert "张*" in party and "138****8000" in party and "3701" in party
     for secret in ("张伟", "13800138000", RATER_ID, "return_home"):
         assert secret not in r.text, secret
-    assert 'id="reveal-party"' not in r.text
+    assert 'id="reveal-party-button"' in r.text
     assert "登记: 差评" in _section(r.text, "complaint-ledger")
-    assert (await http.get(f"/cases/{rated}?reveal=complainant")).status_code == 403
 
     # 问题核实's context in words: the grade, the rated step and clerk by name.
     task = (await http.get(f"/tasks/{rated}.verify.1")).text
@@ -201,21 +201,33 @@ async def test_complaint_case_and_task_pages(http, settings, seeded_engine) -> N
     for text in ("评价等级", "非常不满意", "被评价的办理环节", "受理登记", "吴信息员"):
         assert text in context, text
 
-    # A role that unmasks: the button, and the complainant in full on request, audited.
-    await page_login(http, "county")
-    page = (await http.get(f"/cases/{rated}")).text
-    assert 'id="reveal-party-button"' in page and "张伟" not in page
+    # 显示完整信息: the complainant in full, the read audited.
     r = await http.get(f"/cases/{rated}?reveal=complainant")
     party = _section(r.text, "complaint-party")
     assert "张伟" in party and RATER_ID in party and "return_home-v1" in party
+    assert 'id="reveal-party"' not in r.text
+
+    # A desk clerk of the county (no identity role) and the rated clerk (recused):
+    # no button, and asking is refused — both audited.
+    for who in ("zuzhi", "village"):
+        await page_login(http, who)
+        page = (await http.get(f"/cases/{rated}")).text
+        assert 'id="reveal-party"' not in page and "张伟" not in page
+        assert (await http.get(f"/cases/{rated}?reveal=complainant")).status_code == 403
     with Session(seeded_engine) as s:
         audits = s.exec(
             select(AuditEvent).where(
-                AuditEvent.case_id == rated, AuditEvent.actor == "county"
+                AuditEvent.case_id == rated,
+                AuditEvent.action == "complaint_identity_read",
             )
         ).all()
-    assert [a.action for a in audits] == ["reveal_complainant"]
+    assert sorted((a.actor, bool((a.after or {}).get("revealed"))) for a in audits) == [
+        ("village", False),
+        ("village2", True),
+        ("zuzhi", False),
+    ]
 
+    await page_login(http, "county")
     # A petition in 复核: extension, the paused clock, final, the earlier case.
     facts = _section((await http.get(f"/cases/{petition}")).text, "complaint-facts")
     for text in (
