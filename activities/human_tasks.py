@@ -6,6 +6,7 @@ activity or a replayed worker never duplicates a row, an audit record or a routi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -63,10 +64,13 @@ def form_schema_of(
     return spec.step(step).form.model_json_schema() if spec else {}
 
 
-def available_assignee(session: Session, username: str | None) -> str | None:
+def available_assignee(
+    session: Session, username: str | None, excluded: Sequence[str] = ()
+) -> str | None:
     """The clerk who should hold a task: the preferred one, or their B角 when they are
-    absent (003 §7.7.1); None when neither is available."""
-    if not username:
+    absent (003 §7.7.1); None when neither is available, or the one available is
+    recused from the case (``excluded``: the task then waits in the unit's queue)."""
+    if not username or username in excluded:
         return None
     acc = session.exec(select(Account).where(Account.username == username)).first()
     if acc is None or not acc.active:
@@ -77,7 +81,12 @@ def available_assignee(session: Session, username: str | None) -> str | None:
         backup = session.exec(
             select(Account).where(Account.username == acc.backup_username)
         ).first()
-        if backup is not None and backup.active and not backup.absent:
+        if (
+            backup is not None
+            and backup.active
+            and not backup.absent
+            and backup.username not in excluded
+        ):
             return backup.username
     return None
 
@@ -131,7 +140,9 @@ class HumanTaskActivities:
             due_at, remind_at = compute_due(inp.policy, inp.created_at, cal)
             result = OpenTaskResult(
                 task_id=inp.task_id,
-                assignee=available_assignee(session, inp.preferred_assignee),
+                assignee=available_assignee(
+                    session, inp.preferred_assignee, inp.excluded
+                ),
                 due_at=due_at,
                 remind_at=remind_at,
                 escalate_at=escalation_times(inp.policy, due_at, cal),
@@ -187,12 +198,18 @@ class HumanTaskActivities:
                 result = EscalateTaskResult(stale=True)
             else:
                 routed = (
-                    available_assignee(session, inp.assignee) if inp.assignee else None
+                    available_assignee(session, inp.assignee, inp.excluded)
+                    if inp.assignee
+                    else None
                 )
                 result = EscalateTaskResult(
-                    supervisors=recipients_of_rung(
-                        session, inp.org_unit_id, inp.notify
-                    ),
+                    supervisors=[
+                        u
+                        for u in recipients_of_rung(
+                            session, inp.org_unit_id, inp.notify
+                        )
+                        if u not in inp.excluded
+                    ],
                     new_assignee=routed if routed and routed != inp.assignee else None,
                 )
                 apply_escalate(session, inp, result)
@@ -230,7 +247,7 @@ class HumanTaskActivities:
         """Who a reminder goes to: the holder (or their B角), else every clerk of the
         task's unit who holds its role and is at work (the candidate group)."""
         with session_scope(self.engine) as session:
-            holder = available_assignee(session, inp.assignee)
+            holder = available_assignee(session, inp.assignee, inp.excluded)
             if holder:
                 return [holder]
             accounts = session.exec(
@@ -241,7 +258,9 @@ class HumanTaskActivities:
             return sorted(
                 a.username
                 for a in accounts
-                if inp.candidate_role in a.roles and not a.absent
+                if inp.candidate_role in a.roles
+                and not a.absent
+                and a.username not in inp.excluded
             )
 
 

@@ -235,6 +235,8 @@ class OpenTaskInput(BaseModel):
     preferred_assignee: str | None = None
     spec_version: int = 1
     seq: int = 0  # projection sequence of this write (0: written before sequences)
+    # Accounts recused from the case (回避): never routed the task as B角.
+    excluded: list[str] = Field(default_factory=list)
 
 
 class OpenTaskResult(BaseModel):
@@ -327,6 +329,8 @@ class EscalateTaskInput(BaseModel):
     seq: int = 0
     rung: int = 1  # 1-based rung of the ladder
     notify: str = "supervisor"
+    # Accounts recused from the case (回避): neither routed the task nor told of it.
+    excluded: list[str] = Field(default_factory=list)
 
 
 class EscalateTaskResult(BaseModel):
@@ -348,6 +352,8 @@ class TaskRecipientsInput(BaseModel):
     assignee: str | None
     candidate_role: str
     org_unit_id: int
+    # Accounts recused from the case (回避): never reminded of its tasks.
+    excluded: list[str] = Field(default_factory=list)
 
 
 class RecomputeDueInput(BaseModel):

@@ -373,8 +373,8 @@ class ComplaintWorkflow(ProcessWorkflow):
         lvl = present[min(steps_up, len(present) - 1)]
         return chain.units[lvl], chain.paths[lvl], lvl
 
-    def _recused(self, username: str) -> bool:
-        return username in self._data.recused
+    def _recused_users(self) -> list[str]:
+        return list(self._data.recused)
 
     def _check_outcome(self, task: OpenTask, inp: CompleteTaskInput) -> None:
         if (

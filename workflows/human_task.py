@@ -874,6 +874,7 @@ class ProcessWorkflow:
             policy=policy,
             preferred_assignee=preferred,
             spec_version=self.spec_version,
+            excluded=self._recused_users(),
             seq=task.next_seq(),
         )
         return task, opening
@@ -1020,6 +1021,7 @@ class ProcessWorkflow:
                 assignee=holder,
                 candidate_role=task.view.candidate_role,
                 org_unit_id=task.view.org_unit_id,
+                excluded=self._recused_users(),
             ),
             step=task.spec.key,
         )
@@ -1071,6 +1073,7 @@ class ProcessWorkflow:
                 seq=task.next_seq(),
                 rung=rung,
                 notify=notify,
+                excluded=self._recused_users(),
             ),
             step=task.spec.key,
         )
@@ -1157,10 +1160,14 @@ class ProcessWorkflow:
                 holder=earlier.completed_by,
             )
 
+    def _recused_users(self) -> list[str]:
+        """Who may not work this case's steps (回避), nor be routed or reminded of them:
+        nobody by default; the complaint case recuses the rated clerk and a reported
+        person."""
+        return []
+
     def _recused(self, username: str) -> bool:
-        """Whether ``username`` may not work this case's steps (回避): none by default;
-        the complaint case recuses the rated clerk and a reported person."""
-        return False
+        return username in self._recused_users()
 
     def _check_may_work(self, task: OpenTask, actor: Actor) -> None:
         if self._recused(actor.username):
