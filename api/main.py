@@ -32,6 +32,7 @@ from api.pages import cases as case_pages
 from api.pages import dashboard as dashboard_pages
 from api.pages import inbox as inbox_pages
 from api.pages import incidents as incident_pages
+from api.pages import rating as rating_pages
 from api.pages import self_service as self_service_pages
 from api.pages import tasks as task_pages
 from api.routes import (
@@ -104,6 +105,7 @@ PAGES = [
     dashboard_pages.router,
     incident_pages.router,
     self_service_pages.router,
+    rating_pages.router,
 ]
 STATIC = Path(__file__).resolve().parent / "static"
 

@@ -296,6 +296,16 @@ ROWS: list[Row] = [
         url="/self/annual-review/x.y",
         body=form({"party_life": "无", "rewards_punishments": "无"}),
     ),
+    # The rating page (好差评): the same, by its own signed link (tests/api/
+    # test_rating_page.py: the real ones).
+    Row("GET", "/rate/{token}", NOT_OURS, url="/rate/x.y"),
+    Row(
+        "POST",
+        "/rate/{token}",
+        NOT_OURS,
+        url="/rate/x.y",
+        body=form({"grade": "satisfied"}),
+    ),
     # The evidence keys and the codec of the Temporal UI.
     Row("GET", "/api/evidence/keys", STAFF),
     Row(
@@ -698,6 +708,10 @@ async def world(temporal_env, matrix_engine, tmp_path_factory) -> AsyncIterator[
         case_id_prefix=f"m{uuid.uuid4().hex[:8]}-",
         evidence_key_file=str(keys / "evidence.pem"),
         evidence_retired_keys_dir=str(keys / "retired"),
+        # Every actor calls every link page (/self, /rate) from one address: the
+        # per-address limit they share (tested in test_self_service.py) would refuse
+        # the later rows.
+        self_link_requests_per_minute=1000,
     )
     client = temporal_env.client
     app = create_app(settings, engine=matrix_engine, temporal_client=client)
