@@ -6,6 +6,7 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from sqlmodel import Session, select
 from temporalio.client import WorkflowUpdateFailedError
 
 from models.contracts import (
@@ -16,6 +17,7 @@ from models.contracts import (
     TaskPolicy,
 )
 from models.processes.return_home import ONE_STOP_DESKS, ONE_STOP_KEYS
+from models.tables import RatingLink
 from tests.support import (
     actor,
     complete,
@@ -171,6 +173,22 @@ async def test_full_case_with_correction_round_and_level_return(
     )
     assert await wait_for(lambda: notices(e, handle.id, "case_summary"))
     assert all(t.status == "completed" for t in tasks(e, handle.id))
+    # 好差评 (003 §9.1.3): the registration the veteran attended and the closed case
+    # each offer one rating link, sent to the veteran; the links rate the unit and the
+    # clerk that served.
+    assert await wait_for(lambda: len(notices(e, handle.id, "rating_invite")) == 2)
+    with Session(e) as s:
+        links = {
+            link.id: link
+            for link in s.exec(
+                select(RatingLink).where(RatingLink.case_id == handle.id)
+            ).all()
+        }
+    registration = next(t for t in tasks(e, handle.id) if t.step == "registration")
+    assert set(links) == {registration.id, f"{handle.id}:case"}
+    assert links[registration.id].clerk == registration.completed_by
+    assert links[registration.id].step_title == "退役报到"
+    assert all(link.used_at is None and link.veteran_id for link in links.values())
     await record_history(handle, "ReturnHomeWorkflow", "correction_and_level_return")
 
 
