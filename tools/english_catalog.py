@@ -30,6 +30,7 @@ from tools.campaign_catalog import CAMPAIGN_EN
 from tools.complaint_catalog import COMPLAINT_EN, COMPLAINT_IDS
 from tools.loan_catalog import LOAN_EN
 from tools.pages_catalog import PAGES_EN
+from tools.rating_catalog import RATING_EN
 from tools.review_pay_catalog import REVIEW_PAY_EN
 from tools.start_form_catalog import START_FORM_EN
 
@@ -360,6 +361,7 @@ for _area in (
     AFTERCARE_EN,
     START_FORM_EN,
     COMPLAINT_EN,
+    RATING_EN,
 ):
     _merge(_area)
 
