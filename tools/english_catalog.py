@@ -31,6 +31,7 @@ from tools.complaint_catalog import COMPLAINT_EN, COMPLAINT_IDS
 from tools.loan_catalog import LOAN_EN
 from tools.pages_catalog import PAGES_EN
 from tools.rating_catalog import RATING_EN
+from tools.report_catalog import REPORT_EN
 from tools.review_pay_catalog import REVIEW_PAY_EN
 from tools.start_form_catalog import START_FORM_EN
 
@@ -362,6 +363,7 @@ for _area in (
     START_FORM_EN,
     COMPLAINT_EN,
     RATING_EN,
+    REPORT_EN,
 ):
     _merge(_area)
 

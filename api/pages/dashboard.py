@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
@@ -19,6 +19,7 @@ from api.dashboard_queries import NOTICE_FAILED_STEPS, dashboard_stats
 from api.deps import AuthUser, EngineDep, SettingsDep, TemporalDep
 from api.inbox_queries import urgency
 from api.pages.dashboard_campaign import campaign_section, open_from_form
+from api.pages.dashboard_satisfaction import satisfaction_csv, satisfaction_section
 from api.params import ascii_int
 from api.web.charts import Bar, bar_chart
 from api.web.render import render, translator
@@ -123,6 +124,8 @@ async def dashboard(
     }
     # The year's annual review (001 第九条): its figures and the form to open it.
     campaign = await campaign_section(request, engine, settings, user, tr)
+    # 服务评价与投诉 (003 §9.1.3, §9.2.1; goal ≥ 90 %, 000 §4.1.5).
+    satisfaction = await satisfaction_section(request, engine, user, tr)
     return render(
         request,
         "dashboard/dashboard.html",
@@ -131,8 +134,19 @@ async def dashboard(
             "charts": charts,
             "notice_failed_steps": NOTICE_FAILED_STEPS,
             **campaign,
+            **satisfaction,
         },
     )
+
+
+@router.get("/dashboard/satisfaction.csv")
+async def dashboard_satisfaction_csv(
+    request: Request, user: PageUser, engine: EngineDep
+) -> Response:
+    """The satisfaction report as CSV for the dashboard's link (managers, admins),
+    audited like GET /api/reports/satisfaction.csv."""
+    _require_manager(user)
+    return await satisfaction_csv(engine, user, request)
 
 
 @router.post("/dashboard/campaigns/annual-review")

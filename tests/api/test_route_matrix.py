@@ -528,6 +528,7 @@ ROWS: list[Row] = [
     Row("GET", "/veterans/{veteran_id}", PAGE_IN_SUBTREE),
     Row("GET", "/dashboard", MANAGERS_PAGE),
     Row("GET", "/dashboard/tasks", MANAGERS_PAGE),
+    Row("GET", "/dashboard/satisfaction.csv", MANAGERS_PAGE),
     Row("GET", "/incidents", MANAGERS_PAGE),
     Row("GET", "/audit", AUDITORS_PAGE),
     Row("GET", "/audit/trail", AUDITORS_PAGE),
