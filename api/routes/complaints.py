@@ -34,11 +34,12 @@ NOT_FOUND = "投诉案件不存在 (complaint not found)"
 REQUEST_ROLES = frozenset({"manager", "admin"})
 
 
-async def _complaint_case(engine: EngineDep, user: AuthUser, case_id: str) -> Case:
+async def _visible(engine: EngineDep, user: AuthUser, case_id: str) -> Case:
+    """The case in the reader's subtree and not kept from them (exclusions), or 404."""
     case = await run_in_threadpool(
         lambda: visible_case(engine, case_id, user.org_path, username=user.username)
     )
-    if case is None or case.process != PROCESS_KEY:
+    if case is None:
         raise HTTPException(404, detail=NOT_FOUND)
     return case
 
@@ -67,7 +68,7 @@ async def get_complaint(
     the matter, the earlier case of the same matter and the 台账. The party is
     masked unless `reveal=true` and you may see it (`may_reveal`). 404: not a
     complaint, outside your subtree, or kept from you (a reported unit or person)."""
-    case = await _complaint_case(engine, user, case_id)
+    case = await _visible(engine, user, case_id)  # a complaint: it has the row
     found = await run_in_threadpool(
         read_complaint, engine, case, user, settings, reveal
     )
@@ -94,12 +95,14 @@ async def record_petition_request(
     case is not in that request's window; 403: not staff of the handling unit or
     above (or recused); 404: not a complaint of your subtree. Audited
     (`complaint_request_recorded`)."""
-    case = await _complaint_case(engine, user, case_id)
+    case = await _visible(engine, user, case_id)
     if not (
         REQUEST_ROLES.intersection(user.roles)
         or any(r.endswith("_staff") for r in user.roles)
     ):
         raise forbidden("无权登记复查/复核请求 (staff only)")
+    if case.process != PROCESS_KEY:
+        raise HTTPException(404, detail=NOT_FOUND)
     handle = temporal.get_workflow_handle(case.workflow_id)
     try:
         accepted = await call_temporal(

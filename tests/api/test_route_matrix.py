@@ -44,6 +44,8 @@ from models.settings import Settings
 from models.tables import (
     Aftercare,
     Campaign,
+    Complaint,
+    ComplaintParty,
     HumanTask,
     Loan,
     OrgUnit,
@@ -193,6 +195,23 @@ async def aftercare_recorded(w: World) -> None:
                     cause="illness",
                 )
             )
+            s.commit()
+
+
+async def complaint_recorded(w: World) -> None:
+    """A complaint row and party for the world's case, as a complaint case's start
+    and activity write them."""
+    with Session(w.engine) as s:
+        if s.get(Complaint, w.ids["case_id"]) is None:
+            s.add(
+                Complaint(
+                    case_id=w.ids["case_id"],
+                    channel="window",
+                    org_unit_id=w.ids["dongguan"],
+                    received_on=date(2026, 3, 2),
+                )
+            )
+            s.add(ComplaintParty(case_id=w.ids["case_id"], name="矩阵投诉人"))
             s.commit()
 
 
@@ -422,6 +441,26 @@ ROWS: list[Row] = [
         body=aftercare_figure_body,
     ),
     Row("GET", "/api/cases/{case_id}/aftercare", IN_SUBTREE, before=aftercare_recorded),
+    # A complaint: its projection in the subtree; the party revealed (?reveal=true)
+    # only to the roles of VETFLOW_COMPLAINT_IDENTITY_ROLES (403 for admin, auditor,
+    # desk). A 复查/复核 request: staff and managers; the world's case is not a
+    # complaint, so those who may record one get 404.
+    Row("GET", "/api/complaints/{case_id}", IN_SUBTREE, before=complaint_recorded),
+    Row(
+        "GET",
+        "/api/complaints/{case_id}",
+        "401 404 200 403 200 403 200 403 200",
+        body=lambda w, a: {"params": {"reveal": "true"}},
+        before=complaint_recorded,
+    ),
+    Row(
+        "POST",
+        "/api/complaints/{case_id}/requests",
+        "401 404 404 404 404 403 404 403 404",
+        body=lambda w, a: {
+            "json": {"kind": "review", "received_on": "2026-04-01", "reason": "矩阵"}
+        },
+    ),
     # Banks sign their callbacks (tests/api/test_loan_api.py); no login opens it.
     Row(
         "POST",
