@@ -29,6 +29,7 @@ from api.pages import audit as audit_pages
 from api.pages import auth as auth_pages
 from api.pages import case_start as case_start_pages
 from api.pages import cases as case_pages
+from api.pages import complaint_new as complaint_new_pages
 from api.pages import dashboard as dashboard_pages
 from api.pages import inbox as inbox_pages
 from api.pages import incidents as incident_pages
@@ -101,6 +102,7 @@ PAGES = [
     task_pages.router,
     case_pages.router,
     case_start_pages.router,
+    complaint_new_pages.router,
     audit_pages.router,
     dashboard_pages.router,
     incident_pages.router,

@@ -213,4 +213,11 @@ COMPLAINT_EN = {
     "听证暂停计时": "Clock paused for hearings",
     "已延期一次": "Extended once",
     "申请延长天数": "Days of extension asked for",
+    # The registration page (api/pages/complaint_new.py, cases/complaint_new.html)
+    "登记投诉/信访": "Register a complaint or petition",
+    "办理单位": "Handling unit",
+    "谁办理、谁负责: 投诉/信访由该单位办理，上一级复查、督办": "Whoever handles it answers for it: this unit handles the complaint or petition; the unit above reviews and supervises",
+    "投诉人/信访人的身份信息单独保密保存，不随案件流转；办理人员需要时经授权查看，查看记入审计。": "The complainant's identity is kept apart and confidential, never passed along with the case; staff who need it may reveal it, and every reveal is audited.",
+    "同一事项的前案": "Earlier case of the same matter",
+    "登记": "Register",
 }

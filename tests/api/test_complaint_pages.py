@@ -9,14 +9,19 @@ in English."""
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest_asyncio
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
+from temporalio.client import Client
+from temporalio.worker import Worker
 
 from models.idnumber import make_id_number
 from models.processes.complaint import SPEC
+from models.settings import Settings
 from models.tables import (
     AuditEvent,
     Case,
@@ -26,6 +31,8 @@ from models.tables import (
     OrgUnit,
 )
 from tests.api.page_login import page_login
+from tests.support import tasks, wait_for
+from worker import build_worker
 
 T0 = datetime(2026, 5, 4, 1, 0, tzinfo=UTC)
 RATER_ID = make_id_number("370102", date(2002, 3, 14), "011")
@@ -172,8 +179,8 @@ def seed(engine: Engine, prefix: str) -> tuple[str, str]:
     return rated, petition
 
 
-def _section(page: str, id_: str) -> str:
-    found = re.search(rf'id="{id_}".*?</(section|table|dl)>', page, re.S)
+def _section(page: str, id_: str, tag: str = "section|table|dl") -> str:
+    found = re.search(rf'id="{id_}".*?</({tag})>', page, re.S)
     assert found, f"no #{id_} in the page"
     return found.group(0)
 
@@ -249,3 +256,59 @@ async def test_complaint_case_and_task_pages(http, settings, seeded_engine) -> N
     context = _section(task, "task-context")
     for text in ("复查意见书", "复查〔2026〕3号", "请求理由", "听证暂停计时", "2.5 天"):
         assert text in context, text
+
+
+@pytest_asyncio.fixture
+async def running_worker(
+    client: Client, settings: Settings, seeded_engine: Engine
+) -> AsyncIterator[Worker]:
+    async with build_worker(client, settings, seeded_engine) as w:
+        yield w
+
+
+async def test_register_a_petition_from_the_page(
+    http, settings, seeded_engine, running_worker
+) -> None:
+    """/complaints/new: the township's units only, a petition without its kind
+    refused beside the form (422, values kept), then registered at 东关村: the case
+    page, 决定是否受理 at the station, the petitioner kept out of the case."""
+    csrf = await page_login(http, "township")
+    page = await http.get("/complaints/new")
+    assert page.status_code == 200
+    units = re.findall(
+        r'<option value="(\d+)"', _section(page.text, "field-org_unit_id", "select")
+    )
+    township = _unit(seeded_engine, "township", "sfx-cgz")
+    with Session(seeded_engine) as s:
+        mine = s.exec(
+            select(OrgUnit).where(col(OrgUnit.path).startswith(township.path))
+        ).all()
+    assert sorted(units) == sorted(str(u.id) for u in mine)  # 城关镇 and 东关村
+    village = _unit(seeded_engine, "village", "sfx-cgz-dgc")
+    form = {
+        "csrf_token": csrf,
+        "org_unit_id": str(village.id),
+        "channel": "petition",
+        "category": "benefits",
+        "matter": "优待证办理超期",
+        "received_on": "2026-05-06",
+        "complainant_name": "赵六",
+        "complainant_phone": "13600001111",
+        "visitors": "1",
+    }
+    r = await http.post("/complaints/new", data=form)
+    assert r.status_code == 422
+    assert "信访件须注明信访类别" in r.text and "优待证办理超期" in r.text
+    r = await http.post("/complaints/new", data={**form, "kind": "claim"})
+    assert r.status_code == 303, r.text[-1500:]
+    case_id = r.headers["location"].removeprefix("/cases/")
+    [task] = await wait_for(lambda: tasks(seeded_engine, case_id, status="open"))
+    assert task.step == "acceptance_decision" and task.org_unit_id == village.id
+    with Session(seeded_engine) as s:
+        case = s.get(Case, case_id)
+    assert case is not None and "赵六" not in str(case.data)
+    assert "赵六" not in str(task.context)
+    # Not a starter: 403; the nav offers the page to starters only.
+    await page_login(http, "manager")
+    assert (await http.get("/complaints/new")).status_code == 403
+    assert 'id="nav-complaint-new"' not in (await http.get("/cases")).text

@@ -622,6 +622,16 @@ ROWS: list[Row] = [
         body=form({}),
         form=True,
     ),
+    # 登记投诉/信访 (api/pages/complaint_new.py): the roles that start cases; an empty
+    # form is refused beside its fields (422).
+    Row("GET", "/complaints/new", "303 200 200 200 403 403 200 403 403"),
+    Row(
+        "POST",
+        "/complaints/new",
+        "303 422 422 422 403 403 422 403 403",
+        body=form({}),
+        form=True,
+    ),
     Row(
         "POST",
         "/tasks/{task_id}/complete",
