@@ -24,7 +24,8 @@ Definitions (README "Satisfaction report"):
 - petition on time per stage (信访工作条例 第二十三、三十四—三十六条): completed
   ``acceptance_decision`` / ``handling`` / ``review`` / ``recheck`` tasks with a due
   time, by ``completed_at``; a ``handling`` answer that only requests the extension
-  is not counted (the extended handling task is). Tasks count at the unit that held
+  and a ``recheck`` answer that calls a hearing are not counted (the task after it,
+  with the extended or moved due time, is). Tasks count at the unit that held
   them (复查 at the unit above, 复核 two above).
 
 A case kept from the caller (``api.case_queries.not_excluded``: the reported unit
@@ -68,8 +69,10 @@ from models.tables import Complaint, HumanTask, OrgUnit, Rating
 
 # The longest period one report covers (one CASE branch per month).
 MAX_MONTHS = 36
-# Answers that only ask for more time: the step's real answer comes in a later task.
-INTERIM_OUTCOMES = ("complex", "request_extension")
+# Answers that only ask for more time or pause the clock: the step's real answer
+# comes in a later task, by the new due time (a complex rectification's approved
+# deadline, the extended handling, the 复核 clock moved by the hearing, 第三十六条).
+INTERIM_OUTCOMES = ("complex", "request_extension", "hearing")
 TIMED_STEPS = ("rectify", *PETITION_STAGES)
 GOOD_GRADES = tuple(g for g in GRADES if g not in BAD_GRADES)
 

@@ -168,6 +168,8 @@ def _seed(engine: Engine) -> dict[str, OrgUnit]:
             at(p + timedelta(days=8)),
         )
         task("t-p4", county, "acceptance_decision", at(THIS, 11), at(THIS, 10))
+        # A 复核 that calls a hearing (the clock pauses): not an answer, not counted.
+        task("t-p3", county, "recheck", at(THIS, 9), at(THIS, 8), "hearing")
         s.add(CaseExclusion(case_id="t-p4", username="manager", reason="reported"))
 
         def complaint(
