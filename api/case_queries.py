@@ -25,6 +25,18 @@ from models.tables import (
 )
 
 
+def excludes(username: str, org_path: str) -> ColumnElement[bool]:
+    """The ``case_exclusion`` rows that keep a case from this reader: a row naming the
+    account, or a unit the reader's unit lies in (its path starts with the row's)."""
+    return or_(
+        col(CaseExclusion.username) == username,
+        and_(
+            col(CaseExclusion.org_path).is_not(None),
+            literal(org_path).startswith(col(CaseExclusion.org_path)),
+        ),
+    )
+
+
 def not_excluded(
     username: str, org_path: str, case_id: Any = None
 ) -> ColumnElement[bool]:
@@ -36,27 +48,20 @@ def not_excluded(
     ``HumanTask.case_id``). A NOT IN over the small exclusion table: the outer query
     keeps its own indexes."""
     column = col(Case.id) if case_id is None else case_id
-    excluded = select(CaseExclusion.case_id).where(
-        or_(
-            col(CaseExclusion.username) == username,
-            and_(
-                col(CaseExclusion.org_path).is_not(None),
-                literal(org_path).startswith(col(CaseExclusion.org_path)),
-            ),
-        )
+    return column.not_in(
+        select(CaseExclusion.case_id).where(excludes(username, org_path))
     )
-    return column.not_in(excluded)
 
 
 def case_is_excluded(s: Session, case_id: str, *, username: str, org_path: str) -> bool:
-    """True when ``not_excluded`` hides the case from this reader (a single-row read)."""
+    """True when a ``case_exclusion`` row keeps this case from the reader (the rule of
+    ``not_excluded``, for a single-row read)."""
     row = s.exec(
-        select(Case.id).where(
-            Case.id == case_id,
-            not_excluded(username, org_path),
+        select(CaseExclusion.id).where(
+            CaseExclusion.case_id == case_id, excludes(username, org_path)
         )
     ).first()
-    return row is None
+    return row is not None
 
 
 def visible_case(

@@ -44,7 +44,7 @@ async def _render_list(
     status = "resolved" if request.query_params.get("status") == "resolved" else "open"
     rows, count = await run_in_threadpool(
         lambda: incident_actions.list_incidents(
-            engine, user.org_path, status=status, limit=500
+            engine, user.org_path, username=user.username, status=status, limit=500
         )
     )
     return render(

@@ -19,6 +19,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.audit import record_audit
+from api.case_queries import case_is_excluded, not_excluded
 from api.deps import AuthUser, EngineDep, TemporalDep, require_roles
 from api.params import Offset
 from api.update_errors import call_temporal, http_error_for, rpc_timeout
@@ -37,14 +38,17 @@ def list_incidents(
     engine: Engine,
     org_path: str,
     *,
+    username: str,
     status: str = "open",
     case_id: str | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> tuple[list[Incident], int]:
-    """Incidents of the subtree under ``org_path``, newest first, and their count."""
+    """Incidents of the subtree under ``org_path``, newest first, and their count
+    (not those of a case kept from the reader: ``not_excluded``)."""
     where = [
         col(Incident.org_path).startswith(org_path),
+        not_excluded(username, org_path, col(Incident.case_id)),
         col(Incident.status) == status,
     ]
     if case_id:
@@ -62,19 +66,24 @@ def list_incidents(
 
 
 def visible_incident(
-    engine: Engine, incident_id: str, org_path: str
+    engine: Engine, incident_id: str, org_path: str, *, username: str
 ) -> Incident | None:
-    """The incident if it lies in the caller's subtree, else None (answered 404)."""
+    """The incident if it lies in the caller's subtree and its case is not kept from
+    them, else None (answered 404)."""
     with Session(engine) as s:
         incident = s.get(Incident, incident_id)
         if incident is None or not incident.org_path.startswith(org_path):
+            return None
+        if case_is_excluded(s, incident.case_id, username=username, org_path=org_path):
             return None
         return incident
 
 
 async def load_incident(engine: Engine, user: AuthUser, incident_id: str) -> Incident:
     incident = await run_in_threadpool(
-        visible_incident, engine, incident_id, user.org_path
+        lambda: visible_incident(
+            engine, incident_id, user.org_path, username=user.username
+        )
     )
     if incident is None:
         raise HTTPException(404, detail="故障不存在 (incident not found)")
@@ -156,6 +165,7 @@ async def list_incidents_route(
         lambda: list_incidents(
             engine,
             user.org_path,
+            username=user.username,
             status=status,
             case_id=case_id,
             limit=limit,

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest_asyncio
 from sqlmodel import Session, col, select
+from structlog.testing import capture_logs
 
 from api.complaint_identity import AUDIT_ACTION
 from models.idnumber import make_id_number
@@ -82,12 +83,16 @@ async def test_registration_identity_exclusions_duplicates_and_requests(
         return await http.post("/api/cases", json={**body, **extra}, headers=headers)
 
     # --- a window complaint, handled by 城关镇 --------------------------------------
-    r = await start(county, cg.id, form())
-    assert r.status_code == 201, r.text
-    window = r.json()["id"]
+    with capture_logs() as logs:
+        r = await start(county, cg.id, form())
+        assert r.status_code == 201, r.text
+        window = r.json()["id"]
+        row = await wait_for(lambda: complaint_row(seeded_engine, window))
+        await open_task(seeded_engine, window, "verify")
     assert r.json()["veteran_id"] is None and r.json()["org_unit_id"] == cg.id
     assert "-complaint-" in window
-    row = await wait_for(lambda: complaint_row(seeded_engine, window))
+    logged = json.dumps(logs, ensure_ascii=False, default=str)
+    assert window in logged and not any(x in logged for x in (NAME, PHONE, ID_NUMBER))
     case = rows(seeded_engine, Case, Case.id == window)[0]
     assert (case.org_unit_id, case.org_path, case.veteran_id) == (cg.id, cg.path, None)
     secrets = (NAME, PHONE, ID_NUMBER)
