@@ -247,8 +247,9 @@ async def open_complaint(
     party = ComplaintParty(
         case_id=case_id,
         veteran_id=link.veteran_id,
-        name=veteran.name if veteran else "",
-        phone=veteran.phone if veteran else "",
+        # The party's columns are narrower than the registry's (50, 30 characters).
+        name=veteran.name[:50] if veteran else "",
+        phone=veteran.phone[:30] if veteran else "",
         id_number=veteran.id_number if veteran else "",
         rated_case_id=link.case_id,
     )
