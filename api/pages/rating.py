@@ -26,7 +26,7 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import EngineDep, SettingsDep, TemporalDep
-from api.pages.self_service import _same_origin
+from api.pages.self_service import _same_origin, _throttled
 from api.rating_page import (
     MAX_COMMENT,
     OpenRating,
@@ -38,10 +38,8 @@ from api.rating_page import (
     resolve,
 )
 from api.routes.auth import client_address
-from api.self_service import count_request
 from api.web.render import render
 from models.processes.complaint import BAD_GRADES, GRADE_LABELS, GRADES
-from models.settings import Settings
 
 router = APIRouter(prefix="/rate", include_in_schema=False)
 
@@ -76,15 +74,6 @@ async def _refused(
             "station": refusal.station,
         },
         status_code=refusal.status,
-    )
-
-
-async def _throttled(request: Request, engine: EngineDep, settings: Settings) -> int:
-    return (
-        await run_in_threadpool(
-            count_request, engine, settings, client_address(request)
-        )
-        or 0
     )
 
 
