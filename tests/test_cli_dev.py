@@ -155,12 +155,13 @@ def test_dev_runs_stops_and_resumes(tmp_path):
             httpx.get(f"{base}/api/veterans", headers=h).json()["count"] == 5
         )  # seeded once, not twice
         # ... and the demo cases started once: the three and the one started above,
-        # 杨磊's startup loan,
+        # 杨磊's startup loan, the two demo complaints (a bad rating, a petition),
         # beside this year's annual review and this month's payroll, opened once.
         cases = httpx.get(f"{base}/api/cases", headers=h).json()["data"]
         by_process = sorted(c["process"] for c in cases)
         assert by_process == [
             "annual_review",
+            *["complaint"] * 2,
             "monthly_pay",
             *["return_home"] * 4,
             "startup_loan",
