@@ -11,6 +11,7 @@ import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 import pytest_asyncio
 import uvicorn
 from playwright.async_api import Browser, Page, async_playwright
@@ -27,6 +28,14 @@ CHROMIUM = (
     or shutil.which("chromium")
     or "/usr/bin/chromium"
 )
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """Browser journeys run on SQLite only: what they add over the API and page tests
+    (which run on both databases) is the browser, and Chromium is the costliest part
+    of the suite on two cores."""
+    return f"sqlite:///{tmp_path}/app.db"
 
 
 def _free_port() -> int:
