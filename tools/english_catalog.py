@@ -28,6 +28,7 @@ from models.processes import SPEC_VERSIONS, SUPPORT_SPECS
 from tools.aftercare_catalog import AFTERCARE_EN, AFTERCARE_IDS
 from tools.campaign_catalog import CAMPAIGN_EN
 from tools.complaint_catalog import COMPLAINT_EN, COMPLAINT_IDS
+from tools.keyboard_catalog import KEYBOARD_EN
 from tools.loan_catalog import LOAN_EN
 from tools.pages_catalog import PAGES_EN
 from tools.rating_catalog import RATING_EN
@@ -364,6 +365,7 @@ for _area in (
     COMPLAINT_EN,
     RATING_EN,
     REPORT_EN,
+    KEYBOARD_EN,
 ):
     _merge(_area)
 

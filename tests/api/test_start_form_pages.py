@@ -98,8 +98,11 @@ async def test_the_cadre_page_leads_to_the_death_report_form(
     assert f'action="/veterans/{vid}/start/{AFTERCARE}"' in page
     assert 'name="csrf_token"' in page
     for name in ("died_on", "place", "reported_by", "reporter_relation"):
-        assert " *" in field_html(page, name), name  # required
-    assert " *" not in field_html(page, "cause_detail")
+        # required: said to assistive technology and marked "*" on screen
+        required = field_html(page, name)
+        assert 'required aria-required="true"' in required, name
+        assert '<span class="req" aria-hidden="true">*</span>' in required, name
+    assert "required" not in field_html(page, "cause_detail")
     cause = field_html(page, "cause")
     assert '<option value="illness" >病故</option>' in cause
     assert ">烈士</option>" in cause
