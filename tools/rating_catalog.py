@@ -1,6 +1,11 @@
 """English for the veteran's rating page (好差评, api/templates/self/rating*.html and
 rated.html; merged into tools/english_catalog.py's EN). The five grades the page looks
-up from complaint.GRADE_LABELS are tools/complaint_catalog.py's (COMPLAINT_IDS)."""
+up from complaint.GRADE_LABELS are tools/complaint_catalog.py's (COMPLAINT_IDS).
+
+CITIZEN_EN: the texts every page a veteran opens from a notice shares (api/templates/
+self/base.html, _draft_note.html, _draft_kept.html: the large-text toggle and the kept
+draft, issue 14). The annual-review pages draw them in Chinese only; the rating pages
+in either language. Merged with RATING_EN."""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ RATING_EN = {
     "评价事项": "Service rated",
     "办理单位": "Handling unit",
     "办理日期": "Date",
-    "您的评价将帮助我们改进服务。评价人信息严格保密，不会告知被评价的工作人员。此链接仅限评价一次；有效期至 {expires}(北京时间)。": "Your rating helps us improve our service. Who rated is kept confidential and never told to the staff rated. This link rates once only; it is valid until {expires} (Beijing time).",
+    "您的评价帮助我们改进服务。您是谁，不会告诉被评价的工作人员。此链接只能评价一次，{expires}(北京时间)前有效。": "Your rating helps us improve our service. We never tell the staff you rate who you are. This link rates once only, until {expires} (Beijing time).",
     "提交未成功，请按提示修改后重新提交。": "Not submitted: please correct the fields marked and submit again.",
     "总体评价": "Overall rating",
     "(必选)": "(required)",
@@ -38,3 +43,13 @@ RATING_EN = {
     "您的评价已保存，但系统暂时无法办理后续事项。请稍后在本页再次提交一次，以便我们跟进。": "Your rating has been saved, but the system cannot take up the follow-up right now. Please submit once more on this page later so that we can follow it up.",
     "无法识别此链接。请核对短信或邮件中的完整链接，或联系您所在的退役军人服务站。": "This link is not recognised. Check the full link in your text message or e-mail, or contact your veterans' service station.",
 }
+
+CITIZEN_EN = {
+    "退役军人服务": "Veterans' services",
+    "大字模式": "Large text",
+    "您填写的内容会自动保存在这台手机或电脑上，提交成功后自动清除。": "What you type is saved on this phone or computer as you go, and cleared once it is submitted.",
+    "已恢复您上次填写的内容。": "What you typed last time has been put back.",
+    "您填写的内容没有丢失": "What you typed is not lost",
+    "内容还保存在这台手机或电脑上，如下。您可以照着它打电话或到服务站办理。": "It is still saved on this phone or computer, shown below. You can read it out when you call, or take it to the service station.",
+}
+RATING_EN.update(CITIZEN_EN)

@@ -38,6 +38,7 @@ from api.rating_page import (
     resolve,
 )
 from api.routes.auth import client_address
+from api.web.citizen_page import citizen_context
 from api.web.render import render
 from models.processes.complaint import BAD_GRADES, GRADE_LABELS, GRADES
 
@@ -55,7 +56,9 @@ def _page(
     status_code: int = 200,
     headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    page = render(request, template, ctx, status_code=status_code)
+    page = render(
+        request, template, {**citizen_context(request), **ctx}, status_code=status_code
+    )
     page.headers.update({**_NO_STORE, **(headers or {})})
     return page
 

@@ -38,6 +38,7 @@ from api.self_service import (
     resolve,
 )
 from api.update_errors import call_temporal, http_error_for, rpc_timeout
+from api.web.citizen_page import citizen_context
 from api.web.render import render
 from api.web.self_form import (
     MAX_ROWS,
@@ -68,7 +69,9 @@ def _page(
     status_code: int = 200,
     headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    page = render(request, template, ctx, status_code=status_code)
+    # Chinese only by design (the annual review's texts are the law's own words).
+    full = {**citizen_context(request, zh_only=True), **ctx}
+    page = render(request, template, full, status_code=status_code)
     page.headers.update({**_NO_STORE, **(headers or {})})
     return page
 
