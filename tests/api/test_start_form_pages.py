@@ -111,7 +111,10 @@ async def test_the_cadre_page_leads_to_the_death_report_form(
 
     r = await http.get(f"/veterans/{vid}/start/{LOST_CONTACT_KEY}")
     assert r.status_code == 200
-    assert "最后联系日期 *" in html.unescape(r.text)
+    assert (
+        '最后联系日期 <span class="req" aria-hidden="true">*</span>'
+        in html.unescape(r.text)
+    )
 
 
 async def test_a_missing_field_answers_422_beside_it_with_the_values_kept(
