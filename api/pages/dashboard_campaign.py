@@ -60,7 +60,16 @@ def current_year() -> int:
     return datetime.now(UTC).astimezone(TZ).year
 
 
-def _chart(figures: CampaignFigures, labels: dict[str, str], links: bool) -> str:
+def _chart(
+    figures: CampaignFigures,
+    labels: dict[str, str],
+    tr: Translator,
+    title: str,
+    chart_id: str,
+    links: bool,
+) -> str:
+    """The totals' chart has its own table, whose rows link to the cases behind each
+    figure; a station's chart is described by the campaign's table (its row)."""
     return bar_chart(
         [
             Bar(
@@ -74,6 +83,12 @@ def _chart(figures: CampaignFigures, labels: dict[str, str], links: bool) -> str
             for name, colour in FIGURE_COLOURS.items()
         ],
         label_width=120,
+        title=title,
+        chart_id=chart_id,
+        gettext=tr.gettext,
+        item_header=tr.gettext("状态"),
+        value_header=tr.gettext("案件数"),
+        described_by=None if links else "campaign-table",
     )
 
 
@@ -96,8 +111,32 @@ async def campaign_section(
     charts: dict[str, Any] = {}
     if progress is not None:
         charts = {
-            "totals": _chart(progress.totals, labels, links=True),
-            "units": [(u, _chart(u, labels, links=False)) for u in progress.units],
+            "totals": _chart(
+                progress.totals,
+                labels,
+                tr,
+                tr.gettext("{year}年度登记审核：合计", year=year),
+                "chart-campaign-totals",
+                links=True,
+            ),
+            "units": [
+                (
+                    u,
+                    _chart(
+                        u,
+                        labels,
+                        tr,
+                        tr.gettext(
+                            "{year}年度登记审核：{unit}",
+                            year=year,
+                            unit=u.org_unit_name,
+                        ),
+                        f"chart-campaign-{u.org_unit_id}",
+                        links=False,
+                    ),
+                )
+                for u in progress.units
+            ],
         }
     return {
         "campaign": progress,

@@ -72,6 +72,9 @@ def _charts(report: SatisfactionReport, tr: Translator) -> dict[str, str]:
                 ),
             ],
             unit="%",
+            title=tr.gettext("各月满意率与目标"),
+            chart_id="chart-satisfaction-months",
+            described_by="satisfaction-months",
         ),
         "units": bar_chart(
             [
@@ -84,6 +87,9 @@ def _charts(report: SatisfactionReport, tr: Translator) -> dict[str, str]:
             ],
             unit="%",
             label_width=190,
+            title=tr.gettext("各机构满意率与目标"),
+            chart_id="chart-satisfaction-units",
+            described_by="satisfaction-units",
         ),
         "on_time": bar_chart(
             [
@@ -92,6 +98,9 @@ def _charts(report: SatisfactionReport, tr: Translator) -> dict[str, str]:
                 if rate is not None
             ],
             unit="%",
+            title=tr.gettext("按期办结率"),
+            chart_id="chart-satisfaction-on-time",
+            described_by="satisfaction-on-time",
         ),
     }
 
