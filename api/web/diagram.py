@@ -4,7 +4,15 @@ side by side, and each way back (a step whose ``next`` names an earlier one) as 
 dashed arrow on the right. A parallel group whose steps lead on to each other (the
 aftercare's urgent work: stop the pension → recover the overpayment → approve a
 waiver, beside the visit, the obituary → its approval, …) is drawn as branches: one
-column each, in a dashed frame, a way back within a branch beside its column."""
+column each, in a dashed frame, a way back within a branch beside its column.
+
+What the picture says is said in words too (WCAG 2.1 SC 1.1.1, SC 1.4.1; GB/T
+37668-2019 §7.1.1): the ``<svg>`` is an image named after the process
+(``role="img"``, ``aria-label``) and described (``aria-describedby``) by the steps in
+order — an ordered list in a ``<details>`` under it, each step with its state in words,
+the steps worked at the same time as a sub-list, then the ways back. A step's state is
+not told by colour alone in the picture either: a mark before its name (✓ done,
+▶ current, – skipped), explained by the legend under it."""
 
 from __future__ import annotations
 
@@ -19,6 +27,8 @@ COLOURS = {
     "pending": "#a0aec0",
     "skipped": "#718096",
 }
+# The mark before a step's name in the picture, and the state in words.
+MARKS = {"done": "✓", "current": "▶", "skipped": "–", "pending": ""}
 BOX_W, BOX_H, GAP_X, GAP_Y = 176, 40, 14, 34
 LANE = 12  # room for each way back (a dashed arrow right of the boxes)
 
@@ -87,11 +97,69 @@ def back_edges(spec: ProcessSpec, layout: list[list[str]]) -> list[tuple[str, st
     ]
 
 
+def state_words(gettext: Callable[[str], str]) -> dict[str, str]:
+    _ = gettext
+    return {
+        "done": _("已办结"),
+        "current": _("办理中"),
+        "skipped": _("已跳过"),
+        "pending": _("未开始"),
+    }
+
+
+def diagram_text(
+    spec: ProcessSpec,
+    states: dict[str, str],
+    gettext: Callable[[str], str],
+    list_id: str,
+) -> str:
+    """The steps in order with their states, for a screen reader and anyone who
+    prefers words: the text alternative the diagram points at."""
+    _ = gettext
+    words = state_words(gettext)
+
+    def step(key: str) -> str:
+        st = states.get(key, "pending")
+        return (
+            f'<span data-step="{key}">{escape(_(spec.step(key).title))}</span>'
+            f" <small>({escape(words[st])})</small>"
+        )
+
+    together = escape(_("同时办理："))
+    items = []
+    for keys in stages(spec):
+        if len(keys) == 1:
+            items.append(f"<li>{step(keys[0])}</li>")
+            continue
+        lanes = "".join(
+            "<li>" + " → ".join(step(k) for k in lane) + "</li>"
+            for lane in branches(spec, keys)
+        )
+        items.append(f"<li>{together}<ul>{lanes}</ul></li>")
+    layout = [[k] for k in (s.key for s in spec.steps)]
+    backs = "".join(
+        f"<li>{escape(_(spec.step(a).title))} → {escape(_(spec.step(b).title))}</li>"
+        for a, b in back_edges(spec, layout)
+    )
+    marks = " ".join(f"{m} {escape(words[st])}" for st, m in MARKS.items() if m)
+    legend, unmarked = escape(_("图例：")), escape(_("无标记：未开始"))
+    summary, back = escape(_("流程步骤(文字版)")), escape(_("可退回："))
+    return (
+        f'<p class="diagram-legend muted">{legend}{marks}；{unmarked}</p>'
+        f'<details class="diagram-steps"><summary>{summary}</summary>'
+        f'<ol id="{list_id}">{"".join(items)}</ol>'
+        + (f'<p>{back}</p><ul class="diagram-back">{backs}</ul>' if backs else "")
+        + "</details>"
+    )
+
+
 def diagram_svg(
     spec: ProcessSpec,
     states: dict[str, str],
     title_of: Callable[[str], str] | None = None,
+    diagram_id: str = "process-diagram",
 ) -> str:
+    tr: Callable[[str], str] = title_of or (lambda s: s)
     rows = stages(spec)
     cols = 4
     # Wrap the wide parallel stage into rows of `cols` boxes; a stage of branches is
@@ -126,10 +194,10 @@ def diagram_svg(
     width = boxes + (len(loops) * LANE + GAP_X if loops else 0)
     height = len(layout) * (BOX_H + GAP_Y) + GAP_Y
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="diagram" viewBox="0 0 {width} {height}" style="width:100%;max-width:{width}px;height:auto" role="img" aria-label="{escape(spec.title)}">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="diagram" id="{diagram_id}" viewBox="0 0 {width} {height}" style="width:100%;max-width:{width}px;height:auto" '
+        f'role="img" aria-label="{escape(tr(spec.title))}：{escape(tr("流程图"))}" aria-describedby="{diagram_id}-steps">',
         '<defs><marker id="arr" markerWidth="8" markerHeight="8" refX="6" refY="4" orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="#5b6775"/></marker></defs>',
     ]
-    tr: Callable[[str], str] = title_of or (lambda s: s)
     at: dict[str, tuple[int, int]] = {}
     for i, row in enumerate(layout):
         y = GAP_Y // 2 + i * (BOX_H + GAP_Y)
@@ -166,7 +234,13 @@ def diagram_svg(
                 + (f' data-branch="{column[key][1] + 1}"' if key in column else "")
                 + f'><rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="6" '
                 f'fill="{COLOURS[st]}" fill-opacity="0.15" stroke="{COLOURS[st]}" stroke-width="2"/>'
-                f'<text x="{x + BOX_W // 2}" y="{y + BOX_H // 2 + 5}" text-anchor="middle" font-size="13" fill="#1d2733">{title}</text></g>'
+                f'<text x="{x + BOX_W // 2}" y="{y + BOX_H // 2 + 5}" text-anchor="middle" font-size="13" fill="#1d2733">{title}</text>'
+                + (
+                    f'<text x="{x + 8}" y="{y + BOX_H // 2 + 5}" font-size="13" fill="#1d2733" font-weight="700">{MARKS[st]}</text>'
+                    if MARKS[st]
+                    else ""
+                )
+                + "</g>"
             )
     for lane, (source, target) in enumerate(loops):
         (sx, sy), (tx, ty) = at[source], at[target]
@@ -185,4 +259,5 @@ def diagram_svg(
             'fill="none" stroke="#5b6775" stroke-width="1.2" stroke-dasharray="4 3" marker-end="url(#arr)"/>'
         )
     parts.append("</svg>")
+    parts.append(diagram_text(spec, states, tr, f"{diagram_id}-steps"))
     return "".join(parts)
