@@ -25,6 +25,7 @@ from api.update_errors import TIMEOUT_MESSAGE
 from api.web.forms import ERROR_TYPES
 from models.process_spec import OUTCOME_LABELS, ProcessSpec
 from models.processes import SPEC_VERSIONS, SUPPORT_SPECS
+from tools.a11y_catalog import A11Y_EN
 from tools.aftercare_catalog import AFTERCARE_EN, AFTERCARE_IDS
 from tools.campaign_catalog import CAMPAIGN_EN
 from tools.complaint_catalog import COMPLAINT_EN, COMPLAINT_IDS
@@ -366,6 +367,7 @@ for _area in (
     RATING_EN,
     REPORT_EN,
     KEYBOARD_EN,
+    A11Y_EN,
 ):
     _merge(_area)
 
