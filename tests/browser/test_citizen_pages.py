@@ -3,9 +3,9 @@ Chromium at a phone's viewport (360 × 780, device scale 2, touch): the rating p
 (好差评, both languages) and the annual-review page (Chinese only by design).
 
 Each page: no axe-core violation at WCAG 2.1 AA plus ``color-contrast-enhanced`` (7:1,
-WCAG 1.4.6), headings in order and landmarks told apart (axe-playwright-python's
-axe-core); every interactive element (a radio's or checkbox's label for the radio
-or checkbox) 44 px or more each way; no
+WCAG 1.4.6), headings in order and landmarks told apart (tests/browser/a11y.py);
+every interactive element (a radio's or checkbox's label for the radio or
+checkbox) 44 px or more each way; no
 horizontal scrolling at 360 px nor at 200 % zoom, taken as a 180-px-wide CSS viewport
 (what a 360-px screen shows at 200 %). The large-text toggle takes the body text to
 18 px or more in one tap and is kept on the next page (the browser's storage); without
@@ -23,7 +23,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, BrowserContext, Page
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -34,18 +33,11 @@ from models.rating_link import sign_rating_link
 from models.self_link import sign_link, task_id_of
 from models.settings import Settings
 from models.tables import Case, HumanTask, OrgUnit, RatingLink, Veteran
+from tests.browser.a11y import ORDER_RULES, assert_accessible
 
 PHONE = {"width": 360, "height": 780}
 ZOOM_200 = {"width": 180, "height": 390}  # 360 px at 200 % zoom, in CSS px
-# WCAG 2.1 A/AA, plus 7:1 contrast (1.4.6), headings in order, landmarks told apart.
-AXE_OPTIONS = {
-    "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
-    "rules": {
-        rule: {"enabled": True}
-        for rule in ("color-contrast-enhanced", "heading-order", "landmark-unique")
-    },
-    "resultTypes": ["violations"],
-}
+RULES = (*ORDER_RULES, "color-contrast-enhanced")
 COMMENT = "办事很快，工作人员耐心"
 PARTY_LIFE = "按时参加社区党支部组织生活"
 
@@ -172,16 +164,8 @@ async def _fits(page: Page, label: str) -> None:
     await page.set_viewport_size(PHONE)
 
 
-async def _assert_accessible(page: Page, label: str) -> None:
-    if not await page.evaluate("typeof window.axe === 'object'"):
-        await page.evaluate(str(Axe().axe_script))
-    found = await page.evaluate("o => axe.run(document, o)", AXE_OPTIONS)
-    bad = [(v["id"], [n["target"] for n in v["nodes"]]) for v in found["violations"]]
-    assert bad == [], (label, bad)
-
-
 async def _check(page: Page, label: str) -> None:
-    await _assert_accessible(page, label)
+    await assert_accessible(page, rules_extra=RULES, label=label)
     await _fits(page, label)
 
 
