@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -21,6 +22,13 @@ from models.payload_codec import AesGcmCodec, Keyring, decode_history
 from models.tables import Account, HumanTask, Notice, OrgUnit
 
 T = TypeVar("T")
+
+# A test (or module: ``pytestmark``) that runs on SQLite only, although PostgreSQL is
+# configured: the long, timing-driven journeys whose SQL the activity, API and page
+# tests already run on both databases, and the tests whose subject is not the database
+# (generated requests against the OpenAPI schema, Temporal timeouts). It keeps the suite
+# under ten minutes on two cores (README, Testing).
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 # The whole suite runs with payload encryption on (tests/conftest.py): a fixed test-only
 # keyring, so that every test's clients, workers and Replayers share it.

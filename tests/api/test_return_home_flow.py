@@ -15,7 +15,7 @@ from models.processes.return_home import (
 )
 from models.tables import HistoryArchive, Notice, Veteran
 from tests.return_home_forms import FILING, INFO, RECEIPT, REPORT, VISIT, WELCOME
-from tests.support import desk_clerk, record_history, wait_for
+from tests.support import SQLITE_ONLY, desk_clerk, record_history, wait_for
 from worker import build_worker
 
 
@@ -423,6 +423,7 @@ async def test_reassign_needs_a_supervisor_and_a_reason(
     assert r.status_code == 200 and r.json()["assignee"] is None
 
 
+@SQLITE_ONLY  # it waits ~30 s for the dev server to delete the history
 async def test_closed_case_history_survives_temporal_deletion(
     http, auth, seeded_engine, running_worker, client
 ):

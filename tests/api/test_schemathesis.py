@@ -26,6 +26,12 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from tests.support import SQLITE_ONLY
+
+# The schema and the input bounds do not depend on the database (the input guard and
+# the DB-fault tests run on both).
+pytestmark = SQLITE_ONLY
+
 # Examples per operation, per token and per mode (valid / invalid data): 10 keeps the
 # run near a minute per database on two cores as the API grows.
 MAX_EXAMPLES = 10

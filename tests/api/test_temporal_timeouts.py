@@ -28,7 +28,7 @@ from models.payload_codec import make_data_converter
 from models.settings import Settings
 from models.tables import Case, HumanTask, Incident, OrgUnit, Veteran
 from tests.conftest import temporal_binary
-from tests.support import suite_codec
+from tests.support import SQLITE_ONLY, suite_codec
 
 TIMEOUT = 1.5
 SLACK = 2.0  # the answer comes within TIMEOUT + SLACK seconds
@@ -128,6 +128,7 @@ async def _page_login(http: httpx.AsyncClient, username: str) -> str:
     return page.text.split(marker, 1)[1].split('"', 1)[0]
 
 
+@SQLITE_ONLY  # Temporal down or slow: the database is not the subject
 async def test_no_worker_start_succeeds_then_updates_answer_503(
     http, auth, seeded_engine, client: Client
 ):
@@ -202,6 +203,7 @@ async def stopped_temporal() -> AsyncIterator[Client]:
     yield temporal
 
 
+@SQLITE_ONLY  # Temporal down or slow: the database is not the subject
 async def test_temporal_down_answers_503_not_500(
     settings, seeded_engine, stopped_temporal: Client
 ):

@@ -31,9 +31,17 @@ from models.idnumber import make_id_number
 from models.processes import annual_review
 from models.settings import Settings
 from models.tables import AnnualReviewLedger, Campaign, Case, OrgUnit, Veteran
-from tests.support import actor, notices, open_task, record_history, tasks, wait_for
+from tests.support import (
+    SQLITE_ONLY,
+    actor,
+    notices,
+    open_task,
+    record_history,
+    tasks,
+    wait_for,
+)
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), SQLITE_ONLY]
 
 REPORT = {
     "party_life": "按时参加社区党支部组织生活",

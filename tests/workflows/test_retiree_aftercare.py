@@ -49,7 +49,14 @@ from models.tables import (
     OrgUnit,
     Veteran,
 )
-from tests.support import notices, open_task, record_history, tasks, wait_for
+from tests.support import (
+    SQLITE_ONLY,
+    notices,
+    open_task,
+    record_history,
+    tasks,
+    wait_for,
+)
 from tests.workflows.startup_loan_support import (
     add_staff,
     finish,
@@ -60,7 +67,7 @@ from tests.workflows.startup_loan_support import (
 )
 from workflows.registry import ALL_WORKFLOWS
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), SQLITE_ONLY]
 
 PROCESS = retiree_aftercare.PROCESS_KEY
 

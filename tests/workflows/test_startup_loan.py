@@ -24,7 +24,14 @@ from temporalio.worker import Replayer
 from models.processes import startup_loan
 from models.processes.startup_loan import BankDecision
 from models.tables import BankApplication, Case, Loan, LoanSubsidyLine
-from tests.support import notices, open_task, record_history, tasks, wait_for
+from tests.support import (
+    SQLITE_ONLY,
+    notices,
+    open_task,
+    record_history,
+    tasks,
+    wait_for,
+)
 from tests.workflows.startup_loan_support import (
     REPAYMENTS,
     add_staff,
@@ -48,7 +55,7 @@ from worker import build_worker
 from workflows.registry import ALL_WORKFLOWS
 from workflows.startup_loan import StartupLoanWorkflow
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), SQLITE_ONLY]
 
 
 async def replays(client: Client, *histories_of: tuple[str, str | None]) -> None:

@@ -17,7 +17,7 @@ from temporalio.worker import Replayer
 from models.contracts import StartCaseInput
 from models.processes import PROCESSES, SPEC_VERSIONS, startup_loan
 from models.search_attributes import case_search_attributes
-from tests.support import open_task, tasks
+from tests.support import SQLITE_ONLY, open_task, tasks
 from tests.workflows.release_loan_next import (
     RELEASE_NEXT,
     SPEC_V2,
@@ -39,6 +39,8 @@ from tests.workflows.startup_loan_support import (
 )
 from worker import build_worker
 from workflows.registry import ALL_WORKFLOWS
+
+pytestmark = SQLITE_ONLY
 
 
 async def replay(
