@@ -8,7 +8,9 @@ import hashlib
 import os
 import time
 import tomllib
+import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,7 +21,9 @@ from sqlmodel import Session, select
 from models.contracts import Actor
 from models.demo import DESK_CLERK_OF
 from models.payload_codec import AesGcmCodec, Keyring, decode_history
-from models.tables import Account, HumanTask, Notice, OrgUnit
+from models.rating_link import sign_rating_link
+from models.settings import Settings
+from models.tables import Account, HumanTask, Notice, OrgUnit, RatingLink, Veteran
 
 T = TypeVar("T")
 
@@ -160,3 +164,43 @@ async def record_history(handle: Any, workflow: str, scenario: str) -> None:
     # Decrypted: the recorded set replays without the (per-installation) key.
     history = await decode_history(await handle.fetch_history(), suite_codec())
     path.write_text(history.to_json(), encoding="utf-8")
+
+
+def rating_link(
+    engine: Engine,
+    settings: Settings,
+    *,
+    veteran: str = "张伟",
+    step: str = "home_visit",
+    step_title: str = "入户走访",
+    expires_in: timedelta = timedelta(days=7),
+    used: bool = False,
+) -> tuple[RatingLink, str, Veteran]:
+    """A rating link as a completed step issues it (activities/complaints.py): the
+    village clerk ``village`` served the demo ``veteran`` at ``step`` of a return-home
+    case; the row, its signed token and the veteran."""
+    now = datetime.now(UTC)
+    with Session(engine, expire_on_commit=False) as s:
+        vet = s.exec(select(Veteran).where(Veteran.name == veteran)).one()
+        unit = s.get(OrgUnit, vet.org_unit_id)
+        assert unit is not None
+        case_id = f"{settings.case_id_prefix}return_home-v{vet.id}"
+        task_id = f"{case_id}.{step}.{uuid.uuid4().hex[:6]}"
+        link = RatingLink(
+            id=task_id,
+            case_id=case_id,
+            task_id=task_id,
+            step=step,
+            step_title=step_title,
+            process="return_home",
+            org_unit_id=unit.id or 0,
+            org_path=unit.path,
+            clerk="village",
+            veteran_id=vet.id or 0,
+            issued_at=now,
+            expires_at=now + expires_in,
+            used_at=now if used else None,
+        )
+        s.add(link)
+        s.commit()
+    return link, sign_rating_link(settings.secret_key, link.id, link.expires_at), vet

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -31,7 +30,7 @@ from models.tables import (
     RatingLink,
     Veteran,
 )
-from tests.support import complete, notices, open_task, wait_for
+from tests.support import complete, notices, open_task, rating_link, wait_for
 from tests.workflows.conftest import start_case, veteran_id
 from worker import build_worker
 
@@ -54,28 +53,17 @@ def a_link(
     used: bool = False,
 ) -> tuple[RatingLink, str]:
     """A rating link row of the village's clerk serving 刘洋, and its token."""
-    unit = village(engine)
-    with Session(engine) as s:
-        vet = s.exec(select(Veteran).where(Veteran.name == "刘洋")).one()
-        now = datetime.now(UTC)
-        link = RatingLink(
-            id=f"test-{uuid.uuid4().hex[:8]}.information_collection.1",
-            case_id=f"{settings.case_id_prefix}return_home-x",
-            step="information_collection",
-            step_title="信息采集",
-            process="return_home",
-            org_unit_id=unit.id or 0,
-            org_path=unit.path,
-            clerk="village",
-            veteran_id=vet.id or 0,
-            issued_at=now,
-            expires_at=now + expires_in,
-            used_at=now if used else None,
-        )
-        s.add(link)
-        s.commit()
-        s.refresh(link)
-    return link, sign_rating_link(settings.secret_key, link.id, link.expires_at)
+    link, token, _ = rating_link(
+        engine,
+        settings,
+        veteran="刘洋",
+        step="information_collection",
+        step_title="信息采集",
+        expires_in=expires_in,
+        used=used,
+    )
+    assert link.org_unit_id == village(engine).id
+    return link, token
 
 
 def audits(engine: Engine, action: str) -> list[AuditEvent]:

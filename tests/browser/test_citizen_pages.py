@@ -18,7 +18,6 @@ which Temporal never sees)."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,11 +28,11 @@ from sqlmodel import Session, select
 
 from api.web.citizen_page import draft_key
 from models.processes import annual_review
-from models.rating_link import sign_rating_link
 from models.self_link import sign_link, task_id_of
 from models.settings import Settings
-from models.tables import Case, HumanTask, OrgUnit, RatingLink, Veteran
+from models.tables import Case, HumanTask, OrgUnit, Veteran
 from tests.browser.a11y import ORDER_RULES, assert_accessible
+from tests.support import rating_link
 
 PHONE = {"width": 360, "height": 780}
 ZOOM_200 = {"width": 180, "height": 390}  # 360 px at 200 % zoom, in CSS px
@@ -68,27 +67,8 @@ def settings(settings: Settings) -> Settings:
 
 
 def _rating_link(engine: Engine, settings: Settings, *, expired: bool = False) -> str:
-    now = datetime.now(UTC)
-    with Session(engine, expire_on_commit=False) as s:
-        vet = s.exec(select(Veteran).where(Veteran.name == "张伟")).one()
-        unit = s.get(OrgUnit, vet.org_unit_id)
-        assert unit is not None
-        link = RatingLink(
-            id=f"a11y-{uuid.uuid4().hex[:8]}.home_visit.1",
-            case_id=f"{settings.case_id_prefix}return_home-a11y",
-            step="home_visit",
-            step_title="入户走访",
-            process="return_home",
-            org_unit_id=unit.id or 0,
-            org_path=unit.path,
-            clerk="village",
-            veteran_id=vet.id or 0,
-            issued_at=now,
-            expires_at=now + (timedelta(seconds=-1) if expired else timedelta(days=7)),
-        )
-        s.add(link)
-        s.commit()
-    return sign_rating_link(settings.secret_key, link.id, link.expires_at)
+    expires_in = timedelta(seconds=-1) if expired else timedelta(days=7)
+    return rating_link(engine, settings, expires_in=expires_in)[1]
 
 
 def _review_link(engine: Engine, settings: Settings) -> str:

@@ -7,45 +7,22 @@ the rated step — without the rater's name, phone or ID number."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
 
-from models.rating_link import sign_rating_link
 from models.settings import Settings
-from models.tables import OrgUnit, RatingLink, Veteran
+from models.tables import Veteran
+from tests.support import rating_link
 
 COMMENT = "约好的走访日期一再推迟，电话也没人回复"
 PHONE = {"width": 390, "height": 844}
 
 
 def _link(engine: Engine, settings: Settings) -> tuple[str, Veteran]:
-    """A rating link of 张伟's home visit, as the workflow issues one when the step
-    completes (models/tables.RatingLink), and its signed token."""
-    now = datetime.now(UTC)
-    with Session(engine, expire_on_commit=False) as s:
-        vet = s.exec(select(Veteran).where(Veteran.name == "张伟")).one()
-        unit = s.get(OrgUnit, vet.org_unit_id)
-        assert unit is not None
-        case_id = f"{settings.case_id_prefix}return_home-v{vet.id}"
-        link = RatingLink(
-            id=f"{case_id}.home_visit.1",
-            case_id=case_id,
-            task_id=f"{case_id}.home_visit.1",
-            step="home_visit",
-            step_title="入户走访",
-            process="return_home",
-            org_unit_id=unit.id or 0,
-            org_path=unit.path,
-            clerk="village",
-            veteran_id=vet.id or 0,
-            issued_at=now,
-            expires_at=now + timedelta(days=30),
-        )
-        s.add(link)
-        s.commit()
-    return sign_rating_link(settings.secret_key, link.id, link.expires_at), vet
+    """A rating link as the home visit of 张伟's return-home case issues it."""
+    _, token, vet = rating_link(engine, settings, expires_in=timedelta(days=30))
+    return token, vet
 
 
 async def test_a_bad_rating_reaches_the_stations_inbox(
