@@ -18,7 +18,6 @@ cross-site POST is refused by its Origin.
 
 from __future__ import annotations
 
-from datetime import timedelta, timezone
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -38,15 +37,10 @@ from api.rating_page import (
     resolve,
 )
 from api.routes.auth import client_address
-from api.web.citizen_page import citizen_context
-from api.web.render import render
+from api.web.citizen_page import CHINA_TIME, citizen_page
 from models.processes.complaint import BAD_GRADES, GRADE_LABELS, GRADES
 
 router = APIRouter(prefix="/rate", include_in_schema=False)
-
-CHINA_TIME = timezone(timedelta(hours=8), "CST")
-# The page holds a credential in its URL: never cached, never indexed.
-_NO_STORE = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
 
 
 def _page(
@@ -56,11 +50,7 @@ def _page(
     status_code: int = 200,
     headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    page = render(
-        request, template, {**citizen_context(request), **ctx}, status_code=status_code
-    )
-    page.headers.update({**_NO_STORE, **(headers or {})})
-    return page
+    return citizen_page(request, template, ctx, status_code, headers)
 
 
 async def _refused(

@@ -18,7 +18,6 @@ cross-site POST is refused by its Origin.
 
 from __future__ import annotations
 
-from datetime import timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -38,8 +37,7 @@ from api.self_service import (
     resolve,
 )
 from api.update_errors import call_temporal, http_error_for, rpc_timeout
-from api.web.citizen_page import citizen_context
-from api.web.render import render
+from api.web.citizen_page import CHINA_TIME, citizen_page
 from api.web.self_form import (
     MAX_ROWS,
     MORE_ROWS,
@@ -56,11 +54,6 @@ from workflows.human_task import ProcessWorkflow
 
 router = APIRouter(prefix="/self", include_in_schema=False)
 
-CHINA_TIME = timezone(timedelta(hours=8), "CST")
-
-# The page holds a credential in its URL and personal data: never cached.
-_NO_STORE = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
-
 
 def _page(
     request: Request,
@@ -70,10 +63,7 @@ def _page(
     headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
     # Chinese only by design (the annual review's texts are the law's own words).
-    full = {**citizen_context(request, zh_only=True), **ctx}
-    page = render(request, template, full, status_code=status_code)
-    page.headers.update({**_NO_STORE, **(headers or {})})
-    return page
+    return citizen_page(request, template, ctx, status_code, headers, zh_only=True)
 
 
 async def _refused(

@@ -16,13 +16,21 @@ keeps no credential.
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta, timezone
 from typing import Any
 
 from fastapi import Request
+from fastapi.responses import HTMLResponse
 
 from api.web.i18n import Translator
+from api.web.render import render
 
 LARGE = "large"
+# Times on these pages are Beijing time.
+CHINA_TIME = timezone(timedelta(hours=8), "CST")
+# The pages hold a credential in their URL and personal data: never cached, never
+# indexed.
+NO_STORE = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
 
 
 def draft_key(token: str) -> str:
@@ -44,3 +52,19 @@ def citizen_context(request: Request, *, zh_only: bool = False) -> dict[str, Any
     if zh_only:
         ctx.update(Translator("zh-CN").functions(), lang="zh-CN")
     return ctx
+
+
+def citizen_page(
+    request: Request,
+    template: str,
+    ctx: dict[str, Any],
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    *,
+    zh_only: bool = False,
+) -> HTMLResponse:
+    """A citizen page drawn with ``citizen_context``, never cached."""
+    full = {**citizen_context(request, zh_only=zh_only), **ctx}
+    page = render(request, template, full, status_code=status_code)
+    page.headers.update({**NO_STORE, **(headers or {})})
+    return page
