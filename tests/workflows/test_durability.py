@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -135,38 +136,51 @@ async def test_restarted_temporal_server_resumes_open_cases_and_timers(
     tmp_path, settings, demo_engine, adapter
 ):
     e = demo_engine
-    port = _free_port()
     state = tmp_path / "temporal.db"
-    args = [
-        temporal_binary(),
-        "server",
-        "start-dev",
-        "--headless",
-        "--db-filename",
-        str(state),
-        "--ip",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "error",
-    ]
-    for name in SEARCH_ATTRIBUTES:
-        args += ["--search-attribute", f"{name}=Keyword"]
+
+    def server_args(port: int) -> list[str]:
+        args = [
+            temporal_binary(),
+            "server",
+            "start-dev",
+            "--headless",
+            "--db-filename",
+            str(state),
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "error",
+        ]
+        for name in SEARCH_ATTRIBUTES:
+            args += ["--search-attribute", f"{name}=Keyword"]
+        return args
 
     async def start_server() -> tuple[subprocess.Popen[bytes], Client]:
-        proc = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        for _ in range(300):
-            try:
-                return proc, await Client.connect(
-                    f"127.0.0.1:{port}",
-                    data_converter=make_data_converter(suite_codec()),
+        # A fresh port on every start: the port of the stopped server may meanwhile
+        # be taken (as an ephemeral port) by another test process on a busy CI
+        # machine, and the state file, not the port, is what the cases live in.
+        for attempt in range(3):
+            port = _free_port()
+            log = tmp_path / f"temporal-{attempt}.log"
+            with log.open("wb") as out:
+                proc = subprocess.Popen(
+                    server_args(port), stdout=out, stderr=subprocess.STDOUT
                 )
-            except RuntimeError:
-                await asyncio.sleep(0.1)
-        raise AssertionError("dev server did not start")
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline and proc.poll() is None:
+                try:
+                    return proc, await Client.connect(
+                        f"127.0.0.1:{port}",
+                        data_converter=make_data_converter(suite_codec()),
+                    )
+                except RuntimeError:
+                    await asyncio.sleep(0.2)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+        raise AssertionError(f"dev server did not start: {log.read_text()[-2000:]}")
 
     policy = ProcessPolicy(
         name="test",
