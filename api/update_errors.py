@@ -32,6 +32,7 @@ STATUS_BY_TYPE = {
     "IncidentNotOpen": 409,
     "ClaimedByOther": 409,
     "AlreadyClaimed": 409,
+    "AlreadyAssigned": 409,
     "NotClaimed": 409,
     "FourEyes": 409,
     "Recused": 409,

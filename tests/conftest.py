@@ -40,6 +40,8 @@ DB_BACKENDS = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
 # long files collected last (tests/workflows sorts after tests/api) left two workers idle
 # for the last minute of the run while the third finished them.
 SLOW_FIRST = (
+    "tests/test_scale_out.py",
+    "tests/test_faults.py",
     "tests/workflows/test_startup_loan.py",
     "tests/api/test_schemathesis.py",
     "tests/browser/test_accessibility.py",

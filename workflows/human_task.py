@@ -685,6 +685,14 @@ class ProcessWorkflow:
         task = self._open_task(inp.task_id)
         if not _supervises(inp.actor, task.view):
             raise reject("NotAuthorized", "只有上级或管理员可以转派任务")
+        if task.view.assignee == inp.target.username:
+            # A repeated request (a retry after a 503 whose Update went through) must
+            # not assign again and tell the holder twice.
+            raise reject(
+                "AlreadyAssigned",
+                f"任务已转派给 {inp.target.username}",
+                holder=inp.target.username,
+            )
         if not inp.reason.strip():
             raise reject(
                 "InvalidInput",

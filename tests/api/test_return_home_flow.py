@@ -417,6 +417,16 @@ async def test_reassign_needs_a_supervisor_and_a_reason(
         headers=manager.headers,
     )
     assert r.status_code == 200 and r.json()["assignee"] == "county2"
+    # The same request again (a retry after a 503 whose Update went through): 409,
+    # neither a second assignment nor a second task_assigned notice.
+    again = await http.post(
+        url,
+        json={"username": "county2", "reason": "county 休假"},
+        headers=manager.headers,
+    )
+    assert again.status_code == 409, again.text
+    assert again.json()["detail"]["type"] == "AlreadyAssigned"
+    assert again.json()["detail"]["holder"] == "county2"
     r = await http.post(
         f"/api/tasks/{task['id']}/unclaim", headers=await auth("county2")
     )
