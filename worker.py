@@ -15,6 +15,7 @@ from datetime import timedelta
 import structlog
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import PollerBehaviorAutoscaling, Worker
 
 from activities import build_activities
@@ -30,12 +31,33 @@ from workflows.registry import ALL_WORKFLOWS
 log = structlog.get_logger(__name__)
 
 
+# One SDK runtime per metrics address in this process (it holds the listening socket).
+_METRICS_RUNTIMES: dict[str, Runtime] = {}
+
+
+def metrics_runtime(settings: Settings) -> Runtime | None:
+    """The Temporal SDK runtime that serves the SDK's own metrics (``temporal_*``:
+    polls, workflow and activity task latencies, slots, sticky cache) in Prometheus
+    format at VETFLOW_WORKER_METRICS_ADDRESS; None (the default runtime, no metrics
+    served) when that is not set."""
+    address = settings.worker_metrics_address
+    if not address:
+        return None
+    if address not in _METRICS_RUNTIMES:
+        _METRICS_RUNTIMES[address] = Runtime(
+            telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address))
+        )
+    return _METRICS_RUNTIMES[address]
+
+
 async def connect_temporal(settings: Settings) -> Client:
-    """A client whose payloads are encrypted with the configured keyring."""
+    """A client whose payloads are encrypted with the configured keyring; its workers
+    export the SDK's metrics when VETFLOW_WORKER_METRICS_ADDRESS is set."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings),
+        runtime=metrics_runtime(settings),
     )
 
 
@@ -87,6 +109,7 @@ async def run_worker(settings: Settings) -> None:
         "worker_starting",
         task_queue=settings.task_queue,
         temporal=settings.temporal_address,
+        metrics=settings.worker_metrics_address or None,
     )
     async with build_worker(client, settings, engine):
         # The yearly review and monthly pay schedules, visible in the Temporal UI.

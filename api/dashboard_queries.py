@@ -99,13 +99,22 @@ def nearest_rank(sorted_values: list[float], pct: float) -> float:
     return sorted_values[max(1, math.ceil(pct / 100 * len(sorted_values))) - 1]
 
 
+def late_and_at_risk(now: datetime, risk_until: datetime) -> tuple[Any, Any]:
+    """SQL conditions on a task: overdue (flagged, or due before ``now``) and at risk
+    (not overdue, due between ``now`` and ``risk_until``). The dashboard and /metrics
+    count with these, so their figures agree."""
+    due = col(HumanTask.due_at)
+    late = or_(col(HumanTask.overdue), due < now)
+    risk = and_(~col(HumanTask.overdue), due >= now, due <= risk_until)
+    return late, risk
+
+
 def _open_tasks(
     conn: Connection, in_tree: Any, now: datetime, risk_until: datetime
 ) -> tuple[list[Any], list[Any], dict[str, int]]:
     """Open tasks counted by step, by org unit and by age bucket, with late/at risk."""
-    due, created = col(HumanTask.due_at), col(HumanTask.created_at)
-    late = or_(col(HumanTask.overdue), due < now)
-    risk = and_(~col(HumanTask.overdue), due >= now, due <= risk_until)
+    created = col(HumanTask.created_at)
+    late, risk = late_and_at_risk(now, risk_until)
     age = case(
         *[(created > now - timedelta(days=d), k) for k, d in AGE_BUCKETS if d],
         else_=AGE_BUCKETS[-1][0],

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
 from api.errors import forbidden
+from api.replay_pool import ReplayPool
 from api.security import SessionKind, token_session
 from models.contracts import Actor
 from models.settings import Settings
@@ -39,9 +40,15 @@ def get_temporal(request: Request) -> Client:
     return client
 
 
+def get_replay_pool(request: Request) -> ReplayPool:
+    pool: ReplayPool = request.app.state.replay_pool
+    return pool
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
+ReplayPoolDep = Annotated[ReplayPool, Depends(get_replay_pool)]
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client, WorkflowHistory
-from temporalio.converter import DataConverter
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.replay_pool import ReplayPool
 from api.update_errors import call_temporal, rpc_timeout
 from models.payload_codec import decode_history, has_encrypted_payloads
 from models.tables import HistoryArchive
@@ -32,7 +32,6 @@ class LoadedHistory:
     sha256: str  # of ``text``
     decoded_text: str  # the same history, payloads decrypted
     encrypted: bool  # the stored history has encrypted payloads
-    converter: DataConverter  # the client's: decodes the payloads (replay)
 
     @property
     def as_dict(self) -> dict[str, Any]:
@@ -62,7 +61,6 @@ async def _loaded(
         sha256,
         decoded.to_json() if decoded is not history else text,
         has_encrypted_payloads(history),
-        temporal.data_converter,
     )
 
 
@@ -100,18 +98,11 @@ async def load_history(
     return await _loaded(temporal, history, row.history_json, "archive", row.sha256)
 
 
-async def replay(loaded: LoadedHistory) -> str | None:
-    """Replay a history (as stored) against today's workflow code, decoding its payloads
-    with the data converter of the client that loaded it; the failure text, or None if
-    clean."""
-    from temporalio.worker import Replayer
-
-    from workflows.registry import ALL_WORKFLOWS
-
-    result = await Replayer(
-        workflows=ALL_WORKFLOWS, data_converter=loaded.converter
-    ).replay_workflow(loaded.history, raise_on_replay_failure=False)
-    return str(result.replay_failure) if result.replay_failure else None
+async def replay(loaded: LoadedHistory, pool: ReplayPool) -> str | None:
+    """Replay a history against today's workflow code in the replay pool's processes
+    (not in this event loop), from its payloads as decrypted with the key of the
+    client that loaded it; the failure text, or None if clean."""
+    return await pool.replay(loaded.history.workflow_id, loaded.decoded_text)
 
 
 def build_ids(history: dict[str, Any]) -> list[str]:

@@ -18,12 +18,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 
 from api.db_errors import install_database_error_handler
 from api.errors import ERROR_RESPONSES, document_errors
 from api.input_guard import InputGuardMiddleware, raise_input_problem
+from api.metrics import ApiMetrics
 from api.middleware import RequestContextMiddleware
 from api.pages import audit as audit_pages
 from api.pages import auth as auth_pages
@@ -36,6 +38,7 @@ from api.pages import incidents as incident_pages
 from api.pages import rating as rating_pages
 from api.pages import self_service as self_service_pages
 from api.pages import tasks as task_pages
+from api.replay_pool import ReplayPool
 from api.routes import (
     accounts,
     aftercare,
@@ -53,6 +56,7 @@ from api.routes import (
     incidents,
     loan_policies,
     loans,
+    metrics,
     org_units,
     pay_calendar,
     payroll,
@@ -63,6 +67,7 @@ from api.routes import (
 )
 from api.security import signing_key
 from api.security_headers import SecurityHeadersMiddleware
+from api.temporal_interceptor import api_client
 from api.update_errors import bind_call_timeout
 from api.web.render import render
 from api.web.session import CsrfFailed, LoginRequired
@@ -73,6 +78,7 @@ from models.settings import Settings
 # 👉 The JSON API: a new resource module adds its `router` here (one list, one place).
 ROUTERS = [
     health.router,
+    metrics.router,
     auth.router,
     accounts.router,
     veterans.router,
@@ -132,14 +138,19 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_engine = engine is None
         app.state.engine = engine or make_engine(settings.database_url)
+        app.state.metrics = ApiMetrics(app.state.engine, settings)
+        app.state.replay_pool = ReplayPool(settings.replay_processes)
         try:
-            app.state.temporal = temporal_client or await Client.connect(
+            connected = temporal_client or await Client.connect(
                 settings.temporal_address,
                 namespace=settings.temporal_namespace,
                 data_converter=data_converter(settings),
             )
+            # Same connection; its calls carry the request id and time the Updates.
+            app.state.temporal = api_client(connected, app.state.metrics)
             yield
         finally:
+            await run_in_threadpool(app.state.replay_pool.shutdown)
             # Given engines belong to the caller (tests, the CLI); ours is closed here.
             if own_engine:
                 app.state.engine.dispose()

@@ -156,6 +156,28 @@ class Settings(BaseSettings):
         default="",
         description="Key id that encrypts new payloads (default: the first entry).",
     )
+    metrics_token: str = Field(
+        default="",
+        description="Bearer token that a Prometheus scrape of the API's /metrics must "
+        "send. Empty: /metrics answers 404.",
+    )
+    metrics_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long /metrics reuses its task and outbox counts before it "
+        "queries the database again.",
+    )
+    worker_metrics_address: str = Field(
+        default="",
+        description="host:port where the worker serves the Temporal SDK's own metrics "
+        "(Prometheus, e.g. 0.0.0.0:9464). Empty: not served.",
+    )
+    replay_processes: int = Field(
+        default=2,
+        ge=1,
+        description="Processes the API replays histories in (an auditor's replay "
+        "never runs in the API's event loop); started on the first replay.",
+    )
     codec_cors_origins: str = Field(
         default="http://127.0.0.1:8233,http://localhost:8233",
         description="Comma-separated origins (the Temporal Web UI) allowed to call "

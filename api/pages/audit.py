@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.audit import record_case_action
 from api.case_queries import audit_scope, search_cases
-from api.deps import AuthUser, EngineDep, TemporalDep, get_settings
+from api.deps import AuthUser, EngineDep, ReplayPoolDep, TemporalDep, get_settings
 from api.evidence import evidence_zip
 from api.history_source import replay
 from api.pages.cases import case_view, subject_units
@@ -125,6 +125,7 @@ async def audit_replay(
     user: PageUser,
     engine: EngineDep,
     temporal: TemporalDep,
+    pool: ReplayPoolDep,
 ) -> HTMLResponse:
     """Replays the history against the current code; answers the verdict fragment (htmx)."""
     _require_auditor(user)
@@ -132,7 +133,7 @@ async def audit_replay(
     loaded = view["history"]
     if loaded is None:
         raise HTTPException(404, detail="案件历史已不存在")
-    error = await replay(loaded)
+    error = await replay(loaded, pool)
     await run_in_threadpool(
         record_case_action,
         engine,

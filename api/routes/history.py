@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.audit import record_case_action
 from api.case_queries import visible_case
-from api.deps import CurrentUser, EngineDep, TemporalDep
+from api.deps import CurrentUser, EngineDep, ReplayPoolDep, TemporalDep
 from api.history_source import LoadedHistory, load_history, replay
 from api.timeline import TimelineEntry, build_timeline
 from models.public import ReplayResult
@@ -106,14 +106,18 @@ async def export_history(
     summary="Replay the history against the current code",
 )
 async def replay_case(
-    case_id: str, engine: EngineDep, temporal: TemporalDep, user: CurrentUser
+    case_id: str,
+    engine: EngineDep,
+    temporal: TemporalDep,
+    user: CurrentUser,
+    pool: ReplayPoolDep,
 ) -> ReplayResult:
     """Auditors only: re-run the recorded history through today's workflow code and say
     whether it still produces the same decisions (no non-determinism)."""
     if not REPLAY_ROLES.intersection(user.roles):
         raise HTTPException(403, detail="仅审计人员可执行回放 (auditors only)")
     _, loaded = await _load(engine, temporal, user, case_id)
-    error = await replay(loaded)
+    error = await replay(loaded, pool)
     events = len(loaded.as_dict.get("events", []))
     await run_in_threadpool(
         record_case_action,

@@ -280,6 +280,9 @@ NOT_OURS = "404 404 404 404 404 404 404 404 404"
 ROWS: list[Row] = [
     # Public: the login, health and the API's own documentation.
     Row("GET", "/healthz", PUBLIC),
+    # Prometheus scrapes with VETFLOW_METRICS_TOKEN, which no staff login is
+    # (tests/api/test_observability.py: unset 404, right token 200).
+    Row("GET", "/metrics", "401 401 401 401 401 401 401 401 401"),
     Row("GET", "/openapi.json", PUBLIC),
     Row("GET", "/docs", PUBLIC),
     Row("GET", "/docs/oauth2-redirect", PUBLIC),
@@ -762,6 +765,7 @@ async def world(temporal_env, matrix_engine, tmp_path_factory) -> AsyncIterator[
         # per-address limit they share (tested in test_self_service.py) would refuse
         # the later rows.
         self_link_requests_per_minute=1000,
+        metrics_token=secrets.token_urlsafe(24),
     )
     client = temporal_env.client
     app = create_app(settings, engine=matrix_engine, temporal_client=client)
