@@ -3,8 +3,8 @@
 ``Replayer.replay_workflow`` runs the workflow code in Python and holds the GIL for most
 of its time: in the API process, two concurrent replays took other requests' p95 from
 12 to 208 ms (bench/replay_bench.py measures it). A small process pool, started on the
-first replay and shut down with the app, runs them instead; each pool process keeps one
-``Replayer`` with every workflow.
+first replay and shut down with the app, runs them instead, at a lower CPU priority
+than the API; each pool process keeps one ``Replayer`` with every workflow.
 
 The pool is given the history with its payloads already decrypted by the API
 (``LoadedHistory.decoded_text``), so the payload keys never leave the API process and
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -49,6 +50,17 @@ def replay_decoded(workflow_id: str, history_json: str) -> str | None:
     return str(result.replay_failure) if result.replay_failure else None
 
 
+# Pool processes run at a lower CPU priority than the API: when cores are short,
+# requests go first and replays take what is left (Unix ``nice``; 0 = unchanged).
+REPLAY_NICENESS = 10
+
+
+def _init_pool_process() -> None:
+    if REPLAY_NICENESS and hasattr(os, "nice"):
+        os.nice(REPLAY_NICENESS)
+    _start_process()
+
+
 class ReplayPool:
     """At most ``processes`` replays at once, each in its own process."""
 
@@ -65,7 +77,7 @@ class ReplayPool:
                 self._executor = ProcessPoolExecutor(
                     max_workers=self.processes,
                     mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_start_process,
+                    initializer=_init_pool_process,
                 )
             return self._executor
 
@@ -90,12 +102,6 @@ class ReplayPool:
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
-
-    def warm(self) -> None:
-        """Start the processes now (a benchmark's first replay then costs no start)."""
-        pool = self._pool()
-        for _ in range(self.processes):
-            pool.submit(_start_process)
 
     def shutdown(self) -> None:
         """Stop the processes (waits for replays under way)."""

@@ -118,7 +118,7 @@ async def replay_case(
         raise HTTPException(403, detail="仅审计人员可执行回放 (auditors only)")
     _, loaded = await _load(engine, temporal, user, case_id)
     error = await replay(loaded, pool)
-    events = len(loaded.as_dict.get("events", []))
+    events = len(loaded.history.events)  # not the whole text parsed again
     await run_in_threadpool(
         record_case_action,
         engine,

@@ -15,7 +15,7 @@ from temporalio.client import WorkflowHistory
 
 from api.replay_pool import ReplayPool
 from models.payload_codec import decode_history
-from tests.support import HISTORY_DIR, suite_codec
+from tests.support import HISTORY_DIR, TEST_PAYLOAD_KEYS, suite_codec
 
 RECORDED = next(
     iter(sorted(HISTORY_DIR.glob("0.3.0/ReturnHomeWorkflow/full_case_with_returns__*")))
@@ -70,3 +70,9 @@ async def test_event_loop_keeps_turning_while_two_replays_run(pool):
     assert await replays == [None, None]
     # In the loop, one replay of this history holds it for ≈ 150–300 ms.
     assert len(gaps) > 5 and max(gaps) < 0.1, max(gaps)
+
+
+def test_the_replay_bench_decrypts_the_recorded_histories():
+    from bench.replay_bench import recorded_keyring
+
+    assert recorded_keyring() == TEST_PAYLOAD_KEYS

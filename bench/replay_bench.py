@@ -1,0 +1,369 @@
+"""Does an auditor's replay hold up the API? Replay throughput and other requests'
+latency while replays run, in one run, for where the replay runs.
+
+An archived return-home case (a recorded history of tests/replay/histories, ≈ 400 KB,
+payloads encrypted) is replayed through ``POST /api/cases/{id}/replay`` (FastAPI's
+whole stack in this process, a real dev server answering NOT_FOUND so the archive is
+read). Modes (``--modes``):
+
+- ``process`` — today's API: the replay pool's processes (api/replay_pool.py);
+- ``inline``  — as before: a Replayer per call in the API's event loop;
+- ``thread``  — one Replayer in a worker thread (does it release the GIL?).
+
+For each it prints replays/s through the API (sequential) beside one shared Replayer
+called directly (the floor), and ``GET /api/tasks/{id}`` p50/p95 alone and while two
+replays run without pause, with the ratio against the goal (≤ 1.5×, issue 12).
+
+    .venv/bin/python bench/replay_bench.py [--replays 8] [--gets 150] [--modes process,inline,thread]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import json
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+GOAL_RATIO = 1.5
+RECORDED = "0.3.0/ReturnHomeWorkflow/full_case_with_returns__*.json"
+BENCH_CASE = "bench-replay-1"
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0–100) by nearest rank; 0.0 of no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))
+    return ordered[int(rank) - 1]
+
+
+@dataclass
+class ModeResult:
+    mode: str
+    api_replays_per_s: float = 0.0
+    get_alone_ms: list[float] = field(default_factory=list)
+    get_busy_ms: list[float] = field(default_factory=list)
+    replays_during: int = 0
+
+    @property
+    def ratio(self) -> float:
+        alone = percentile(self.get_alone_ms, 95)
+        return percentile(self.get_busy_ms, 95) / alone if alone else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "api_replays_per_s": round(self.api_replays_per_s, 2),
+            "get_alone_p50_ms": round(percentile(self.get_alone_ms, 50), 1),
+            "get_alone_p95_ms": round(percentile(self.get_alone_ms, 95), 1),
+            "get_busy_p50_ms": round(percentile(self.get_busy_ms, 50), 1),
+            "get_busy_p95_ms": round(percentile(self.get_busy_ms, 95), 1),
+            "p95_ratio": round(self.ratio, 2),
+            "goal_met": self.ratio <= GOAL_RATIO,
+            "replays_during": self.replays_during,
+        }
+
+
+def report(direct_per_s: float, results: Sequence[ModeResult]) -> str:
+    """The table the bench prints, then one JSON line per mode."""
+    lines = [
+        f"Replayer directly (one shared, in-process): {direct_per_s:.2f} replays/s",
+        "| mode | API replays/s (vs direct) | GET task p50/p95 alone | "
+        "with 2 replays running | p95 ratio (goal ≤ 1.5×) |",
+        "|---|---|---|---|---|",
+    ]
+    for r in results:
+        s = r.summary()
+        vs = r.api_replays_per_s / direct_per_s if direct_per_s else 0.0
+        lines.append(
+            f"| {r.mode} | {s['api_replays_per_s']:.2f} ({vs:.2f}×) | "
+            f"{s['get_alone_p50_ms']:.0f} / {s['get_alone_p95_ms']:.0f} ms | "
+            f"{s['get_busy_p50_ms']:.0f} / {s['get_busy_p95_ms']:.0f} ms | "
+            f"{s['p95_ratio']:.2f}× {'ok' if s['goal_met'] else 'MISSED'} |"
+        )
+    lines += [json.dumps(r.summary()) for r in results]
+    return "\n".join(lines)
+
+
+def recorded_keyring() -> str:
+    """The test suite's keyring (tests/support.py TEST_PAYLOAD_KEYS), which encrypted
+    the recorded histories' payloads."""
+    key = base64.b64encode(hashlib.sha256(b"test-key-1").digest()).decode()
+    return f"test-key-1:{key}"
+
+
+def recorded_history() -> tuple[str, str]:
+    """(workflow id, stored JSON) of the recorded full return-home case."""
+    path = next(iter(sorted((repo_root() / "tests/replay/histories").glob(RECORDED))))
+    return path.stem.split("__", 1)[1], path.read_text(encoding="utf-8")
+
+
+def archive_case(engine: Any, workflow_id: str, text: str) -> str:
+    """A closed case of 东关村 whose history only the app archive still has, and one
+    open task of it (what the GETs read); returns the task id."""
+    from sqlmodel import Session, select
+
+    from models.tables import Case, HistoryArchive, HumanTask, OrgUnit, Veteran
+
+    with Session(engine) as s:
+        unit = s.exec(select(OrgUnit).where(OrgUnit.code == "sfx-cgz-dgc")).one()
+        vet = s.exec(select(Veteran).where(Veteran.org_unit_id == unit.id)).first()
+        assert vet is not None and vet.id is not None and unit.id is not None
+        s.add(
+            Case(
+                id=BENCH_CASE,
+                workflow_id=workflow_id,
+                process="return_home",
+                title="退役返乡报到",
+                veteran_id=vet.id,
+                org_unit_id=unit.id,
+                org_path=unit.path,
+                status="closed",
+            )
+        )
+        s.flush()
+        s.add(
+            HistoryArchive(
+                workflow_id=workflow_id,
+                run_id="bench",
+                case_id=BENCH_CASE,
+                event_count=len(json.loads(text)["events"]),
+                sha256=hashlib.sha256(text.encode()).hexdigest(),
+                history_json=text,
+            )
+        )
+        task = HumanTask(
+            id=f"{BENCH_CASE}.visit.1",
+            case_id=BENCH_CASE,
+            workflow_id=workflow_id,
+            process="return_home",
+            step="visit",
+            title="走访",
+            candidate_role="village_staff",
+            org_unit_id=unit.id,
+            org_path=unit.path,
+            due_at=datetime.now(UTC) + timedelta(days=3),
+            outcomes=["done"],
+        )
+        s.add(task)
+        s.commit()
+        return task.id
+
+
+class InlineReplays:
+    """The replay as it was: a Replayer per call, in the API's event loop."""
+
+    async def replay(self, workflow_id: str, history_json: str) -> str | None:
+        from temporalio.client import WorkflowHistory
+        from temporalio.worker import Replayer
+
+        from models.payload_codec import make_data_converter
+        from workflows.registry import ALL_WORKFLOWS
+
+        result = await Replayer(
+            workflows=ALL_WORKFLOWS, data_converter=make_data_converter(None)
+        ).replay_workflow(
+            WorkflowHistory.from_json(workflow_id, history_json),
+            raise_on_replay_failure=False,
+        )
+        return str(result.replay_failure) if result.replay_failure else None
+
+    def shutdown(self) -> None:
+        pass
+
+
+class ThreadReplays(InlineReplays):
+    """One shared Replayer, each replay in a worker thread with its own event loop."""
+
+    async def replay(self, workflow_id: str, history_json: str) -> str | None:
+        from api.replay_pool import replay_decoded
+
+        return await asyncio.to_thread(replay_decoded, workflow_id, history_json)
+
+
+async def direct_rate(workflow_id: str, decoded: str, n: int) -> float:
+    """Replays/s of one shared Replayer called directly (no API, no pool)."""
+    from temporalio.client import WorkflowHistory
+    from temporalio.worker import Replayer
+
+    from models.payload_codec import make_data_converter
+    from workflows.registry import ALL_WORKFLOWS
+
+    replayer = Replayer(
+        workflows=ALL_WORKFLOWS, data_converter=make_data_converter(None)
+    )
+    history = WorkflowHistory.from_json(workflow_id, decoded)
+    await replayer.replay_workflow(history)  # imports and sandbox warm
+    started = time.perf_counter()
+    for _ in range(n):
+        await replayer.replay_workflow(history)
+    return n / (time.perf_counter() - started)
+
+
+async def run_mode(
+    mode: str, app: Any, http: Any, headers: dict[str, str], task_id: str, args: Any
+) -> ModeResult:
+    from api.replay_pool import ReplayPool
+
+    if mode == "process":
+        app.state.replay_pool = ReplayPool(2)
+    else:
+        app.state.replay_pool = InlineReplays() if mode == "inline" else ThreadReplays()
+    result = ModeResult(mode)
+    url = f"/api/cases/{BENCH_CASE}/replay"
+
+    async def replay_once() -> None:
+        r = await http.post(url, headers=headers)
+        if r.status_code != 200 or not r.json()["ok"]:
+            raise RuntimeError(f"replay failed: {r.status_code} {r.text[:300]}")
+
+    async def get_ms() -> float:
+        started = time.perf_counter()
+        r = await http.get(f"/api/tasks/{task_id}", headers=headers)
+        if r.status_code != 200:
+            raise RuntimeError(f"GET task: {r.status_code} {r.text[:300]}")
+        return (time.perf_counter() - started) * 1000
+
+    try:
+        await replay_once()  # warm: the pool's processes, the imports
+        started = time.perf_counter()
+        for _ in range(args.replays):
+            await replay_once()
+        result.api_replays_per_s = args.replays / (time.perf_counter() - started)
+        for _ in range(5):
+            await get_ms()
+        result.get_alone_ms = [await get_ms() for _ in range(args.gets)]
+        stop = asyncio.Event()
+
+        async def replaying() -> None:
+            while not stop.is_set():
+                await replay_once()
+                result.replays_during += 1
+
+        loops = [asyncio.create_task(replaying()) for _ in range(2)]
+        await asyncio.sleep(0.2)  # both under way
+        try:
+            for _ in range(args.gets):
+                result.get_busy_ms.append(await get_ms())
+                await asyncio.sleep(0.005)  # a clerk's requests, not a tight loop
+        finally:
+            stop.set()
+            await asyncio.gather(*loops)
+    finally:
+        await asyncio.to_thread(app.state.replay_pool.shutdown)
+    return result
+
+
+async def bench(args: argparse.Namespace) -> tuple[float, list[ModeResult]]:
+    import httpx
+    from sqlmodel import SQLModel
+    from temporalio.client import WorkflowHistory
+    from temporalio.common import SearchAttributeKey
+    from temporalio.testing import WorkflowEnvironment
+
+    import models.tables  # noqa: F401
+    from api.main import create_app
+    from models.contracts import SEARCH_ATTRIBUTES
+    from models.db import make_engine
+    from models.demo import DEMO_PASSWORD, seed_demo
+    from models.payload_codec import codec_from_settings, decode_history
+    from models.payload_codec import data_converter as converter_of
+    from models.settings import Settings
+
+    workflow_id, stored = recorded_history()
+    tmp = Path(tempfile.mkdtemp(prefix="replay-bench-"))
+    settings = Settings(
+        database_url=f"sqlite:///{tmp}/app.db",
+        secret_key=secrets.token_urlsafe(40),
+        payload_keys=recorded_keyring(),
+        task_queue="replay-bench",
+    )
+    decoded = (
+        await decode_history(
+            WorkflowHistory.from_json(workflow_id, stored),
+            codec_from_settings(settings),
+        )
+    ).to_json()
+    direct = await direct_rate(workflow_id, decoded, args.replays)
+    engine = make_engine(settings.database_url)
+    SQLModel.metadata.create_all(engine)
+    seed_demo(engine)
+    task_id = archive_case(engine, workflow_id, stored)
+    beside = Path(sys.executable).parent / "temporal"
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(beside)
+        if beside.exists()
+        else shutil.which("temporal"),
+        data_converter=converter_of(settings),
+        search_attributes=[
+            SearchAttributeKey.for_keyword(n) for n in SEARCH_ATTRIBUTES
+        ],
+        dev_server_log_level="error",
+    )
+    results: list[ModeResult] = []
+    try:
+        app = create_app(settings, engine=engine, temporal_client=env.client)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://bench"
+            ) as http,
+        ):
+            r = await http.post(
+                "/api/auth/token",
+                data={"username": "auditor", "password": DEMO_PASSWORD},
+            )
+            headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+            for mode in args.modes:
+                results.append(await run_mode(mode, app, http, headers, task_id, args))
+    finally:
+        await env.shutdown()
+        engine.dispose()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return direct, results
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--replays", type=int, default=8, help="sequential replays timed")
+    p.add_argument("--gets", type=int, default=150, help="GET /api/tasks/{id} timed")
+    p.add_argument(
+        "--modes",
+        type=lambda s: [m for m in s.split(",") if m],
+        default=["process", "inline", "thread"],
+        help="comma-separated: process, inline, thread",
+    )
+    args = p.parse_args(argv)
+    bad = set(args.modes) - {"process", "inline", "thread"}
+    if bad:
+        p.error(f"unknown modes: {sorted(bad)}")
+    return args
+
+
+def main() -> None:
+    from models.logconfig import configure_logging
+    from models.settings import Settings
+
+    configure_logging(Settings(log_level="WARNING", log_format="console"))
+    direct, results = asyncio.run(bench(parse_args()))
+    sys.stdout.write(report(direct, results) + "\n")
+
+
+if __name__ == "__main__":
+    main()
