@@ -459,7 +459,7 @@ class Clerks:
         await self.http.aclose()
 
 
-def _today() -> str:
+def today() -> str:
     return datetime.now(SHANGHAI).date().isoformat()
 
 
@@ -468,7 +468,7 @@ def complaint_form(n: int) -> dict[str, Any]:
         "channel": "window",
         "category": "efficiency",
         "matter": f"窗口办事排队过长 #{n}",
-        "received_on": _today(),
+        "received_on": today(),
         "complainant_name": f"投诉人{n}",
         "complainant_phone": "13800000000",
     }
@@ -518,11 +518,20 @@ async def drive_complaint(
         "complete",
         {
             "outcome": "misrated",
-            "data": {"contacted_on": _today(), "facts": "误评"},
+            "data": {"contacted_on": today(), "facts": "误评"},
         },
         lambda t: t["status"] == "completed",
     )
     progress("verified")
+    await finish_complaint(clerks, case_id, first, second)
+    progress("closed")
+
+
+async def finish_complaint(
+    clerks: Clerks, case_id: str, first: str, second: str
+) -> None:
+    """申诉复核 upholds the appeal (opened on ``first``, completed on ``second``);
+    then the case closes."""
     appeal = await clerks.open_task(first, "township", case_id, "appeal_review")
     await clerks.act(
         second,
@@ -539,7 +548,6 @@ async def drive_complaint(
             break
         assert time.monotonic() < clerks.deadline, f"{case_id} never closed: {r.text}"
         await asyncio.sleep(0.3)
-    progress("closed")
 
 
 # --- what must hold afterwards --------------------------------------------------------

@@ -99,6 +99,18 @@ def test_vetflow_services_run_our_image_and_commands():
     assert SERVICES["vetflow-worker"]["deploy"]["replicas"] >= 2
 
 
+def test_api_and_workers_keep_no_state_and_share_one_configuration():
+    """Any number of either can run (tests/test_scale_out.py runs 2 APIs and 3
+    workers): nothing of theirs is on a volume, and every worker variable reaches
+    the API with the same value (one token key, one payload keyring, one queue)."""
+    for service in ("vetflow-api", "vetflow-worker"):
+        assert not SERVICES[service].get("volumes"), service
+        assert SERVICES[service]["restart"] == "unless-stopped"
+    api, worker = env_of("vetflow-api"), env_of("vetflow-worker")
+    assert {k: api.get(k) for k in worker} == worker
+    assert SERVICES["vetflow-worker"]["stop_grace_period"]
+
+
 def test_vetflow_services_use_only_settings_variables():
     fields = {f"VETFLOW_{name.upper()}" for name in Settings.model_fields}
     for service in VETFLOW:

@@ -24,10 +24,13 @@ import httpx
 import psycopg
 import pytest_asyncio
 from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session
 from temporalio.client import Client
 
+from models.contracts import CompleteTaskInput, TaskResult
 from models.db import make_engine
 from models.settings import Settings
+from models.tables import HumanTask
 from tests.stack import (
     UNIT,
     Clerks,
@@ -37,10 +40,12 @@ from tests.stack import (
     Traffic,
     assert_nothing_lost,
     drive_complaint,
+    finish_complaint,
     start_complaint,
+    today,
     unit_id,
 )
-from tests.support import TEST_PAYLOAD_KEYS
+from tests.support import TEST_PAYLOAD_KEYS, actor
 from vetflow_cli import migrate_and_seed
 
 CASES = 12
@@ -112,9 +117,10 @@ async def _drive_through(
 ) -> Traffic:
     """Start CASES complaints, drive them all at once and inject ``fault`` after the
     first three were verified; then check nothing was lost. ``fault`` gets an open
-    task no clerk touches meanwhile (to probe the API with)."""
+    verify task no clerk touches meanwhile (to probe with); its case is finished
+    afterwards from where the fault left it."""
     traffic = Traffic()
-    clerks = Clerks(traffic, time.monotonic() + 180)
+    clerks = Clerks(traffic, time.monotonic() + 120)  # within pytest-timeout
     verified = asyncio.Event()
     count = 0
 
@@ -144,7 +150,10 @@ async def _drive_through(
         results = await asyncio.gather(inject(), *drives, return_exceptions=True)
         failed = [r for r in results if isinstance(r, BaseException)]
         assert not failed, f"{failed[:3]!r}\n{f.logs()}"
-        await drive_complaint(clerks, probe_case, f.api, f.api, reassign=False)
+        if await _still_open(f, probe_task):
+            await drive_complaint(clerks, probe_case, f.api, f.api, reassign=False)
+        else:
+            await finish_complaint(clerks, probe_case, f.api, f.api)
         dead = [c.name for c in f.stack.children() if not c.alive()]
         assert not dead, f"{dead} exited\n{f.logs()}"
         assert traffic.errors == [], traffic.errors  # 503s only, never a 500
@@ -153,6 +162,12 @@ async def _drive_through(
         return traffic
     finally:
         await clerks.aclose()
+
+
+async def _still_open(f: FaultStack, task_id: str) -> bool:
+    with Session(f.engine) as s:
+        task = s.get(HumanTask, task_id)
+        return task is not None and task.status == "open"
 
 
 async def _health(api: str) -> httpx.Response:
@@ -164,10 +179,29 @@ async def test_postgres_restarted_under_load(faults: FaultStack):
     f = faults
     seen: dict[str, httpx.Response] = {}
 
+    verify: asyncio.Task[TaskResult] | None = None
+
     async def restart_postgres(clerks: Clerks, probe_task: str) -> None:
+        nonlocal verify
+        clerk = actor(f.engine, "village")
+        case_id = probe_task.split(".", 1)[0]
         await asyncio.to_thread(f.cluster.ctl, "stop")
         down = time.monotonic()
         try:
+            # Accepted by the workflow while the database is down: the activities
+            # it leads to fail and are retried until the database is back.
+            verify = asyncio.create_task(
+                f.client.get_workflow_handle(case_id).execute_update(
+                    "complete_task",
+                    CompleteTaskInput(
+                        task_id=probe_task,
+                        actor=clerk,
+                        outcome="misrated",
+                        data={"contacted_on": today(), "facts": "误评"},
+                    ),
+                    result_type=TaskResult,
+                )
+            )
             seen["health"] = await _health(f.api)
             async with httpx.AsyncClient(timeout=30) as http:
                 seen["claim"] = await http.post(
@@ -180,6 +214,7 @@ async def test_postgres_restarted_under_load(faults: FaultStack):
             await asyncio.to_thread(f.cluster.ctl, "start")
 
     traffic = await _drive_through(f, restart_postgres)
+    assert verify is not None and (await verify).outcome == "misrated"
     health, claim = seen["health"], seen["claim"]
     assert health.status_code == 503 and health.headers["retry-after"], health.text
     assert health.json()["database"].startswith("error"), health.text
@@ -187,7 +222,8 @@ async def test_postgres_restarted_under_load(faults: FaultStack):
     assert claim.status_code == 503 and claim.headers["retry-after"], claim.text
     assert claim.json()["detail"]["type"] == "DatabaseUnavailable", claim.text
     assert traffic.statuses[503] >= 1, traffic.statuses
-    # The workers' activities met the outage and were retried.
+    # The workers' activities met the outage and were retried (the probe's Update
+    # above returned only once they went through).
     logs = "".join(w.log.read_text(errors="replace") for w in f.stack.workers)
     assert "OperationalError" in logs, f.logs()
     assert (await _health(f.api)).status_code == 200

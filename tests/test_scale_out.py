@@ -34,6 +34,7 @@ from tests.stack import (
     assert_nothing_lost,
     drive_complaint,
     start_complaint,
+    tail,
     unit_id,
 )
 from tests.support import TEST_PAYLOAD_KEYS
@@ -102,11 +103,17 @@ async def test_a_page_session_of_one_api_works_on_the_other(stack: Stack):
         httpx.AsyncClient(base_url=api1, timeout=30) as one,
         httpx.AsyncClient(base_url=api2, timeout=30) as two,
     ):
-        await page_login(one, "township")
+        csrf = await page_login(one, "township")
         two.cookies = one.cookies
         inbox = await two.get("/inbox")
         assert inbox.status_code == 200, inbox.text[:300]
         assert "周站长" in inbox.text  # the township clerk's name, from the session
+        # API 1's form token is good on API 2; logging out there ends the session
+        # on API 1 too (the session row is in the database, not in a process).
+        out = await two.post("/logout", data={"csrf_token": csrf})
+        assert out.status_code == 303, out.text[:300]
+        again = await one.get("/inbox")
+        assert again.status_code == 303 and "/login" in again.headers["location"]
 
 
 async def test_fifty_cases_on_two_apis_and_three_workers_one_killed(
@@ -114,7 +121,7 @@ async def test_fifty_cases_on_two_apis_and_three_workers_one_killed(
 ):
     api1, api2 = stack.bases
     traffic = Traffic()
-    clerks = Clerks(traffic, time.monotonic() + 240)
+    clerks = Clerks(traffic, time.monotonic() + 150)  # within pytest-timeout
     unit = unit_id(app_engine, UNIT)
     verified = 0
     victim = stack.workers[0]
@@ -156,6 +163,8 @@ async def test_fifty_cases_on_two_apis_and_three_workers_one_killed(
         case_ids = [r for r in results if isinstance(r, str)]
         elapsed = time.monotonic() - started
         assert killed_at is not None and not victim.alive()
+        # The victim held cases when it died (its activities log their workflow).
+        assert "workflow_id" in victim.log.read_text(errors="replace"), tail(victim.log)
         assert not [w.name for w in stack.workers[1:] if not w.alive()], (
             stack.logs_tail()
         )
