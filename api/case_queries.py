@@ -168,11 +168,9 @@ def list_tasks(
         if case_id:
             q = q.where(HumanTask.case_id == case_id)
         total = s.exec(select(func.count()).select_from(q.subquery())).one()
-        order = (
-            col(HumanTask.due_at).is_(None),
-            col(HumanTask.due_at),
-            col(HumanTask.created_at),
-        )
+        # Tasks without a due date last. Spelled NULLS LAST rather than as a sort on
+        # ``due_at IS NULL``, so PostgreSQL reads the order off its due-date indexes.
+        order = (col(HumanTask.due_at).asc().nulls_last(), col(HumanTask.created_at))
         rows = s.exec(q.order_by(*order).offset(offset).limit(limit)).all()
         return list(rows), int(total)
 

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -125,23 +125,73 @@ class Case(SQLModel, table=True):
     )
 
 
+# On PostgreSQL an ``org_path`` index column uses ``varchar_pattern_ops``: the subtree
+# filter ``org_path LIKE '/1/4/%'`` can use it whatever the database collation (a
+# default btree serves LIKE only under the C collation). SQLite ignores the option.
+PATH_PATTERN_OPS = {"org_path": "varchar_pattern_ops"}
+
+
 class HumanTask(SQLModel, table=True):
-    """A human step of a case (projection; the workflow owns the state)."""
+    """A human step of a case (projection; the workflow owns the state).
+
+    Indexes follow the reads (api/inbox_queries.py, api/case_queries.py; their plans on
+    PostgreSQL are checked in tests/api/test_inbox_plans.py): tasks of a subtree by
+    status and due date (a small subtree through the path, a large one walking the due
+    dates), the unclaimed open tasks of a role, a clerk's own tasks, a clerk's done
+    tasks, a case's tasks by status.
+    """
 
     __tablename__ = "human_task"
+    __table_args__ = (
+        # A subtree's open tasks: counted off the index alone (case_id is there for
+        # the exclusion test), listed for a small subtree.
+        Index(
+            "ix_human_task_status_path_due",
+            "status",
+            "org_path",
+            "due_at",
+            "case_id",
+            postgresql_ops=PATH_PATTERN_OPS,
+        ),
+        # A large subtree's first page: the due dates in order, the path checked in
+        # the index.
+        Index(
+            "ix_human_task_status_due_path",
+            "status",
+            "due_at",
+            "org_path",
+            postgresql_ops=PATH_PATTERN_OPS,
+        ),
+        # The claimable tab: unclaimed open tasks of a role, by due date.
+        Index(
+            "ix_human_task_claimable",
+            "candidate_role",
+            "due_at",
+            "org_path",
+            postgresql_ops=PATH_PATTERN_OPS,
+            postgresql_where=text("status = 'open' AND assignee IS NULL"),
+            sqlite_where=text("status = 'open' AND assignee IS NULL"),
+        ),
+        Index("ix_human_task_assignee_status_due", "assignee", "status", "due_at"),
+        Index(
+            "ix_human_task_completed_by_status_due", "completed_by", "status", "due_at"
+        ),
+        Index("ix_human_task_case_status", "case_id", "status", "due_at"),
+        Index("ix_human_task_org_path", "org_path", postgresql_ops=PATH_PATTERN_OPS),
+    )
 
     id: str = Field(primary_key=True, max_length=200)
-    case_id: str = Field(foreign_key="case.id", index=True, max_length=120)
+    case_id: str = Field(foreign_key="case.id", max_length=120)
     workflow_id: str = Field(max_length=120)
     process: str = Field(index=True, max_length=64)
     step: str = Field(index=True, max_length=64)
     title: str = Field(max_length=200)
     regulation: str = Field(default="", max_length=200)
-    candidate_role: str = Field(index=True, max_length=64)
+    candidate_role: str = Field(max_length=64)
     org_unit_id: int = Field(foreign_key="org_unit.id", index=True)
-    org_path: str = Field(default="/", index=True, max_length=400)
-    assignee: str | None = Field(default=None, index=True, max_length=64)
-    status: str = Field(default="open", index=True, max_length=16)
+    org_path: str = Field(default="/", max_length=400)
+    assignee: str | None = Field(default=None, max_length=64)
+    status: str = Field(default="open", max_length=16)
     overdue: bool = Field(default=False, index=True)
     # Highest rung of the escalation ladder reached (0 = not escalated).
     escalation_level: int = Field(default=0)
@@ -151,7 +201,7 @@ class HumanTask(SQLModel, table=True):
     seq: int = Field(default=0)
     round: int = Field(default=1)
     created_at: datetime = Field(default_factory=utcnow)
-    due_at: datetime | None = Field(default=None, index=True)
+    due_at: datetime | None = Field(default=None)
     remind_at: datetime | None = None
     outcomes: list[str] = Field(
         default_factory=list, sa_column=Column(JSON, nullable=False)

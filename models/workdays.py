@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -32,6 +33,13 @@ OFFICE_CLOSE = time(17, 30)
 _warned_years: set[int] = set()
 
 
+@lru_cache(maxsize=4096)
+def _statutory_workday(d: date) -> bool:
+    """chinese-calendar's answer for ``d`` (fixed data: cached; a year it lacks raises
+    NotImplementedError, which is not cached)."""
+    return bool(chinese_calendar.is_workday(d))
+
+
 class WorkCalendar:
     """Is a day a working day: overrides first, then chinese-calendar, then weekends."""
 
@@ -42,7 +50,7 @@ class WorkCalendar:
         if d in self.overrides:
             return self.overrides[d]
         try:
-            return bool(chinese_calendar.is_workday(d))
+            return _statutory_workday(d)
         except NotImplementedError:
             if d.year not in _warned_years:
                 _warned_years.add(d.year)
