@@ -139,8 +139,9 @@ VETERANS_PER_VILLAGE = 30
 # (label, username) of the clerks measured: one per level.
 CLERKS = [("village", "bv0a"), ("township", "bt0a"), ("county", "bc0")]
 ENDPOINTS = [
-    ("API open tasks", "/api/tasks?status=open&limit=50"),
-    ("API my tasks", "/api/tasks?status=open&mine=true&limit=50"),
+    ("API open tasks, exact count", "/api/tasks?status=open&limit=50"),
+    ("API open tasks", "/api/tasks?status=open&limit=50&count_limit=1000"),
+    ("API my tasks", "/api/tasks?status=open&mine=true&limit=50&count_limit=1000"),
     ("page claimable", "/inbox"),
     ("page mine", "/inbox?tab=mine"),
     ("page done", "/inbox?tab=done"),

@@ -57,7 +57,13 @@ class TaskPublic(BaseModel):
 
 class TasksPublic(BaseModel):
     data: list[TaskPublic]
-    count: int
+    count: int = Field(
+        description="Tasks matching the filters; with `count_limit`, at most that many"
+    )
+    count_capped: bool = Field(
+        default=False,
+        description="True when counting stopped at `count_limit`: more tasks match",
+    )
 
 
 class CaseCreate(BaseModel):

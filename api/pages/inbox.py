@@ -35,15 +35,18 @@ def _saved_filters(engine: EngineDep, user: AuthUser) -> list[SavedFilter]:
         return list(s.exec(q.order_by(col(SavedFilter.name))).all())
 
 
-def _org_units(engine: EngineDep, user: AuthUser) -> list[OrgUnit]:
+def _org_units(engine: EngineDep, user: AuthUser) -> list[tuple[int | None, str]]:
+    """(id, name) of the units of the subtree, for the filter's list (a county's 300
+    villages: two columns, not whole rows)."""
     with Session(engine) as s:
-        return list(
-            s.exec(
-                select(OrgUnit)
+        return [
+            (unit_id, name)
+            for unit_id, name in s.exec(
+                select(OrgUnit.id, OrgUnit.name)
                 .where(col(OrgUnit.path).startswith(user.org_path))
                 .order_by(col(OrgUnit.path))
             ).all()
-        )
+        ]
 
 
 def _context(

@@ -48,8 +48,18 @@ async def list_tasks_route(
     case_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Offset = 0,
+    count_limit: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=1_000_000,
+            description="Stop counting past this many tasks (`count_capped` then "
+            "says more match); without it every matching task is counted",
+        ),
+    ] = None,
 ) -> TasksPublic:
-    """Tasks in my organisation's subtree, soonest due first."""
+    """Tasks in my organisation's subtree, soonest due first (then those without a
+    due date)."""
     rows, count = await run_in_threadpool(
         lambda: list_tasks(
             engine,
@@ -60,9 +70,12 @@ async def list_tasks_route(
             case_id=case_id,
             limit=limit,
             offset=offset,
+            count_limit=count_limit,
         )
     )
     data = await run_in_threadpool(read_tasks, engine, settings, user, rows)
+    if count_limit is not None and count > count_limit:
+        return TasksPublic(data=data, count=count_limit, count_capped=True)
     return TasksPublic(data=data, count=count)
 
 

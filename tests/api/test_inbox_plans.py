@@ -167,7 +167,11 @@ def test_inbox_tabs_use_their_indexes(county: Engine):
 def test_task_list_api_uses_its_indexes(county: Engine):
     for username in CLERKS:
         clerk = user(county, username)
-        for read, mine in (("api_open", False), ("api_mine", True)):
+        for read, mine, count_limit in (
+            ("api_open", False, None),
+            ("api_open", False, 1000),
+            ("api_mine", True, None),
+        ):
             with Statements(county) as sent:
                 list_tasks(
                     county,
@@ -178,6 +182,7 @@ def test_task_list_api_uses_its_indexes(county: Engine):
                     case_id=None,
                     limit=50,
                     offset=0,
+                    count_limit=count_limit,
                 )
             intended = COUNTY if username == "bc0" else INTENDED
             assert_uses(county, read, sent.on_tasks(), intended)
