@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import structlog
 from sqlalchemy.engine import Engine
-from temporalio.client import Client
+from temporalio.client import Client, HeaderCodecBehavior
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import PollerBehaviorAutoscaling, Worker
 
@@ -51,12 +51,14 @@ def metrics_runtime(settings: Settings) -> Runtime | None:
 
 
 async def connect_temporal(settings: Settings) -> Client:
-    """A client whose payloads are encrypted with the configured keyring; its workers
-    export the SDK's metrics when VETFLOW_WORKER_METRICS_ADDRESS is set."""
+    """A client whose payloads, headers too (the request id), are encrypted with the
+    configured keyring; its workers export the SDK's metrics when
+    VETFLOW_WORKER_METRICS_ADDRESS is set."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings),
+        header_codec_behavior=HeaderCodecBehavior.CODEC,
         runtime=metrics_runtime(settings),
     )
 

@@ -7,18 +7,22 @@ its payloads decoded by the Temporal client's codec, which the timeline reads.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
+from temporalio.api.history.v1 import History
 from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.replay_pool import ReplayPool
+from api.replay_pool import ReplayOutcome, ReplayPool
 from api.update_errors import call_temporal, rpc_timeout
 from models.payload_codec import decode_history, has_encrypted_payloads
 from models.tables import HistoryArchive
@@ -30,8 +34,13 @@ class LoadedHistory:
     text: str  # as stored: `WorkflowHistory.to_json`
     source: str  # temporal | archive
     sha256: str  # of ``text``
-    decoded_text: str  # the same history, payloads decrypted
+    decoded: WorkflowHistory  # the same history, payloads decrypted
     encrypted: bool  # the stored history has encrypted payloads
+
+    @cached_property
+    def decoded_text(self) -> str:
+        """``decoded`` as JSON (made when first asked: a replay does not need it)."""
+        return self.text if self.decoded is self.history else self.decoded.to_json()
 
     @property
     def as_dict(self) -> dict[str, Any]:
@@ -59,7 +68,7 @@ async def _loaded(
         text,
         source,
         sha256,
-        decoded.to_json() if decoded is not history else text,
+        decoded,
         has_encrypted_payloads(history),
     )
 
@@ -98,11 +107,49 @@ async def load_history(
     return await _loaded(temporal, history, row.history_json, "archive", row.sha256)
 
 
+def _sha256_of(history: WorkflowHistory) -> str:
+    return hashlib.sha256(history.to_json().encode()).hexdigest()
+
+
+def _serialized(history: WorkflowHistory) -> bytes:
+    return History(events=history.events).SerializeToString()
+
+
 async def replay(loaded: LoadedHistory, pool: ReplayPool) -> str | None:
-    """Replay a history against today's workflow code in the replay pool's processes
-    (not in this event loop), from its payloads as decrypted with the key of the
-    client that loaded it; the failure text, or None if clean."""
-    return await pool.replay(loaded.history.workflow_id, loaded.decoded_text)
+    """Replay a loaded history against today's workflow code in the replay pool's
+    processes (not in this event loop); the failure text, or None if clean."""
+    outcome = await pool.replay(
+        loaded.history.workflow_id, _serialized(loaded.history), loaded.sha256
+    )
+    return outcome.failure
+
+
+async def replay_history(
+    temporal: Client, engine: Engine, workflow_id: str, pool: ReplayPool
+) -> tuple[str, ReplayOutcome] | None:
+    """Replay a case's history from Temporal while it has it, else from the archive
+    (its source and the outcome); None when neither has it. Only the fetch happens in
+    this event loop: parsing, decrypting and replaying happen in the pool."""
+    try:
+        history = await call_temporal(
+            temporal.get_workflow_handle(workflow_id).fetch_history(
+                rpc_timeout=rpc_timeout()
+            )
+        )
+        # The SHA-256 of the history written out in this process, as the export says
+        # (protobuf writes map entries in a per-process order), in a thread meanwhile.
+        digest, outcome = await asyncio.gather(
+            run_in_threadpool(_sha256_of, history),
+            pool.replay(workflow_id, _serialized(history), ""),
+        )
+        return "temporal", dataclasses.replace(outcome, sha256=digest)
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+    row = await run_in_threadpool(_archived, engine, workflow_id)
+    if row is None:
+        return None
+    return "archive", await pool.replay(workflow_id, row.history_json, row.sha256)
 
 
 def build_ids(history: dict[str, Any]) -> list[str]:

@@ -139,7 +139,7 @@ def create_app(
         own_engine = engine is None
         app.state.engine = engine or make_engine(settings.database_url)
         app.state.metrics = ApiMetrics(app.state.engine, settings)
-        app.state.replay_pool = ReplayPool(settings.replay_processes)
+        pool: ReplayPool | None = None
         try:
             connected = temporal_client or await Client.connect(
                 settings.temporal_address,
@@ -148,9 +148,15 @@ def create_app(
             )
             # Same connection; its calls carry the request id and time the Updates.
             app.state.temporal = api_client(connected, app.state.metrics)
+            app.state.replay_pool = pool = ReplayPool(
+                settings.replay_processes,
+                connected.data_converter.payload_codec,
+                settings,
+            )
             yield
         finally:
-            await run_in_threadpool(app.state.replay_pool.shutdown)
+            if pool is not None:
+                await run_in_threadpool(pool.shutdown)
             # Given engines belong to the caller (tests, the CLI); ours is closed here.
             if own_engine:
                 app.state.engine.dispose()

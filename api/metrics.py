@@ -14,7 +14,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import case, func, select
@@ -150,6 +155,8 @@ class ApiMetrics:
             registry=self.registry,
         )
         self.registry.register(ProjectionCollector(engine, settings))
+        # This process's CPU seconds, resident memory and open files (process_*).
+        ProcessCollector(registry=self.registry)
 
     def render(self) -> bytes:
         """The text exposition format (queries the database when the cache is stale:

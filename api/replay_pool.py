@@ -1,35 +1,89 @@
 """Replays run in separate processes, never in the API's event loop.
 
 ``Replayer.replay_workflow`` runs the workflow code in Python and holds the GIL for most
-of its time: in the API process, two concurrent replays took other requests' p95 from
-12 to 208 ms (bench/replay_bench.py measures it). A small process pool, started on the
-first replay and shut down with the app, runs them instead, at a lower CPU priority
-than the API; each pool process keeps one ``Replayer`` with every workflow.
+of its time, and so do parsing a history's JSON, writing it out for its SHA-256 and
+decrypting its payloads (≈ 80, 50 and 30 ms of a 500-event history): in the API process,
+two concurrent replays took other requests' p95 from 12 to 208 ms. A small process
+pool, started on the first replay and shut down with the app, does all of that instead,
+at a lower CPU priority than the API; each pool process keeps one ``Replayer`` with
+every workflow and a copy of the API client's payload codec (its keyring, read again
+from the settings when a payload names a key it lacks, as the API's own does).
 
-The pool is given the history with its payloads already decrypted by the API
-(``LoadedHistory.decoded_text``), so the payload keys never leave the API process and
-the pool replays with the plain pydantic converter.
+The API hands over the history as stored: a serialized ``History`` protobuf (from
+Temporal; a fraction of the JSON's size, parsed in C) or the archive's JSON text.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import multiprocessing
 import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 
+from temporalio.api.history.v1 import History
 from temporalio.client import WorkflowHistory
+from temporalio.converter import PayloadCodec
 from temporalio.worker import Replayer
 
-from models.payload_codec import make_data_converter
+from models.payload_codec import (
+    AesGcmCodec,
+    Keyring,
+    PayloadKeyError,
+    decode_history,
+    keyring_from_settings,
+    make_data_converter,
+)
+from models.settings import Settings
+
+# Pool processes run at a lower CPU priority than the API: when cores are short,
+# requests go first and replays take what is left (Unix ``nice``; 0 = unchanged).
+REPLAY_NICENESS = 10
+
+
+@dataclass(frozen=True)
+class ReplayOutcome:
+    failure: str | None  # None: the history replays clean against today's code
+    event_count: int
+    sha256: str  # of the history as stored (its JSON, ``WorkflowHistory.to_json``)
+
 
 _replayer: Replayer | None = None  # one per pool process
+_codec: PayloadCodec | None = None
 
 
-def _start_process() -> Replayer:
-    """Pool initializer: the process's Replayer (imports every workflow once)."""
+def portable(codec: PayloadCodec | None) -> PayloadCodec | Keyring | None:
+    """What a pool process is given of the API client's codec: the keyring of ours
+    (its reload function stays behind), any other codec as it is (it must pickle)."""
+    return codec.keyring if isinstance(codec, AesGcmCodec) else codec
+
+
+def _init_pool_process(
+    codec: PayloadCodec | Keyring | None, settings: Settings | None, niceness: int
+) -> None:
+    global _codec
+    if niceness and hasattr(os, "nice"):
+        os.nice(niceness)
+    if isinstance(codec, Keyring):
+        given = codec
+
+        def reload() -> Keyring:
+            try:
+                return keyring_from_settings(settings) if settings else given
+            except PayloadKeyError:
+                return given
+
+        codec = AesGcmCodec(given, reload)
+    _codec = codec
+    _start_replayer()
+
+
+def _start_replayer() -> Replayer:
+    """The process's Replayer (imports every workflow once); it replays histories
+    whose payloads are already decrypted."""
     global _replayer
     if _replayer is None:
         from workflows.registry import ALL_WORKFLOWS
@@ -40,32 +94,46 @@ def _start_process() -> Replayer:
     return _replayer
 
 
-def replay_decoded(workflow_id: str, history_json: str) -> str | None:
-    """In a pool process: replay a history (payloads decrypted) against today's code;
-    the failure text, or None when it replays clean."""
-    history = WorkflowHistory.from_json(workflow_id, history_json)
-    result = asyncio.run(
-        _start_process().replay_workflow(history, raise_on_replay_failure=False)
-    )
-    return str(result.replay_failure) if result.replay_failure else None
+def replay_stored(
+    workflow_id: str, stored: bytes | str, sha256: str | None
+) -> ReplayOutcome:
+    """In a pool process: replay a history as stored (a serialized ``History``, or its
+    JSON) against today's code, its payloads decrypted with this process's codec.
+    ``sha256`` of the stored JSON is computed when None, left out when "" (the JSON
+    protobuf writes here orders map entries its own way: a SHA-256 to compare with an
+    export is computed in the process that exports)."""
+    if isinstance(stored, bytes):
+        history = WorkflowHistory(workflow_id, list(History.FromString(stored).events))
+    else:
+        history = WorkflowHistory.from_json(workflow_id, stored)
+    if sha256 is None:
+        text = stored if isinstance(stored, str) else history.to_json()
+        sha256 = hashlib.sha256(text.encode()).hexdigest()
 
+    async def run() -> str | None:
+        decoded = await decode_history(history, _codec)
+        result = await _start_replayer().replay_workflow(
+            decoded, raise_on_replay_failure=False
+        )
+        return str(result.replay_failure) if result.replay_failure else None
 
-# Pool processes run at a lower CPU priority than the API: when cores are short,
-# requests go first and replays take what is left (Unix ``nice``; 0 = unchanged).
-REPLAY_NICENESS = 10
-
-
-def _init_pool_process() -> None:
-    if REPLAY_NICENESS and hasattr(os, "nice"):
-        os.nice(REPLAY_NICENESS)
-    _start_process()
+    return ReplayOutcome(asyncio.run(run()), len(history.events), sha256)
 
 
 class ReplayPool:
     """At most ``processes`` replays at once, each in its own process."""
 
-    def __init__(self, processes: int) -> None:
+    def __init__(
+        self,
+        processes: int,
+        codec: PayloadCodec | None,
+        settings: Settings | None = None,
+        niceness: int = REPLAY_NICENESS,
+    ) -> None:
+        """``codec``: the API client's (None: payloads as stored); ``settings``: where
+        a rotated keyring is read from."""
         self.processes = processes
+        self.initargs = (portable(codec), settings, niceness)
         self._executor: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
 
@@ -78,6 +146,7 @@ class ReplayPool:
                     max_workers=self.processes,
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_init_pool_process,
+                    initargs=self.initargs,
                 )
             return self._executor
 
@@ -87,15 +156,17 @@ class ReplayPool:
                 self._executor = None
         broken.shutdown(wait=False, cancel_futures=True)
 
-    async def replay(self, workflow_id: str, history_json: str) -> str | None:
-        """The failure text, or None when the history replays clean. A pool whose
-        process died (killed, out of memory) is replaced and the replay run once more."""
+    async def replay(
+        self, workflow_id: str, stored: bytes | str, sha256: str | None = None
+    ) -> ReplayOutcome:
+        """Replay a history as stored (see :func:`replay_stored`). A pool whose process
+        died (killed, out of memory) is replaced and the replay run once more."""
         loop = asyncio.get_running_loop()
         for attempt in (1, 2):
             pool = self._pool()
             try:
                 return await loop.run_in_executor(
-                    pool, replay_decoded, workflow_id, history_json
+                    pool, replay_stored, workflow_id, stored, sha256
                 )
             except BrokenProcessPool:
                 self._drop(pool)

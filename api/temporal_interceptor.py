@@ -15,6 +15,7 @@ import structlog
 from temporalio.api.common.v1 import Payload
 from temporalio.client import (
     Client,
+    HeaderCodecBehavior,
     Interceptor,
     OutboundInterceptor,
     QueryWorkflowInput,
@@ -104,7 +105,9 @@ class ApiClientInterceptor(Interceptor):
 
 def api_client(client: Client, metrics: ApiMetrics) -> Client:
     """The same connection as ``client`` (shared gRPC channel), with the API's
-    interceptor added after any it already has."""
+    interceptor added after any it already has, and headers encrypted by the payload
+    codec like every other payload (a caller's X-Request-ID is theirs to choose)."""
     config = client.config()
     config["interceptors"] = [*config["interceptors"], ApiClientInterceptor(metrics)]
+    config["header_codec_behavior"] = HeaderCodecBehavior.CODEC
     return Client(**config)

@@ -6,15 +6,18 @@ payloads encrypted) is replayed through ``POST /api/cases/{id}/replay`` (FastAPI
 whole stack in this process, a real dev server answering NOT_FOUND so the archive is
 read). Modes (``--modes``):
 
-- ``process`` — today's API: the replay pool's processes (api/replay_pool.py);
-- ``inline``  — as before: a Replayer per call in the API's event loop;
-- ``thread``  — one Replayer in a worker thread (does it release the GIL?).
+- ``process`` — today's API: the replay pool's processes (api/replay_pool.py) parse,
+  decrypt and replay, at nice 10 (``process-nice0``: at the API's priority);
+- ``inline``  — as before: all of that, with a Replayer per call, in the API's loop;
+- ``thread``  — the pool's work in a thread of the API process (does it release the
+  GIL?).
 
 For each it prints replays/s through the API (sequential) beside one shared Replayer
 called directly (the floor), and ``GET /api/tasks/{id}`` p50/p95 alone and while two
 replays run without pause, with the ratio against the goal (≤ 1.5×, issue 12).
 
-    .venv/bin/python bench/replay_bench.py [--replays 8] [--gets 150] [--modes process,inline,thread]
+    .venv/bin/python bench/replay_bench.py [--replays 8] [--gets 150] [--rounds 3]
+        [--modes process,inline,thread]
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 GOAL_RATIO = 1.5
+MODES = ("process", "process-nice0", "inline", "thread")
 RECORDED = "0.3.0/ReturnHomeWorkflow/full_case_with_returns__*.json"
 BENCH_CASE = "bench-replay-1"
 
@@ -167,34 +171,57 @@ def archive_case(engine: Any, workflow_id: str, text: str) -> str:
 
 
 class InlineReplays:
-    """The replay as it was: a Replayer per call, in the API's event loop."""
+    """The replay as it was: parsed, hashed, decrypted and replayed by a Replayer made
+    per call, all in the API's event loop."""
 
-    async def replay(self, workflow_id: str, history_json: str) -> str | None:
+    def __init__(self, codec: Any) -> None:
+        self.codec = codec
+
+    async def replay(
+        self, workflow_id: str, stored: bytes | str, sha256: str | None = None
+    ) -> Any:
+        from temporalio.api.history.v1 import History
         from temporalio.client import WorkflowHistory
         from temporalio.worker import Replayer
 
-        from models.payload_codec import make_data_converter
+        from api.replay_pool import ReplayOutcome
+        from models.payload_codec import decode_history, make_data_converter
         from workflows.registry import ALL_WORKFLOWS
 
+        if isinstance(stored, bytes):
+            events = list(History.FromString(stored).events)
+            history = WorkflowHistory(workflow_id, events)
+        else:
+            history = WorkflowHistory.from_json(workflow_id, stored)
+        text = stored if isinstance(stored, str) else history.to_json()
+        digest = sha256 or hashlib.sha256(text.encode()).hexdigest()
+        decoded = await decode_history(history, self.codec)
         result = await Replayer(
             workflows=ALL_WORKFLOWS, data_converter=make_data_converter(None)
-        ).replay_workflow(
-            WorkflowHistory.from_json(workflow_id, history_json),
-            raise_on_replay_failure=False,
-        )
-        return str(result.replay_failure) if result.replay_failure else None
+        ).replay_workflow(decoded, raise_on_replay_failure=False)
+        failure = str(result.replay_failure) if result.replay_failure else None
+        return ReplayOutcome(failure, len(history.events), digest)
 
     def shutdown(self) -> None:
         pass
 
 
 class ThreadReplays(InlineReplays):
-    """One shared Replayer, each replay in a worker thread with its own event loop."""
+    """What a pool process does (api/replay_pool.py ``replay_stored``), in a worker
+    thread of the API process instead: does the work release the GIL?"""
 
-    async def replay(self, workflow_id: str, history_json: str) -> str | None:
-        from api.replay_pool import replay_decoded
+    def __init__(self, codec: Any) -> None:
+        import api.replay_pool
 
-        return await asyncio.to_thread(replay_decoded, workflow_id, history_json)
+        super().__init__(codec)
+        api.replay_pool._codec = codec  # what a pool process's initializer sets
+
+    async def replay(
+        self, workflow_id: str, stored: bytes | str, sha256: str | None = None
+    ) -> Any:
+        from api.replay_pool import replay_stored
+
+        return await asyncio.to_thread(replay_stored, workflow_id, stored, sha256)
 
 
 async def direct_rate(workflow_id: str, decoded: str, n: int) -> float:
@@ -221,10 +248,15 @@ async def run_mode(
 ) -> ModeResult:
     from api.replay_pool import ReplayPool
 
+    codec = app.state.temporal.data_converter.payload_codec
     if mode == "process":
-        app.state.replay_pool = ReplayPool(2)
+        app.state.replay_pool = ReplayPool(2, codec, app.state.settings)
+    elif mode == "process-nice0":
+        app.state.replay_pool = ReplayPool(2, codec, app.state.settings, niceness=0)
+    elif mode == "inline":
+        app.state.replay_pool = InlineReplays(codec)
     else:
-        app.state.replay_pool = InlineReplays() if mode == "inline" else ThreadReplays()
+        app.state.replay_pool = ThreadReplays(codec)
     result = ModeResult(mode)
     url = f"/api/cases/{BENCH_CASE}/replay"
 
@@ -248,23 +280,27 @@ async def run_mode(
         result.api_replays_per_s = args.replays / (time.perf_counter() - started)
         for _ in range(5):
             await get_ms()
-        result.get_alone_ms = [await get_ms() for _ in range(args.gets)]
-        stop = asyncio.Event()
+        # Alone and busy interleaved in rounds: a machine whose load drifts (other
+        # processes) weighs on both sides alike.
+        per_round = max(1, args.gets // args.rounds)
+        for _ in range(args.rounds):
+            result.get_alone_ms += [await get_ms() for _ in range(per_round)]
+            stop = asyncio.Event()
 
-        async def replaying() -> None:
-            while not stop.is_set():
-                await replay_once()
-                result.replays_during += 1
+            async def replaying(stop: asyncio.Event = stop) -> None:
+                while not stop.is_set():
+                    await replay_once()
+                    result.replays_during += 1
 
-        loops = [asyncio.create_task(replaying()) for _ in range(2)]
-        await asyncio.sleep(0.2)  # both under way
-        try:
-            for _ in range(args.gets):
-                result.get_busy_ms.append(await get_ms())
-                await asyncio.sleep(0.005)  # a clerk's requests, not a tight loop
-        finally:
-            stop.set()
-            await asyncio.gather(*loops)
+            loops = [asyncio.create_task(replaying()) for _ in range(2)]
+            await asyncio.sleep(0.2)  # both under way
+            try:
+                for _ in range(per_round):
+                    result.get_busy_ms.append(await get_ms())
+                    await asyncio.sleep(0.005)  # a clerk's requests, not a tight loop
+            finally:
+                stop.set()
+                await asyncio.gather(*loops)
     finally:
         await asyncio.to_thread(app.state.replay_pool.shutdown)
     return result
@@ -342,15 +378,18 @@ async def bench(args: argparse.Namespace) -> tuple[float, list[ModeResult]]:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--replays", type=int, default=8, help="sequential replays timed")
-    p.add_argument("--gets", type=int, default=150, help="GET /api/tasks/{id} timed")
+    p.add_argument(
+        "--gets", type=int, default=150, help="GET /api/tasks/{id} timed, each side"
+    )
+    p.add_argument("--rounds", type=int, default=3, help="alone/busy rounds")
     p.add_argument(
         "--modes",
         type=lambda s: [m for m in s.split(",") if m],
         default=["process", "inline", "thread"],
-        help="comma-separated: process, inline, thread",
+        help=f"comma-separated, of: {', '.join(MODES)}",
     )
     args = p.parse_args(argv)
-    bad = set(args.modes) - {"process", "inline", "thread"}
+    bad = set(args.modes) - set(MODES)
     if bad:
         p.error(f"unknown modes: {sorted(bad)}")
     return args

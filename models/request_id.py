@@ -2,8 +2,9 @@
 
 The API puts it in the Temporal headers of its calls (api/temporal_interceptor.py); the
 worker's interceptor (activities/log_context.py) carries it on to the activities the
-workflow starts and binds it to their log lines. Headers are not encrypted by the
-payload codec: the id is a short random token, never case data.
+workflow starts and binds it to their log lines. The API's and the worker's clients
+encrypt headers with the payload codec like every other payload (a worker whose client
+does not decode them sees no request id; nothing else changes).
 """
 
 from __future__ import annotations

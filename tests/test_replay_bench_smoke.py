@@ -32,7 +32,7 @@ def test_percentile_is_nearest_rank() -> None:
 
 def test_arguments() -> None:
     args = parse_args([])
-    assert (args.replays, args.gets) == (8, 150)
+    assert (args.replays, args.gets, args.rounds) == (8, 150, 3)
     assert args.modes == ["process", "inline", "thread"]
     assert parse_args(["--modes", "process"]).modes == ["process"]
     with pytest.raises(SystemExit):

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from api.audit import record_case_action
 from api.case_queries import visible_case
 from api.deps import CurrentUser, EngineDep, ReplayPoolDep, TemporalDep
-from api.history_source import LoadedHistory, load_history, replay
+from api.history_source import LoadedHistory, load_history, replay_history
 from api.timeline import TimelineEntry, build_timeline
 from models.public import ReplayResult
 from models.tables import Case
@@ -26,14 +26,19 @@ EXPORT_ROLES = frozenset({"auditor", "manager", "admin"})
 DECRYPT_ROLES = frozenset({"auditor", "admin"})
 
 
-async def _load(
-    engine: EngineDep, temporal: TemporalDep, user: CurrentUser, case_id: str
-) -> tuple[Case, LoadedHistory]:
+async def _visible(engine: EngineDep, user: CurrentUser, case_id: str) -> Case:
     case = await run_in_threadpool(
         lambda: visible_case(engine, case_id, user.org_path, username=user.username)
     )
     if case is None:
         raise HTTPException(404, detail="案件不存在 (case not found)")
+    return case
+
+
+async def _load(
+    engine: EngineDep, temporal: TemporalDep, user: CurrentUser, case_id: str
+) -> tuple[Case, LoadedHistory]:
+    case = await _visible(engine, user, case_id)
     loaded = await load_history(temporal, engine, case.workflow_id)
     if loaded is None:
         raise HTTPException(404, detail="案件历史已不存在 (history not found)")
@@ -116,21 +121,24 @@ async def replay_case(
     whether it still produces the same decisions (no non-determinism)."""
     if not REPLAY_ROLES.intersection(user.roles):
         raise HTTPException(403, detail="仅审计人员可执行回放 (auditors only)")
-    _, loaded = await _load(engine, temporal, user, case_id)
-    error = await replay(loaded, pool)
-    events = len(loaded.history.events)  # not the whole text parsed again
+    case = await _visible(engine, user, case_id)
+    # Off the event loop: the pool parses, hashes, decrypts and replays.
+    replayed = await replay_history(temporal, engine, case.workflow_id, pool)
+    if replayed is None:
+        raise HTTPException(404, detail="案件历史已不存在 (history not found)")
+    source, outcome = replayed
     await run_in_threadpool(
         record_case_action,
         engine,
         user.username,
         "replay_history",
         case_id,
-        {"ok": error is None, "source": loaded.source, "sha256": loaded.sha256},
+        {"ok": outcome.failure is None, "source": source, "sha256": outcome.sha256},
     )
     return ReplayResult(
-        ok=error is None,
-        event_count=events,
-        error=error,
-        source=loaded.source,
-        sha256=loaded.sha256,
+        ok=outcome.failure is None,
+        event_count=outcome.event_count,
+        error=outcome.failure,
+        source=source,
+        sha256=outcome.sha256,
     )

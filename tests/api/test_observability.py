@@ -7,19 +7,26 @@ return-home case (its Updates, its open task) and from rows seeded into the proj
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import json
 import secrets
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
+import pytest
 import pytest_asyncio
 import structlog
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import Session, select
+from temporalio.client import Client, HeaderCodecBehavior
 
 from api.main import create_app
+from models import request_id
 from models.demo import DEMO_PASSWORD
 from models.tables import Case, HumanTask, Notice, OrgUnit, Veteran
 from tests.return_home_forms import RECEIPT
@@ -28,6 +35,7 @@ from worker import build_worker, connect_temporal
 
 TOKEN = secrets.token_urlsafe(24)
 VILLAGE = "sfx-cgz-dgc"  # 东关村
+CODEC = HeaderCodecBehavior.CODEC
 
 
 @pytest_asyncio.fixture
@@ -180,6 +188,7 @@ async def test_metrics_count_tasks_notices_and_requests(http, seeded_engine):
     route = {"method": "GET", "route": "/api/tasks/{task_id}", "status": "404"}
     assert m[sample("vetflow_http_request_duration_seconds_count", **route)] == 2
     assert m[sample("vetflow_http_request_duration_seconds_sum", **route)] > 0
+    assert m[sample("process_resident_memory_bytes")] > 10_000_000
     assert (await http.get("/no/such/path")).status_code == 404
     m = await scrape(http)
     unmatched = {"method": "GET", "route": "unmatched", "status": "404"}
@@ -188,12 +197,27 @@ async def test_metrics_count_tasks_notices_and_requests(http, seeded_engine):
 
 @pytest_asyncio.fixture
 async def running_worker(client, settings, seeded_engine):
-    async with build_worker(client, settings, seeded_engine) as w:
+    """A worker whose client decodes headers, as worker.connect_temporal's does."""
+    decoding = Client(**{**client.config(), "header_codec_behavior": CODEC})
+    async with build_worker(decoding, settings, seeded_engine) as w:
         yield w
 
 
+def header_payloads(node: Any) -> Iterator[dict[str, Any]]:
+    """Every request-id header payload in an exported history (JSON)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == request_id.HEADER:
+                yield value
+            else:
+                yield from header_payloads(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from header_payloads(value)
+
+
 async def test_a_clicks_request_id_reaches_the_activities_and_its_update_is_timed(
-    http, seeded_engine, running_worker
+    http, client, seeded_engine, running_worker
 ):
     county = await login(http, "county")
     with Session(seeded_engine) as s:
@@ -248,6 +272,8 @@ async def test_a_clicks_request_id_reaches_the_activities_and_its_update_is_time
                 ).first()
 
         await wait_for(next_task)
+        # The activity logs after its commit: the line may follow the row shortly.
+        await wait_for(lambda: [e for e in logs if e["event"] == "task_opened"][1:])
     worker_lines = [e for e in logs if e.get("activity") == "project"]
 
     def ids_of(event: str) -> set[str | None]:
@@ -259,6 +285,13 @@ async def test_a_clicks_request_id_reaches_the_activities_and_its_update_is_time
     assert ids_of("task_assigned") == {"claim-1"}
     assert ids_of("task_closed") == {"abc"}
     assert ids_of("task_opened") == {"start-1", "abc"}
+    # In Temporal's history the request id is encrypted like every payload.
+    keyless = Client(client.service_client, namespace=client.namespace)
+    raw = (await keyless.get_workflow_handle(case_id).fetch_history()).to_json()
+    ids = list(header_payloads(json.loads(raw)))
+    assert ids and all(
+        base64.b64decode(p["metadata"]["encoding"]) == b"binary/encrypted" for p in ids
+    )
     m = await scrape(http)
     updates = "vetflow_temporal_update_duration_seconds_count"
     assert m[sample(updates, update="complete_task", outcome="ok")] == 1
@@ -302,15 +335,28 @@ async def test_the_worker_serves_the_sdk_metrics(http, client, settings, seeded_
                 ).first()
 
         await wait_for(opened)
-        async with httpx.AsyncClient() as c:
-            text = (await c.get(f"http://{address}/metrics")).text
-    families = {f.name: f for f in text_string_to_metric_families(text)}
+
+        async def scraped() -> dict[str, Any] | None:
+            """The SDK's series once the workflow task that opened the task has
+            completed (the task row is written before it does)."""
+            async with httpx.AsyncClient() as c:
+                text = (await c.get(f"http://{address}/metrics")).text
+            families = {f.name: f for f in text_string_to_metric_families(text)}
+            ran = families.get("temporal_workflow_task_execution_latency")
+            done = ran is not None and any(
+                s.labels.get("task_queue") == settings.task_queue and s.value > 0
+                for s in ran.samples
+                if s.name.endswith("_count")
+            )
+            return families if done else None
+
+        for _ in range(100):
+            families = await scraped()
+            if families:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            pytest.fail("no temporal_workflow_task_execution_latency of the queue")
     assert {"temporal_worker_start", "temporal_request", "temporal_num_pollers"} <= set(
         families
-    )
-    ran = families["temporal_workflow_task_execution_latency"]
-    assert any(
-        s.labels.get("task_queue") == settings.task_queue and s.value > 0
-        for s in ran.samples
-        if s.name.endswith("_count")
     )

@@ -5,16 +5,17 @@ event loop keeps turning while two replays run."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from temporalio.api.history.v1 import History
 from temporalio.client import WorkflowHistory
 
-from api.replay_pool import ReplayPool
-from models.payload_codec import decode_history
+from api.replay_pool import ReplayOutcome, ReplayPool
 from tests.support import HISTORY_DIR, TEST_PAYLOAD_KEYS, suite_codec
 
 RECORDED = next(
@@ -22,11 +23,14 @@ RECORDED = next(
 )
 
 
-async def decoded(path: Path) -> tuple[str, str]:
-    """(workflow id, history JSON with its payloads decrypted), as the API sends."""
-    workflow_id = path.stem.split("__", 1)[1]
-    stored = WorkflowHistory.from_json(workflow_id, path.read_text(encoding="utf-8"))
-    return workflow_id, (await decode_history(stored, suite_codec())).to_json()
+def serialized(workflow_id: str, history_json: str) -> bytes:
+    events = WorkflowHistory.from_json(workflow_id, history_json).events
+    return History(events=events).SerializeToString()
+
+
+def recorded(path: Path) -> tuple[str, str]:
+    """(workflow id, history JSON as stored: payloads encrypted)."""
+    return path.stem.split("__", 1)[1], path.read_text(encoding="utf-8")
 
 
 def tampered(history_json: str) -> str:
@@ -44,32 +48,44 @@ def tampered(history_json: str) -> str:
 
 @pytest_asyncio.fixture
 async def pool():
-    pool = ReplayPool(2)
+    pool = ReplayPool(2, suite_codec())
     yield pool
     await asyncio.to_thread(pool.shutdown)
 
 
 async def test_pool_replays_clean_and_reports_a_failure(pool):
-    workflow_id, text = await decoded(RECORDED)
-    assert await pool.replay(workflow_id, text) is None
-    failure = await pool.replay(workflow_id, tampered(text))
+    workflow_id, text = recorded(RECORDED)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    events = len(json.loads(text)["events"])
+    # As the archive hands it over (JSON, its SHA-256 known) and as Temporal does.
+    assert await pool.replay(workflow_id, text, digest) == ReplayOutcome(
+        None, events, digest
+    )
+    # From Temporal: the caller computes the SHA-256 (see replay_stored).
+    from_temporal = await pool.replay(workflow_id, serialized(workflow_id, text), "")
+    assert from_temporal == ReplayOutcome(None, events, "")
+    failure = (await pool.replay(workflow_id, tampered(text))).failure
     assert failure and "not_what_the_code_does" in failure
 
 
 async def test_event_loop_keeps_turning_while_two_replays_run(pool):
-    workflow_id, text = await decoded(RECORDED)
-    await pool.replay(workflow_id, text)  # the processes started and warm
+    workflow_id, text = recorded(RECORDED)
+    history = serialized(workflow_id, text)
+    await pool.replay(workflow_id, history)  # the processes started and warm
     gaps: list[float] = []
-    replays = asyncio.gather(*(pool.replay(workflow_id, text) for _ in range(2)))
-    last = time.perf_counter()
+    replays = asyncio.gather(*(pool.replay(workflow_id, history) for _ in range(2)))
+    last = started = time.perf_counter()
     while not replays.done():
         await asyncio.sleep(0.005)
         now = time.perf_counter()
         gaps.append(now - last)
         last = now
-    assert await replays == [None, None]
-    # In the loop, one replay of this history holds it for ≈ 150–300 ms.
-    assert len(gaps) > 5 and max(gaps) < 0.1, max(gaps)
+    assert [r.failure for r in await replays] == [None, None]
+    elapsed = time.perf_counter() - started
+    # In the loop, a replay of this history held it for most of its ≈ 0.3–1 s (other
+    # requests' p95 12 → 208 ms); here the loop only waits for the machine's cores.
+    assert len(gaps) > 5, gaps
+    assert max(gaps) < max(0.1, elapsed / 4), (max(gaps), elapsed)
 
 
 def test_the_replay_bench_decrypts_the_recorded_histories():
