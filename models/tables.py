@@ -162,19 +162,36 @@ class HumanTask(SQLModel, table=True):
             "org_path",
             postgresql_ops=PATH_PATTERN_OPS,
         ),
-        # The claimable tab: unclaimed open tasks of a role, by due date.
+        # The tabs: unclaimed open tasks of a role (claimable), a clerk's own (mine),
+        # a clerk's done tasks, each by due date. The path and the case id make each
+        # tab's count an index-only scan.
         Index(
             "ix_human_task_claimable",
             "candidate_role",
             "due_at",
             "org_path",
+            "case_id",
             postgresql_ops=PATH_PATTERN_OPS,
             postgresql_where=text("status = 'open' AND assignee IS NULL"),
             sqlite_where=text("status = 'open' AND assignee IS NULL"),
         ),
-        Index("ix_human_task_assignee_status_due", "assignee", "status", "due_at"),
         Index(
-            "ix_human_task_completed_by_status_due", "completed_by", "status", "due_at"
+            "ix_human_task_assignee_status_due",
+            "assignee",
+            "status",
+            "due_at",
+            "org_path",
+            "case_id",
+            postgresql_ops=PATH_PATTERN_OPS,
+        ),
+        Index(
+            "ix_human_task_completed_by_status_due",
+            "completed_by",
+            "status",
+            "due_at",
+            "org_path",
+            "case_id",
+            postgresql_ops=PATH_PATTERN_OPS,
         ),
         Index("ix_human_task_case_status", "case_id", "status", "due_at"),
         Index("ix_human_task_org_path", "org_path", postgresql_ops=PATH_PATTERN_OPS),

@@ -34,6 +34,13 @@ def _catalog(locale: str) -> dict[str, str]:
     return {str(m.id): str(m.string) for m in catalog if m.id and m.string}
 
 
+@cache
+def _babel_locale(name: str) -> Locale:
+    """One parsed Locale per name: parsing one per formatted date cost ~70 µs, 100 on
+    an inbox page."""
+    return Locale.parse(name)
+
+
 def negotiate(accept_language: str | None, account_locale: str | None = None) -> str:
     """The account's choice, else the browser's preference between zh-CN and en."""
     if account_locale in LOCALES:
@@ -57,7 +64,7 @@ class Translator:
 
     def __init__(self, locale: str) -> None:
         self.locale = locale if locale in LOCALES else "zh-CN"
-        self.babel_locale = "en" if self.locale == "en" else "zh_CN"
+        self.babel_locale = _babel_locale("en" if self.locale == "en" else "zh_CN")
         self._messages = _catalog(self.locale) if self.locale != "zh-CN" else {}
 
     def gettext(self, message: str, **params: Any) -> str:

@@ -30,11 +30,15 @@ NEW = [
         PATH_OPS,
     ),
     ("ix_human_task_status_due_path", ["status", "due_at", "org_path"], PATH_OPS),
-    ("ix_human_task_assignee_status_due", ["assignee", "status", "due_at"], {}),
+    (
+        "ix_human_task_assignee_status_due",
+        ["assignee", "status", "due_at", "org_path", "case_id"],
+        PATH_OPS,
+    ),
     (
         "ix_human_task_completed_by_status_due",
-        ["completed_by", "status", "due_at"],
-        {},
+        ["completed_by", "status", "due_at", "org_path", "case_id"],
+        PATH_OPS,
     ),
     ("ix_human_task_case_status", ["case_id", "status", "due_at"], {}),
 ]
@@ -58,7 +62,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_human_task_claimable",
         "human_task",
-        ["candidate_role", "due_at", "org_path"],
+        ["candidate_role", "due_at", "org_path", "case_id"],
         postgresql_ops=PATH_OPS,
         postgresql_where=sa.text(CLAIMABLE_WHERE),
         sqlite_where=sa.text(CLAIMABLE_WHERE),
