@@ -249,10 +249,11 @@ async def run_mode(
     from api.replay_pool import ReplayPool
 
     codec = app.state.temporal.data_converter.payload_codec
+    n, settings = args.processes, app.state.settings
     if mode == "process":
-        app.state.replay_pool = ReplayPool(2, codec, app.state.settings)
+        app.state.replay_pool = ReplayPool(n, codec, settings)
     elif mode == "process-nice0":
-        app.state.replay_pool = ReplayPool(2, codec, app.state.settings, niceness=0)
+        app.state.replay_pool = ReplayPool(n, codec, settings, niceness=0)
     elif mode == "inline":
         app.state.replay_pool = InlineReplays(codec)
     else:
@@ -376,12 +377,20 @@ async def bench(args: argparse.Namespace) -> tuple[float, list[ModeResult]]:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    from models.settings import Settings
+
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--replays", type=int, default=8, help="sequential replays timed")
     p.add_argument(
         "--gets", type=int, default=150, help="GET /api/tasks/{id} timed, each side"
     )
     p.add_argument("--rounds", type=int, default=3, help="alone/busy rounds")
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=Settings.model_fields["replay_processes"].default,
+        help="replay pool processes (VETFLOW_REPLAY_PROCESSES)",
+    )
     p.add_argument(
         "--modes",
         type=lambda s: [m for m in s.split(",") if m],

@@ -173,10 +173,11 @@ class Settings(BaseSettings):
         "(Prometheus, e.g. 0.0.0.0:9464). Empty: not served.",
     )
     replay_processes: int = Field(
-        default=2,
+        default=1,
         ge=1,
         description="Processes the API replays histories in (an auditor's replay "
-        "never runs in the API's event loop); started on the first replay.",
+        "never runs in the API's event loop; more replays at once wait their turn); "
+        "started on the first replay. At most the cores less one: the API keeps one.",
     )
     codec_cors_origins: str = Field(
         default="http://127.0.0.1:8233,http://localhost:8233",
