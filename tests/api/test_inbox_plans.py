@@ -27,7 +27,7 @@ from api.inbox_queries import TABS, InboxFilters, inbox_page
 from bench.inbox_bench import seed_county
 from models.db import make_engine
 from models.migrate import upgrade_database
-from models.tables import HumanTask
+from models.tables import HumanTask, OrgUnit
 
 NOW = datetime.now(UTC)
 STATUS_PATH = {"ix_human_task_status_path_due", "ix_human_task_status_due_path"}
@@ -167,6 +167,29 @@ def test_inbox_tabs_use_their_indexes(county: Engine):
                 assert {node for node, _ in task_accesses(county, *count)} == {
                     "Index Only Scan"
                 }, tab
+
+
+def test_filtered_tabs_use_their_indexes(county: Engine):
+    """The overdue filter and a unit's view (a county clerk looking at one village)."""
+    clerk = user(county, "bc0")
+    with Session(county) as s:
+        village = s.exec(select(OrgUnit).where(OrgUnit.code == "bench-t3-v4")).one()
+    for tab in TABS:
+        for filters in (
+            InboxFilters(tab=tab, urgency="overdue"),
+            InboxFilters(tab=tab, org_unit=village.id),
+            InboxFilters(tab=tab, urgency="at_risk", org_unit=village.id),
+        ):
+            with Statements(county) as sent:
+                inbox_page(county, clerk, filters, NOW, 24)
+            on_tasks = sent.on_tasks()
+            # One village: its path may serve. "overdue OR due_at < now": a bitmap
+            # OR with the few flagged rows.
+            base = INTENDED if filters.org_unit else COUNTY
+            flagged = {
+                read: {*names, "ix_human_task_overdue"} for read, names in base.items()
+            }
+            assert_uses(county, tab, [on_tasks[TABS.index(tab)], on_tasks[-1]], flagged)
 
 
 def test_task_list_api_uses_its_indexes(county: Engine):
