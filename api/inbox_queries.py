@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import and_, func, or_
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import defer
+from sqlalchemy.orm import defer, load_only
 from sqlmodel import Session, col, select
 
 from api.case_queries import not_excluded
@@ -44,6 +44,13 @@ LIST_DEFERRED = (
     defer(HumanTask.context, raiseload=True),  # type: ignore[arg-type]
     defer(HumanTask.result, raiseload=True),  # type: ignore[arg-type]
     defer(HumanTask.comment, raiseload=True),  # type: ignore[arg-type]
+)
+# Of a row's case the list needs its subject and version, not its data.
+CASE_COLUMNS = load_only(
+    Case.veteran_id,  # type: ignore[arg-type]
+    Case.org_unit_id,  # type: ignore[arg-type]
+    Case.spec_version,  # type: ignore[arg-type]
+    raiseload=True,
 )
 
 
@@ -239,7 +246,9 @@ def inbox_page(
         cases = (
             {
                 c.id: c
-                for c in s.exec(select(Case).where(col(Case.id).in_(case_ids))).all()
+                for c in s.exec(
+                    select(Case).options(CASE_COLUMNS).where(col(Case.id).in_(case_ids))
+                ).all()
             }
             if case_ids
             else {}
