@@ -17,6 +17,10 @@ from sqlalchemy.engine import Engine
 from temporalio.client import Client, HeaderCodecBehavior
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import PollerBehaviorAutoscaling, Worker
+from temporalio.worker.workflow_sandbox import (
+    SandboxedWorkflowRunner,
+    SandboxRestrictions,
+)
 
 from activities import build_activities
 from activities.log_context import LogContextInterceptor
@@ -63,6 +67,23 @@ async def connect_temporal(settings: Settings) -> Client:
     )
 
 
+# Imported once for every workflow instance instead of again inside each sandbox:
+# pydantic and the shared contracts and process definitions the workflows read
+# (deterministic, no I/O, no module state that changes after import).
+SANDBOX_PASSTHROUGH = (
+    "pydantic",
+    "pydantic_core",
+    "annotated_types",
+    "models.contracts",
+    "models.process_spec",
+    "models.forms",
+    "models.processes",
+    "models.complaint_contracts",
+    "models.loan_contracts",
+    "models.aftercare_contracts",
+)
+
+
 def build_worker(
     client: Client,
     settings: Settings,
@@ -78,6 +99,11 @@ def build_worker(
         client,
         task_queue=settings.task_queue,
         workflows=list(workflows or ALL_WORKFLOWS),
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(
+                *SANDBOX_PASSTHROUGH
+            )
+        ),
         activities=build_activities(
             engine, client, adapter or make_adapter(settings), settings
         ),

@@ -19,6 +19,7 @@ from activities.loans import LoanActivities
 from activities.notifications import NotificationActivities
 from activities.notify_adapters import NotifyAdapter
 from activities.payroll import PayrollActivities
+from activities.projection import ProjectionActivities
 from activities.self_links import SelfLinkActivities
 from models.settings import Settings
 
@@ -54,6 +55,8 @@ def build_activities(
         tasks.escalate_task,
         tasks.recompute_due,
         tasks.task_recipients,
+        # The same writes as a local activity (cases started after LOCAL_PROJECTION).
+        ProjectionActivities(cases, tasks).project,
         notices.send_notice,
         notices.mark_notice_failed,
         notices.resolve_failed_notice,

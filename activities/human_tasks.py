@@ -6,6 +6,8 @@ activity or a replayed worker never duplicates a row, an audit record or a routi
 
 from __future__ import annotations
 
+import copy
+import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -59,7 +61,14 @@ def form_schema_of(
     process: str, step: str, version: int | None = None
 ) -> dict[str, Any]:
     """The step form's JSON Schema, from the process definition the case runs (kept
-    out of the workflow history, where it would repeat with every task)."""
+    out of the workflow history, where it would repeat with every task). A released
+    definition version never changes, so its schema is generated once per process
+    and handed out as a copy."""
+    return copy.deepcopy(_form_schema(process, step, version))
+
+
+@functools.lru_cache(maxsize=512)
+def _form_schema(process: str, step: str, version: int | None) -> dict[str, Any]:
     spec = spec_of(process, version)
     return spec.step(step).form.model_json_schema() if spec else {}
 

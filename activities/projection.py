@@ -2,7 +2,8 @@
 workflows' histories, so they can be written again from them.
 
 Every projection write a workflow makes is an activity whose input (and result) the
-history records. Rebuilding applies those recorded writes again, in history order,
+history records: a regular activity's scheduled and completed events, or, for a write
+run as a local activity (``project``), its marker, whose result carries the input. Rebuilding applies those recorded writes again, in history order,
 through the same functions the activities use: rows come back as they were, and the
 audit trail (deduplicated by key) gains nothing twice. The history comes from Temporal
 while it has the execution, else from the app's history archive (closed cases); its
@@ -16,15 +17,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
+from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.cases import apply_register, apply_status
+from activities.cases import CaseActivities, apply_register, apply_status
 from activities.human_tasks import (
+    HumanTaskActivities,
     apply_assign,
     apply_close,
     apply_escalate,
@@ -33,6 +38,7 @@ from activities.human_tasks import (
     apply_skip,
 )
 from models.contracts import (
+    PROJECT,
     AssignTaskInput,
     CaseStatusInput,
     CloseTaskInput,
@@ -40,6 +46,8 @@ from models.contracts import (
     EscalateTaskResult,
     OpenTaskInput,
     OpenTaskResult,
+    ProjectionCall,
+    ProjectionRecord,
     RecomputeDueInput,
     RecomputeDueResult,
     RegisterCaseInput,
@@ -63,7 +71,10 @@ def _register(session: Session, inp: RegisterCaseInput, _: Any) -> None:
 
 
 # activity name → (input type, result type or None, how to apply it)
-WRITES: dict[str, tuple[type, type | None, Callable[[Session, Any, Any], Any]]] = {
+WRITES: dict[
+    str,
+    tuple[type[BaseModel], type[BaseModel] | None, Callable[[Session, Any, Any], Any]],
+] = {
     "register_case": (RegisterCaseInput, None, _register),
     "set_case_status": (CaseStatusInput, None, lambda s, i, _: apply_status(s, i)),
     "open_task": (OpenTaskInput, OpenTaskResult, apply_open),
@@ -73,6 +84,41 @@ WRITES: dict[str, tuple[type, type | None, Callable[[Session, Any, Any], Any]]] 
     "escalate_task": (EscalateTaskInput, EscalateTaskResult, apply_escalate),
     "recompute_due": (RecomputeDueInput, RecomputeDueResult, apply_recompute),
 }
+
+
+# The core SDK's marker of a local activity (its details: "data", "result").
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
+
+
+class ProjectionActivities:
+    """The projection writes a case makes on a clerk's path, as one local activity
+    type (``project``, run by the worker that runs the workflow): the same functions
+    as the regular activities of those names, at least once, idempotent as they are
+    (the case and task ids, the task's write sequence, the audit dedupe keys). The
+    result carries the input, so the history's marker records the write."""
+
+    def __init__(self, cases: CaseActivities, tasks: HumanTaskActivities) -> None:
+        self.calls: dict[str, tuple[type[BaseModel], Callable[[Any], Any]]] = {
+            "register_case": (RegisterCaseInput, cases.register_case),
+            "set_case_status": (CaseStatusInput, cases.set_case_status),
+            "open_task": (OpenTaskInput, tasks.open_task),
+            "record_skipped_step": (SkipTaskInput, tasks.record_skipped_step),
+            "assign_task": (AssignTaskInput, tasks.assign_task),
+            "close_task": (CloseTaskInput, tasks.close_task),
+        }
+
+    @activity.defn(name=PROJECT)
+    def project(self, call: ProjectionCall) -> ProjectionRecord:
+        found = self.calls.get(call.activity)
+        if found is None:
+            raise ApplicationError(
+                f"{call.activity} is not a local projection write",
+                type="UnknownProjectionWrite",
+                non_retryable=True,
+            )
+        kind, run = found
+        inp = kind.model_validate(call.input)
+        return ProjectionRecord(activity=call.activity, input=inp, result=run(inp))
 
 
 @dataclass
@@ -90,7 +136,11 @@ def recorded_writes(history: WorkflowHistory) -> list[tuple[str, Any, Any]]:
     scheduled: dict[int, tuple[str, Any]] = {}
     writes: list[tuple[str, Any, Any]] = []
     for event in history.events:
-        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+        if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+            local = _local_write(event.marker_recorded_event_attributes)
+            if local is not None:
+                writes.append(local)
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             attrs = event.activity_task_scheduled_event_attributes
             name = attrs.activity_type.name
             if name in WRITES:
@@ -108,6 +158,33 @@ def recorded_writes(history: WorkflowHistory) -> list[tuple[str, Any, Any]]:
                 (result,) = convert.from_payloads(done.result.payloads, [result_type])
             writes.append((name, inp, result))
     return writes
+
+
+def _local_write(marker: Any) -> tuple[str, Any, Any] | None:
+    """The projection write a local activity's marker records (a completed
+    ``project``), else None."""
+    if marker.marker_name != LOCAL_ACTIVITY_MARKER or "result" not in marker.details:
+        return None
+    convert = pydantic_data_converter.payload_converter
+    data = marker.details.get("data")
+    if data is None or not data.payloads:
+        return None
+    (meta,) = convert.from_payloads(data.payloads[:1], [dict])
+    if meta.get("activity_type") != PROJECT or not marker.details["result"].payloads:
+        return None
+    (record,) = convert.from_payloads(
+        marker.details["result"].payloads, [ProjectionRecord]
+    )
+    if record.activity not in WRITES:
+        return None
+    kind, result_type, _ = WRITES[record.activity]
+    inp = kind.model_validate(record.input)
+    result = (
+        result_type.model_validate(record.result)
+        if result_type is not None and record.result is not None
+        else None
+    )
+    return record.activity, inp, result
 
 
 def workflow_types() -> set[str]:

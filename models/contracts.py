@@ -190,6 +190,30 @@ class RegisterCaseResult(BaseModel):
     chain: OrgChain
 
 
+# The engine's projection writes on a clerk's path run as local activities (one
+# activity type, ``project``), for cases started after the patch LOCAL_PROJECTION of
+# workflows/human_task.py.
+PROJECT = "project"
+
+
+class ProjectionCall(BaseModel):
+    """A projection write run as a local activity: the activity it stands for (by name,
+    e.g. ``open_task``) and that activity's input."""
+
+    activity: str
+    input: Any
+
+
+class ProjectionRecord(BaseModel):
+    """What a local projection write returns, so that the history's marker records
+    the write as a regular activity's events do: its input and its result
+    (``vetflow projection rebuild`` applies it again from there)."""
+
+    activity: str
+    input: Any
+    result: Any = None
+
+
 class CaseStatusInput(BaseModel):
     case_id: str
     status: str

@@ -21,8 +21,10 @@ from temporalio.common import RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
+    FailureError,
     WorkflowAlreadyStartedError,
 )
+from temporalio.exceptions import TimeoutError as TimeoutFailure
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
@@ -37,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         RatingLinkIssued,
     )
     from models.contracts import (
+        PROJECT,
         SA_STATUS,
         SUPERVISOR_ROLES,
         Actor,
@@ -54,6 +57,8 @@ with workflow.unsafe.imports_passed_through():
         OpenIncidentInput,
         OpenTaskInput,
         OpenTaskResult,
+        ProjectionCall,
+        ProjectionRecord,
         ReassignTaskInput,
         RecomputeDueInput,
         RegisterCaseInput,
@@ -87,6 +92,23 @@ ENGINE_CALENDAR_FROM_OPENING = "engine-calendar-from-opening"
 # step they took part in (``StepSpec.rated``) is completed; cases that reach those
 # points before this patch was released offer none there.
 RATING_LINKS = "rating-links"
+# The projection writes on a clerk's path (the case row, a task's opening, claim,
+# reassignment and closing, a case's status) run as local activities, in the workflow
+# task that asks for them: no activity task round trip, their input and result in a
+# marker. Cases started before this patch keep regular activities to their end.
+# Escalation, deadline recomputation and recipients stay regular activities (rare,
+# timer-driven, and a race test drives them), as do notices and a process's own work.
+LOCAL_PROJECTION = "local-projection"
+LOCAL_RETRY_THRESHOLD = timedelta(milliseconds=1)
+# The local projection writes, with the result type each returns (None: nothing).
+LOCAL_WRITES: dict[str, type[Any] | None] = {
+    "register_case": RegisterCaseResult,
+    "set_case_status": None,
+    "open_task": OpenTaskResult,
+    "record_skipped_step": None,
+    "assign_task": None,
+    "close_task": None,
+}
 RATING_LINK_TTL = timedelta(days=30)
 
 # How an outcome reads in the veteran's case summary (everything else is "done").
@@ -179,6 +201,7 @@ class ProcessWorkflow:
         self._status_changes = 0
         self._v2 = False
         self._calendar_from_opening = False
+        self._local = False
 
     def _setup_phase(
         self,
@@ -208,6 +231,7 @@ class ProcessWorkflow:
         # The first command of every case: decides which engine the case runs on.
         self._v2 = workflow.patched(ENGINE_V2)
         self._calendar_from_opening = workflow.patched(ENGINE_CALENDAR_FROM_OPENING)
+        self._local = workflow.patched(LOCAL_PROJECTION)
         info = workflow.info()
         self._case = await self._activity(
             CaseActivities.register_case,
@@ -758,8 +782,11 @@ class ProcessWorkflow:
         """Run a projection or lookup activity. Transient faults retry (bounded); a
         permanent fault, or retries used up, opens an incident and the case waits for
         a person to fix the cause and retry — it never fails or hangs unseen."""
+        name = method if isinstance(method, str) else method.__name__
         while True:
             try:
+                if self._local and name in LOCAL_WRITES:
+                    return await self._local_write(name, arg)
                 if isinstance(method, str):
                     return await workflow.execute_activity(
                         method,
@@ -774,13 +801,35 @@ class ProcessWorkflow:
                     retry_policy=ACTIVITY_RETRY,
                 )
             except ActivityError as err:
-                name = method if isinstance(method, str) else method.__name__
+                await self._incident(step, name, err)
+            except (ApplicationError, TimeoutFailure) as err:
+                # A local activity's failure arrives as its cause, not wrapped.
+                if not (self._local and name in LOCAL_WRITES):
+                    raise
                 await self._incident(step, name, err)
 
+    async def _local_write(self, name: str, arg: Any) -> Any:
+        """A projection write as a local activity (at least once, like a regular one;
+        the writes are idempotent), with the same bounded retries."""
+        record = await workflow.execute_local_activity(
+            PROJECT,
+            ProjectionCall(activity=name, input=arg),
+            result_type=ProjectionRecord,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=ACTIVITY_RETRY,
+            # Every retry waits on a durable timer: a failing write ends the workflow
+            # task, so the case's other commands (an incident, a notice) go out at once.
+            local_retry_threshold=LOCAL_RETRY_THRESHOLD,
+        )
+        result_type = LOCAL_WRITES[name]
+        if result_type is None or record.result is None:
+            return None
+        return result_type.model_validate(record.result)
+
     async def _incident(
-        self, step: str, activity_name: str, err: ActivityError
+        self, step: str, activity_name: str, err: ActivityError | FailureError
     ) -> None:
-        cause = err.cause
+        cause = err.cause if isinstance(err, ActivityError) else err
         error_type = (
             (cause.type or "ApplicationError")
             if isinstance(cause, ApplicationError)
