@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import structlog
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -16,7 +16,7 @@ from models.contracts import (
     RegisterCaseResult,
 )
 from models.db import session_scope
-from models.tables import Case, OrgUnit, Veteran
+from models.tables import AuditEvent, Case, OrgUnit, Veteran
 
 log = structlog.get_logger(__name__)
 
@@ -165,8 +165,21 @@ def apply_register(session: Session, inp: RegisterCaseInput, home: OrgUnit) -> N
     )
 
 
+def applied_status_seq(session: Session, case_id: str) -> int:
+    """The count of the newest status change written to the case (0: none counted):
+    each change's audit event is keyed ``case_status:{case}:{status}:{seq}``."""
+    keys = session.exec(
+        select(AuditEvent.dedupe_key).where(
+            AuditEvent.case_id == case_id, AuditEvent.action == "case_status"
+        )
+    ).all()
+    tails = (key.rsplit(":", 1)[-1] for key in keys if key)
+    return max((int(t) for t in tails if t.isdigit()), default=0)
+
+
 def apply_status(session: Session, inp: CaseStatusInput) -> None:
-    case = session.get(Case, inp.case_id)
+    # Locked (PostgreSQL): two attempts of status writes of one case take turns.
+    case = session.get(Case, inp.case_id, with_for_update=True)
     if case is None:
         raise ApplicationError(
             f"case {inp.case_id} has no row (rebuild the projection)",
@@ -174,6 +187,10 @@ def apply_status(session: Session, inp: CaseStatusInput) -> None:
             non_retryable=True,
         )
     if case.status == inp.status:
+        return
+    if inp.seq and inp.seq < applied_status_seq(session, inp.case_id):
+        # A late attempt of an older change (its first attempt outlived a timeout, a
+        # crash or an outage): the newer status, e.g. closed, stays.
         return
     before = case.status
     case.status = inp.status

@@ -34,7 +34,7 @@ from models.contracts import SEARCH_ATTRIBUTES, SHANGHAI, CaseState
 from models.demo import DEMO_PASSWORD
 from models.payload_codec import make_data_converter
 from models.settings import Settings
-from models.tables import Case, HumanTask, Notice, OrgUnit
+from models.tables import AuditEvent, Case, HumanTask, Notice, OrgUnit
 from tests.conftest import temporal_binary
 from tests.support import suite_codec
 
@@ -276,7 +276,8 @@ class PrivateCluster:
     def __init__(self) -> None:
         self.version = self._version()
         self.name = f"vf{uuid.uuid4().hex[:10]}"
-        self.port = free_port()
+        # Below the ephemeral range: free again when the test starts it after a stop.
+        self.port = fixed_port()
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     @staticmethod
@@ -571,7 +572,15 @@ async def assert_nothing_lost(
         with Session(engine) as s:
             case = s.get(Case, case_id)
             rows = list(s.exec(select(HumanTask).where(HumanTask.case_id == case_id)))
-        assert case is not None and case.status == "closed", case
+            trail = list(
+                s.exec(
+                    select(AuditEvent.dedupe_key, AuditEvent.at).where(
+                        AuditEvent.case_id == case_id,
+                        AuditEvent.action == "case_status",
+                    )
+                )
+            )
+        assert case is not None and case.status == "closed", (case, trail)
         assert sorted(t.step for t in rows) == sorted(state.completed_steps), (
             case_id,
             [(t.id, t.step, t.status) for t in rows],

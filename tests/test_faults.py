@@ -48,7 +48,7 @@ from tests.stack import (
 from tests.support import TEST_PAYLOAD_KEYS, actor
 from vetflow_cli import migrate_and_seed
 
-CASES = 12
+CASES = 10
 CALL_TIMEOUT = 3.0  # the API's Temporal call timeout: a 503 comes within it
 OUTAGE = 2.0  # seconds the fault lasts at least
 
@@ -74,15 +74,17 @@ class FaultStack:
 async def faults(tmp_path_factory) -> AsyncIterator[FaultStack]:
     logs = Path(tmp_path_factory.mktemp("faults"))
     cluster = PrivateCluster()
-    cluster.create()
     temporal = DevServer(logs)
     stack: Stack | None = None
     engine: Engine | None = None
     try:
+        # Both at once: the cluster's initdb and the dev server's start.
+        created = asyncio.create_task(asyncio.to_thread(cluster.create))
+        client = await temporal.start()
+        await created
         with psycopg.connect(cluster.url, autocommit=True) as conn:
             conn.execute("CREATE DATABASE vetflow")
         url = make_url(cluster.url).set(database="vetflow")
-        client = await temporal.start()
         settings = Settings(
             database_url=url.render_as_string(hide_password=False),
             temporal_address=temporal.address,
@@ -93,12 +95,13 @@ async def faults(tmp_path_factory) -> AsyncIterator[FaultStack]:
             case_id_prefix=f"f{uuid.uuid4().hex[:8]}-",
             temporal_call_timeout_seconds=CALL_TIMEOUT,
         )
-        migrate_and_seed(settings, seed=True)
-        engine = make_engine(settings.database_url)
         stack = Stack(settings, logs)
         stack.start_worker()
         stack.start_worker()
         stack.start_api()
+        # While they start (nothing of theirs reads the tables before a case runs).
+        await asyncio.to_thread(migrate_and_seed, settings, True)
+        engine = make_engine(settings.database_url)
         await stack.wait_healthy()
         yield FaultStack(
             stack, cluster, temporal, client, engine, unit_id(engine, UNIT)
@@ -108,7 +111,8 @@ async def faults(tmp_path_factory) -> AsyncIterator[FaultStack]:
             stack.stop()
         if engine is not None:
             engine.dispose()
-        temporal.stop()
+        if temporal.child is not None:
+            temporal.kill()
         cluster.drop()
 
 
@@ -135,9 +139,11 @@ async def _drive_through(
             await clerks.login(f.api, user)
         probe_case = await start_complaint(clerks, f.api, f.unit, 0)
         probe_task = await clerks.open_task(f.api, "village", probe_case, "verify")
-        case_ids = [
-            await start_complaint(clerks, f.api, f.unit, n) for n in range(1, CASES)
-        ]
+        case_ids = list(
+            await asyncio.gather(
+                *(start_complaint(clerks, f.api, f.unit, n) for n in range(1, CASES))
+            )
+        )
 
         async def inject() -> None:
             await asyncio.wait_for(verified.wait(), timeout=120)

@@ -77,13 +77,14 @@ async def stack(
         payload_keys=TEST_PAYLOAD_KEYS,
         case_id_prefix=f"s{uuid.uuid4().hex[:8]}-",
     )
-    migrate_and_seed(settings, seed=True)
     stack = Stack(settings, Path(tmp_path_factory.mktemp("scale-out")))
     try:
         for _ in range(3):
             stack.start_worker()
         for _ in range(2):
             stack.start_api()
+        # While they start (nothing of theirs reads the tables before a case runs).
+        await asyncio.to_thread(migrate_and_seed, settings, True)
         await stack.wait_healthy()
         yield stack
     finally:
@@ -158,6 +159,7 @@ async def test_fifty_cases_on_two_apis_and_three_workers_one_killed(
         results = await asyncio.gather(
             *(one_case(n) for n in range(CASES)), return_exceptions=True
         )
+
         failed = [r for r in results if isinstance(r, BaseException)]
         assert not failed, f"{failed[:3]}\n{stack.logs_tail()}"
         case_ids = [r for r in results if isinstance(r, str)]

@@ -105,6 +105,39 @@ def test_a_late_retry_of_an_assignment_cannot_undo_a_newer_reassignment(demo_eng
     assert (r.assignee, r.seq) == ("county2", 3)
 
 
+def test_a_late_retry_of_a_case_status_cannot_undo_the_close(demo_engine):
+    """Found by tests/test_faults.py: a status write whose first attempt outlived an
+    outage landed after the case's close and left the closed case 'appeal_upheld'."""
+    from activities.cases import CaseActivities
+    from models.contracts import CaseStatusInput
+    from models.tables import Case
+
+    opened(demo_engine)
+    cases = CaseActivities(demo_engine)
+
+    def status(name: str, seq: int) -> None:
+        closed_at = T0 if name == "closed" else None
+        ActivityEnvironment().run(
+            cases.set_case_status,
+            CaseStatusInput(case_id="c-1", status=name, closed_at=closed_at, seq=seq),
+        )
+
+    status("verifying", 1)
+    status("appeal_upheld", 2)
+    status("closed", 3)
+    status("appeal_upheld", 2)  # the late attempt
+    status("closed", 3)  # a repeat changes nothing
+    with Session(demo_engine) as s:
+        case = s.get(Case, "c-1")
+        assert (case.status, case.closed_at is not None) == ("closed", True)
+        trail = s.exec(
+            select(AuditEvent.after).where(
+                AuditEvent.case_id == "c-1", AuditEvent.action == "case_status"
+            )
+        ).all()
+    assert [a["status"] for a in trail] == ["verifying", "appeal_upheld", "closed"]
+
+
 def test_escalating_a_completed_task_does_nothing(demo_engine):
     acts, tid = opened(demo_engine)
     done_at = T0 + timedelta(minutes=30)
