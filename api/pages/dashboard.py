@@ -286,6 +286,11 @@ async def bulk_reassign(
             await task_actions.reassign(temporal, engine, task, user, username, reason)
             done += 1
         except HTTPException as exc:
+            if isinstance(exc.detail, dict) and exc.detail.get("type") == (
+                "AlreadyAssigned"
+            ):
+                done += 1  # already that clerk's: nothing to move
+                continue
             failed.append(f"{task_id}: {exc.status_code}")
     msg = tr.gettext("已转派 {n} 项", n=done) + (
         f"; {tr.gettext('失败')}: {', '.join(failed)}" if failed else ""

@@ -4,6 +4,7 @@ on the real Temporal dev server and the real database."""
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import unquote
 
 import pytest_asyncio
 from sqlmodel import Session, select
@@ -14,6 +15,7 @@ from models.processes.return_home import (
     ONE_STOP_KEYS_V2,
 )
 from models.tables import HistoryArchive, Notice, Veteran
+from tests.api.page_login import page_login
 from tests.return_home_forms import FILING, INFO, RECEIPT, REPORT, VISIT, WELCOME
 from tests.support import SQLITE_ONLY, desk_clerk, record_history, wait_for
 from worker import build_worker
@@ -427,6 +429,20 @@ async def test_reassign_needs_a_supervisor_and_a_reason(
     assert again.status_code == 409, again.text
     assert again.json()["detail"]["type"] == "AlreadyAssigned"
     assert again.json()["detail"]["holder"] == "county2"
+    # The dashboard's bulk reassignment counts a task already the clerk's as done.
+    csrf = await page_login(http, "manager")
+    bulk = await http.post(
+        "/dashboard/reassign",
+        data={
+            "task_id": task["id"],
+            "username": "county2",
+            "reason": "county 休假",
+            "csrf_token": csrf,
+        },
+    )
+    assert bulk.status_code == 303
+    flash = unquote(bulk.headers["location"])
+    assert "已转派 1 项" in flash and "失败" not in flash, flash
     r = await http.post(
         f"/api/tasks/{task['id']}/unclaim", headers=await auth("county2")
     )
