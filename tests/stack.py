@@ -275,7 +275,9 @@ class PrivateCluster:
 
     def __init__(self) -> None:
         self.version = self._version()
-        self.name = f"vf{uuid.uuid4().hex[:10]}"
+        # The creating process's id in the name: a later run drops the cluster of a
+        # run that died before it could (:meth:`drop_orphans`).
+        self.name = f"vf{os.getpid()}x{uuid.uuid4().hex[:8]}"
         # Below the ephemeral range: free again when the test starts it after a stop.
         self.port = fixed_port()
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
@@ -308,7 +310,20 @@ class PrivateCluster:
             action,
         )
 
+    def drop_orphans(self) -> None:
+        """Drop the clusters of earlier runs whose process is gone (killed by a
+        timeout, say); those of runs still going are left alone."""
+        for conf in Path(f"/etc/postgresql/{self.version}").glob("vf*x*"):
+            pid = conf.name[2:].split("x", 1)[0]
+            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                subprocess.run(
+                    ["pg_dropcluster", "--stop", self.version, conf.name],
+                    capture_output=True,
+                    timeout=120,
+                )
+
     def create(self) -> None:
+        self.drop_orphans()
         self._run(
             "pg_createcluster",
             self.version,
