@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import ctypes
 import os
 import random
 import shutil
@@ -104,10 +105,21 @@ class Child:
                 self.kill()
 
 
+def _die_with_parent() -> None:
+    """In the child: SIGKILL when the test process dies (killed by a timeout, say),
+    so that no worker, API or server outlives the run (Linux prctl PR_SET_PDEATHSIG)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+
+
 def spawn(name: str, args: list[str], log: Path, env: dict[str, str]) -> Child:
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+            args,
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
         )
     return Child(name, proc, log)
 
