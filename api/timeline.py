@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from models.contracts import PROJECT
 from models.process_spec import OUTCOME_LABELS, ProcessSpec
 from models.processes import PROCESSES
 
@@ -29,6 +30,8 @@ OUTCOME_WORDS = {
     "done": "已办结",
     "not_applicable": "不适用",
 }
+# The core SDK's marker of a local activity (activities.projection has the same).
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
 # How a step the veteran holds was completed (TimelineEntry.via).
 ONLINE, ON_BEHALF = "online", "on_behalf"
 VETERAN_PREFIX = "veteran:"
@@ -116,6 +119,20 @@ def _describe(etype: str, ev: dict[str, Any], title: Any) -> dict[str, Any] | No
         name = attrs.get("activityType", {}).get("name", "")
         inp = _first(attrs.get("input")) or {}
         return _describe_activity(name, inp, title)
+    if etype == "EVENT_TYPE_MARKER_RECORDED":
+        # A projection write run as a local activity (cases started after the patch
+        # local-projection): its result records the write's name and input.
+        attrs = ev.get("markerRecordedEventAttributes", {})
+        if attrs.get("markerName") != LOCAL_ACTIVITY_MARKER:
+            return None
+        details = attrs.get("details", {})
+        meta = _first(details.get("data")) or {}
+        record = _first(details.get("result")) or {}
+        if meta.get("activity_type") != PROJECT or not isinstance(record, dict):
+            return None
+        return _describe_activity(
+            str(record.get("activity", "")), record.get("input") or {}, title
+        )
     if etype == "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED":
         attrs = ev["workflowExecutionUpdateAcceptedEventAttributes"]
         req = attrs.get("acceptedRequest", {}).get("input", {})
