@@ -37,13 +37,15 @@ def payloads_of(node: Any) -> list[dict[str, Any]]:
     """Every payload ({"metadata", "data"}) inside an exported history (JSON), except
     search attributes (Temporal indexes them, so they stay in clear: the case's process,
     org unit, status and the veteran's internal id; no name, no ID number) and the
-    SDK's own patch markers (a patch id)."""
+    SDK's own patch markers (a patch id) and local-activity markers' ``data`` (the
+    SDK's own record: activity type, attempt, times; the result is encrypted)."""
     found: list[dict[str, Any]] = []
     if isinstance(node, dict):
         if "data" in node and isinstance(node.get("metadata"), dict):
             found.append(node)
         for key, value in node.items():
-            if key not in ("searchAttributes", "patch-data"):
+            sdk_own = key == "data" and isinstance(value, dict) and "payloads" in value
+            if key not in ("searchAttributes", "patch-data") and not sdk_own:
                 found += payloads_of(value)
     elif isinstance(node, list):
         for value in node:
