@@ -9,7 +9,8 @@ transport, in this process), then prints side by side:
    workflow; (b) an Update whose handler awaits one activity that writes an audit row
    to the same database (the shape of ``complete_task``), and the same with a local
    activity; (c) ``POST /api/tasks/{id}/complete`` through FastAPI on return-home
-   cases. Goal: (c) p95 ≤ 2 × (a) p95.
+   cases, and the ``complete_task`` Update it sends, sent directly (the engine
+   without the API). Goal: (c) p95 ≤ 2 × (a) p95.
 2. **Throughput, ``--clerks`` concurrent clerks** driving ``--cases`` whole
    return-home cases (every step the happy path has, each completed by its holder
    through the API) against the floor: the same clerks driving minimal workflows
@@ -186,8 +187,8 @@ class Tally:
 class Clerks:
     """The demo accounts' bearer headers, and the way to a case's next open task."""
 
-    def __init__(self, http: Any, engine: Any) -> None:
-        self.http, self.engine = http, engine
+    def __init__(self, http: Any, engine: Any, temporal: Any = None) -> None:
+        self.http, self.engine, self.temporal = http, engine, temporal
         self.headers: dict[str, dict[str, str]] = {}
 
     async def login(self, username: str) -> dict[str, str]:
@@ -256,6 +257,22 @@ class Clerks:
             raise RuntimeError(f"POST /api/cases {r.status_code}: {r.text[:300]}")
         return str(r.json()["id"])
 
+    async def direct(self, task_id: str, holder: str, outcome: str, data: Any) -> None:
+        """The ``complete_task`` Update the API sends, sent by this process itself."""
+        from models.contracts import CompleteTaskInput
+        from tests.support import actor
+
+        case_id = task_id.rsplit(".", 2)[0]
+        await self.temporal.get_workflow_handle(case_id).execute_update(
+            "complete_task",
+            CompleteTaskInput(
+                task_id=task_id,
+                actor=actor(self.engine, holder),
+                outcome=outcome,
+                data=data,
+            ),
+        )
+
     async def drive(self, veteran_id: int, tally: Tally, limit: int = 0) -> int:
         """Start a case and complete its tasks through the API until it closes (or
         ``limit`` actions); the time of each POST complete goes to ``tally``."""
@@ -267,6 +284,13 @@ class Clerks:
                 break
             task_id, step, role = task
             outcome, data = step_action(step)
+            if self.temporal is not None:  # the engine alone, without the API
+                t0 = time.perf_counter()
+                await self.direct(task_id, holder_of(role), outcome, data)
+                tally.latencies_ms.append((time.perf_counter() - t0) * 1000)
+                done.add(task_id)
+                tally.actions += 1
+                continue
             headers = await self.login(holder_of(role))
             t0 = time.perf_counter()
             r = await self.http.post(
@@ -517,7 +541,7 @@ async def bench(args: argparse.Namespace) -> Result:
     SQLModel.metadata.create_all(engine)
     seed_demo(engine)
     latency_cases = max(1, -(-args.rounds // 12))
-    veterans = add_veterans(engine, latency_cases + args.cases + args.starts)
+    veterans = add_veterans(engine, 2 * latency_cases + args.cases + args.starts)
     with output_to(tmp / "temporal.log"):
         server = start_dev_server(settings)
     if server is None:
@@ -574,6 +598,21 @@ async def bench(args: argparse.Namespace) -> Result:
                         break
                     await clerks.drive(veterans[i], tally, limit=left)
                 result.latency.append(row_of("api_complete", tally.latencies_ms))
+                tally = Tally()
+                engine_only = Clerks(http, engine, client)
+                engine_only.headers = clerks.headers
+                for i in range(latency_cases):
+                    left = args.rounds - len(tally.latencies_ms)
+                    if left <= 0:
+                        break
+                    await engine_only.drive(
+                        veterans[latency_cases + args.cases + args.starts + i],
+                        tally,
+                        limit=left,
+                    )
+                result.latency.append(
+                    row_of("complete_task_update", tally.latencies_ms)
+                )
 
                 print("throughput …", file=sys.stderr)
                 tally = Tally()

@@ -68,6 +68,7 @@ def test_a_tiny_run_prints_every_row() -> None:
         "| update_with_activity |",
         "| update_with_local_activity |",
         "| api_complete |",
+        "| complete_task_update |",
         "| complete p95 vs raw Update p95 |",
         "| actions/s, 1 clerks",
         "| CPU per case",
