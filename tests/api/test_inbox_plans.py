@@ -28,6 +28,7 @@ from bench.inbox_bench import seed_county
 from models.db import make_engine
 from models.migrate import upgrade_database
 from models.tables import HumanTask, OrgUnit
+from tests.support import SQLITE_ONLY
 
 NOW = datetime.now(UTC)
 STATUS_PATH = {"ix_human_task_status_path_due", "ix_human_task_status_due_path"}
@@ -253,9 +254,8 @@ def test_path_indexes_use_pattern_operators(county: Engine):
     assert all("varchar_pattern_ops" in r.indexdef for r in rows), rows
 
 
+@SQLITE_ONLY  # SQLite's planner; PostgreSQL's plans are the tests above
 def test_sqlite_case_poll_uses_case_index(database_url: str):
-    if not database_url.startswith("sqlite"):
-        pytest.skip("SQLite's planner")
     upgrade_database(database_url)
     engine = make_engine(database_url)
     try:
