@@ -17,10 +17,6 @@ from sqlalchemy.engine import Engine
 from temporalio.client import Client, HeaderCodecBehavior
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import PollerBehaviorAutoscaling, Worker
-from temporalio.worker.workflow_sandbox import (
-    SandboxedWorkflowRunner,
-    SandboxRestrictions,
-)
 
 from activities import build_activities
 from activities.log_context import LogContextInterceptor
@@ -30,7 +26,7 @@ from models.db import make_engine
 from models.logconfig import configure_logging
 from models.payload_codec import data_converter
 from models.settings import Settings, load_settings
-from workflows.registry import ALL_WORKFLOWS
+from workflows.registry import ALL_WORKFLOWS, workflow_runner
 
 log = structlog.get_logger(__name__)
 
@@ -67,23 +63,6 @@ async def connect_temporal(settings: Settings) -> Client:
     )
 
 
-# Imported once for every workflow instance instead of again inside each sandbox:
-# pydantic and the shared contracts and process definitions the workflows read
-# (deterministic, no I/O, no module state that changes after import).
-SANDBOX_PASSTHROUGH = (
-    "pydantic",
-    "pydantic_core",
-    "annotated_types",
-    "models.contracts",
-    "models.process_spec",
-    "models.forms",
-    "models.processes",
-    "models.complaint_contracts",
-    "models.loan_contracts",
-    "models.aftercare_contracts",
-)
-
-
 def build_worker(
     client: Client,
     settings: Settings,
@@ -99,11 +78,7 @@ def build_worker(
         client,
         task_queue=settings.task_queue,
         workflows=list(workflows or ALL_WORKFLOWS),
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(
-                *SANDBOX_PASSTHROUGH
-            )
-        ),
+        workflow_runner=workflow_runner(),
         activities=build_activities(
             engine, client, adapter or make_adapter(settings), settings
         ),

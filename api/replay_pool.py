@@ -86,10 +86,12 @@ def _start_replayer() -> Replayer:
     whose payloads are already decrypted."""
     global _replayer
     if _replayer is None:
-        from workflows.registry import ALL_WORKFLOWS
+        from workflows.registry import ALL_WORKFLOWS, workflow_runner
 
         _replayer = Replayer(
-            workflows=ALL_WORKFLOWS, data_converter=make_data_converter(None)
+            workflows=ALL_WORKFLOWS,
+            data_converter=make_data_converter(None),
+            workflow_runner=workflow_runner(),
         )
     return _replayer
 

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from temporalio.worker.workflow_sandbox import (
+    SandboxedWorkflowRunner,
+    SandboxRestrictions,
+)
+
 from workflows.annual_review import AnnualReviewWorkflow
 from workflows.campaign import (
     AnnualReviewCampaignWorkflow,
@@ -46,3 +51,29 @@ PROCESS_WORKFLOWS: dict[str, Any] = {
     "retiree_lost_contact": RetireeLostContactWorkflow,
     "complaint": ComplaintWorkflow,
 }
+
+# Imported once for every workflow instance instead of again inside each sandbox:
+# pydantic and the shared contracts and process definitions the workflows read
+# (deterministic, no I/O, no module state that changes after import).
+SANDBOX_PASSTHROUGH = (
+    "pydantic",
+    "pydantic_core",
+    "annotated_types",
+    "models.contracts",
+    "models.process_spec",
+    "models.forms",
+    "models.processes",
+    "models.complaint_contracts",
+    "models.loan_contracts",
+    "models.aftercare_contracts",
+)
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox every worker and Replayer of vetflow runs workflows in (the replay
+    gate and the auditor's replay use the same one as production)."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(
+            *SANDBOX_PASSTHROUGH
+        )
+    )

@@ -18,7 +18,7 @@ from temporalio.worker import Replayer
 
 from models.payload_codec import make_data_converter
 from tests.support import HISTORY_DIR, suite_codec
-from workflows.registry import ALL_WORKFLOWS
+from workflows.registry import ALL_WORKFLOWS, workflow_runner
 
 HISTORIES = sorted(HISTORY_DIR.glob("*/*/*.json"))
 
@@ -64,7 +64,9 @@ async def replay_failures() -> dict[Path, Exception | None]:
     """Replay every history once, in one shared Replayer (one replay worker for all),
     with the encrypting converter: histories recorded unencrypted pass through its codec."""
     replayer = Replayer(
-        workflows=ALL_WORKFLOWS, data_converter=make_data_converter(suite_codec())
+        workflows=ALL_WORKFLOWS,
+        data_converter=make_data_converter(suite_codec()),
+        workflow_runner=workflow_runner(),
     )
     histories = [load(p) for p in HISTORIES]
 
