@@ -502,10 +502,6 @@ async def bench(args: argparse.Namespace) -> Result:
     from sqlmodel import SQLModel
     from temporalio.client import Client
     from temporalio.worker import PollerBehaviorAutoscaling, Worker
-    from temporalio.worker.workflow_sandbox import (
-        SandboxedWorkflowRunner,
-        SandboxRestrictions,
-    )
 
     import models.tables  # noqa: F401  (registers the tables)
     from api.main import create_app
@@ -518,7 +514,8 @@ async def bench(args: argparse.Namespace) -> Result:
     from models.payload_codec import data_converter, new_key_entry
     from models.settings import Settings
     from vetflow_cli import start_dev_server, stop_process
-    from worker import SANDBOX_PASSTHROUGH, build_worker
+    from worker import build_worker
+    from workflows.registry import workflow_runner
 
     tmp = Path(tempfile.mkdtemp(prefix="vetflow-task-bench-"))
     result = Result(args.rounds, args.cases, args.clerks)
@@ -559,11 +556,7 @@ async def bench(args: argparse.Namespace) -> Result:
                 workflows=[FloorWorkflow],
                 activities=[FloorWrite(engine).write],
                 activity_executor=ThreadPoolExecutor(16),
-                workflow_runner=SandboxedWorkflowRunner(
-                    restrictions=SandboxRestrictions.default.with_passthrough_modules(
-                        *SANDBOX_PASSTHROUGH
-                    )
-                ),
+                workflow_runner=workflow_runner(),
                 workflow_task_poller_behavior=PollerBehaviorAutoscaling(),
                 activity_task_poller_behavior=PollerBehaviorAutoscaling(),
             )
