@@ -46,6 +46,7 @@ async def start_case(
     settings: Settings,
     user: AuthUser,
     body: CaseCreate,
+    idempotency_key: str | None = None,
 ) -> CaseStarted:
     """Start `body.process` for a veteran of the user's subtree (a complaint: at the
     handling unit `body.org_unit_id`, api/complaint_register.py). 403: not a starter
@@ -98,7 +99,9 @@ async def start_case(
                 "投诉/信访案件以办理单位为对象，不填 veteran_id; 投诉人为在册退役军人的"
                 "填 data.complainant_veteran_id (a complaint is about its handling unit)",
             )
-        return await register_complaint(engine, temporal, settings, user, body, form)
+        return await register_complaint(
+            engine, temporal, settings, user, body, form, idempotency_key
+        )
     if body.veteran_id is None:
         raise field_error("veteran_id", "须指明退役军人 (veteran_id is required)")
     veteran_id: int = body.veteran_id

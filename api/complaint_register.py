@@ -25,6 +25,7 @@ from temporalio.client import Client
 from api.complaint_start import start_complaint
 from api.deps import AuthUser
 from api.errors import field_error
+from api.idempotency import idempotent_suffix
 from api.params import MAX_ID
 from models.processes import complaint
 from models.processes.complaint import ComplaintCaseData, ComplaintStartForm
@@ -127,7 +128,10 @@ def _check(
             raise HTTPException(
                 409, detail={"message": FINAL_MESSAGE, "case_id": final.case_id}
             )
-        still_open = next((c for c in earlier if c.closed_at is None), None)
+        # Not the case itself (a retried request whose first try opened it).
+        still_open = next(
+            (c for c in earlier if c.closed_at is None and c.case_id != case_id), None
+        )
         case_data = ComplaintCaseData.model_validate(
             {
                 **data,
@@ -155,11 +159,14 @@ async def register_complaint(
     user: AuthUser,
     body: CaseCreate,
     form: ComplaintStartForm,
+    idempotency_key: str | None = None,
 ) -> CaseStarted:
     """Register a window complaint or a petition at ``body.org_unit_id`` (the
     handling unit). 422 ``org_unit_id`` missing or a report handled inside the
     reported unit; 404 a unit or complainant veteran outside the caller's subtree;
-    409 the same matter after 复核 (with the earlier case)."""
+    409 the same matter after 复核 (with the earlier case). With an
+    ``idempotency_key`` a retried request answers with the case its first try opened
+    (api/idempotency.py)."""
     if body.org_unit_id is None:
         raise field_error(
             "org_unit_id", "投诉/信访须指明办理单位 (the handling unit is required)"
@@ -168,9 +175,12 @@ async def register_complaint(
         raise field_error(
             "org_unit_id", f"须为 1 至 {MAX_ID} 之间的编号 (out of range)"
         )
-    case_id = (
-        f"{settings.case_id_prefix}{complaint.PROCESS_KEY}-{uuid.uuid4().hex[:12]}"
+    suffix = (
+        idempotent_suffix(user.username, idempotency_key, body.model_dump(mode="json"))
+        if idempotency_key
+        else uuid.uuid4().hex[:12]
     )
+    case_id = f"{settings.case_id_prefix}{complaint.PROCESS_KEY}-{suffix}"
     reg = await run_in_threadpool(_check, engine, user, body.org_unit_id, form, case_id)
     started = await start_complaint(
         engine,
@@ -183,7 +193,8 @@ async def register_complaint(
         party=reg.party,
         exclusions=reg.exclusions,
     )
-    if not started:  # a fresh random id: only a retried request could meet it
+    if not started and not idempotency_key:
+        # A fresh random id: only a retried request could meet it.
         raise HTTPException(
             409, detail={"message": "案件已受理 (already started)", "case_id": case_id}
         )

@@ -18,6 +18,7 @@ from api.case_queries import (
     visible_case,
 )
 from api.deps import CurrentUser, EngineDep, SettingsDep, TemporalDep
+from api.idempotency import IdempotencyKey
 from api.params import Offset
 from api.task_reads import read_tasks
 from models.public import (
@@ -45,14 +46,19 @@ async def create_case(
     temporal: TemporalDep,
     settings: SettingsDep,
     user: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
 ) -> CaseStarted:
     """Start `process` for a veteran of my subtree, on the newest version of its
     definition (the case keeps it to its end). 422: unknown process, bad start data, or
     a veteran of a category the process does not serve (`loc` `veteran_id`, the message
     names where they are served: a retired cadre is received under DB51/T 2839—2021
     第6.1条, not return-home); 404: veteran not found or not mine; 409: the veteran has
-    this process open."""
-    return await case_actions.start_case(engine, temporal, settings, user, body)
+    this process open. A complaint's id is generated: send `Idempotency-Key` to make
+    a retry after a 503 answer with the case the first try opened (a veteran's process
+    is keyed by the veteran and answers a retry with 409)."""
+    return await case_actions.start_case(
+        engine, temporal, settings, user, body, idempotency_key
+    )
 
 
 @router.get("", response_model=CasesPublic, summary="List cases visible to me")

@@ -280,3 +280,52 @@ async def test_registration_identity_exclusions_duplicates_and_requests(
 
 def case_exclusions(engine, case_id: str) -> list[CaseExclusion]:
     return rows(engine, CaseExclusion, CaseExclusion.case_id == case_id)
+
+
+async def test_a_retried_registration_with_an_idempotency_key_opens_one_case(
+    http, auth, client, seeded_engine, running_worker
+):
+    """A client retries after a 503 whose first try went through: with the same
+    Idempotency-Key (same caller, same body) it gets the case the first try opened."""
+    cg = units(seeded_engine)["sfx-cgz"]
+    county, county2 = await auth("county"), await auth("county2")
+    body = {"process": "complaint", "org_unit_id": cg.id, "data": form()}
+
+    async def start(headers, key: str, payload=body) -> httpx.Response:
+        return await http.post(
+            "/api/cases", json=payload, headers={**headers, "Idempotency-Key": key}
+        )
+
+    first = await start(county, "retry-key-0001")
+    assert first.status_code == 201, first.text
+    case_id = first.json()["id"]
+    await wait_for(lambda: complaint_row(seeded_engine, case_id))
+    first_run = await client.get_workflow_handle(case_id).describe()
+    again = await start(county, "retry-key-0001")
+    assert again.status_code == 201, again.text
+    assert again.json() == first.json()  # the same answer, related to nothing
+    assert first.json()["related_case_id"] is None
+    assert (
+        len(rows(seeded_engine, ComplaintParty, ComplaintParty.case_id == case_id)) == 1
+    )
+    assert len(rows(seeded_engine, Case, Case.id == case_id)) == 1
+    # The retry started nothing: the case is the first try's run, the only one here.
+    run = await client.get_workflow_handle(case_id).describe()
+    assert run.run_id == first_run.run_id
+    complaints_here = rows(
+        seeded_engine, Case, Case.process == "complaint", Case.org_unit_id == cg.id
+    )
+    assert [c.id for c in complaints_here] == [case_id]
+    # Another caller, another body or another key: another request, another case.
+    other_caller = await start(county2, "retry-key-0001")
+    other_body = await start(
+        county, "retry-key-0001", {**body, "data": form(matter="另一件事")}
+    )
+    other_key = await start(county, "retry-key-0002")
+    ids = {r.json()["id"] for r in (other_caller, other_body, other_key)}
+    assert all(r.status_code == 201 for r in (other_caller, other_body, other_key))
+    assert len(ids) == 3 and case_id not in ids
+    # A malformed key is refused at once, naming the header.
+    bad = await start(county, "no spaces allowed")
+    assert bad.status_code == 422
+    assert bad.json()["detail"][0]["loc"] == ["header", "Idempotency-Key"]
