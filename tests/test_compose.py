@@ -107,7 +107,8 @@ def test_api_and_workers_keep_no_state_and_share_one_configuration():
         assert not SERVICES[service].get("volumes"), service
         assert SERVICES[service]["restart"] == "unless-stopped"
     api, worker = env_of("vetflow-api"), env_of("vetflow-worker")
-    assert {k: api.get(k) for k in worker} == worker
+    shared = {k: v for k, v in worker.items() if k != "VETFLOW_WORKER_METRICS_ADDRESS"}
+    assert {k: api.get(k) for k in shared} == shared
     assert SERVICES["vetflow-worker"]["stop_grace_period"]
 
 
@@ -129,6 +130,12 @@ def test_vetflow_services_use_only_settings_variables():
         assert env["VETFLOW_TEMPORAL_ADDRESS"] == "temporal:7233"
         assert env["VETFLOW_LOG_FORMAT"] == "json"
     assert env_of("vetflow-api")["VETFLOW_API_HOST"] == "0.0.0.0"  # noqa: S104
+    # Metrics: the API's behind a token given at deploy time, each worker's SDK metrics
+    # on the compose network.
+    assert (
+        env_of("vetflow-api")["VETFLOW_METRICS_TOKEN"] == "${VETFLOW_METRICS_TOKEN:-}"
+    )
+    assert env_of("vetflow-worker")["VETFLOW_WORKER_METRICS_ADDRESS"] == "0.0.0.0:9464"
 
 
 def test_compose_values_are_valid_settings():
