@@ -22,7 +22,15 @@ from models.contracts import SEARCH_ATTRIBUTES, ProcessPolicy, TaskPolicy
 from models.payload_codec import make_data_converter
 from models.tables import Notice
 from tests.conftest import temporal_binary
-from tests.support import complete, notices, open_task, suite_codec, tasks, wait_for
+from tests.support import (
+    SQLITE_ONLY,
+    complete,
+    notices,
+    open_task,
+    suite_codec,
+    tasks,
+    wait_for,
+)
 from tests.workflows.conftest import start_case, veteran_id
 from worker import build_worker
 from workflows.return_home import ReturnHomeWorkflow
@@ -74,6 +82,10 @@ async def _assert_each_notice_once(engine, case_id: str) -> None:
     ]
 
 
+# SQLite only: what these prove is Temporal's and the worker's side of a crash; the same
+# crashes on PostgreSQL run in tests/test_scale_out.py (a worker killed mid-run) and
+# tests/test_faults.py (Temporal killed and restarted on its state file).
+@SQLITE_ONLY
 async def test_killed_worker_loses_no_task_and_sends_no_notice_twice(
     client, temporal_env, settings, demo_engine, adapter
 ):
@@ -132,6 +144,10 @@ async def test_killed_worker_loses_no_task_and_sends_no_notice_twice(
         await handle.terminate("test over")
 
 
+# SQLite only: what these prove is Temporal's and the worker's side of a crash; the same
+# crashes on PostgreSQL run in tests/test_scale_out.py (a worker killed mid-run) and
+# tests/test_faults.py (Temporal killed and restarted on its state file).
+@SQLITE_ONLY
 async def test_restarted_temporal_server_resumes_open_cases_and_timers(
     tmp_path, settings, demo_engine, adapter
 ):
