@@ -53,6 +53,12 @@ SLOW_FIRST = (
     "tests/api/test_return_home_flow.py",
     "tests/replay/test_release_gate.py",
     "tests/test_cli_dev.py",
+    # Long files collected late (tests/test_*.py come after tests/api/ and browser/):
+    # a worker left alone with one of them at the end costs the whole suite its time.
+    "tests/test_task_bench_smoke.py",
+    "tests/api/test_new_process_pages.py",
+    "tests/api/test_incidents_api.py",
+    "tests/api/test_replay_pool.py",
 )
 
 
