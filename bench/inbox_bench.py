@@ -23,16 +23,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import secrets
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
+
+if __name__ == "__main__":  # run as a script: the checkout on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel, select
@@ -40,6 +44,7 @@ from sqlmodel import Session, SQLModel, select
 import models.tables  # noqa: F401
 from api.main import create_app
 from api.security import start_auth_session
+from bench.campaign_bench import percentile
 from models.db import make_engine
 from models.demo import DEMO_PASSWORD, DESK_CLERK_OF, seed_demo
 from models.logconfig import configure_logging
@@ -353,15 +358,6 @@ def seed_county(url: str, n_open: int, n_closed: int) -> None:
             "VACUUM ANALYZE"
         )
     engine.dispose()
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile of ``values`` (0 for none)."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    rank = math.ceil(len(ordered) * p / 100)
-    return ordered[max(0, min(len(ordered), rank) - 1)]
 
 
 async def page_login(c: httpx.AsyncClient, username: str) -> None:

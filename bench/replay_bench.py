@@ -38,23 +38,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+if __name__ == "__main__":  # run as a script: the checkout on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.campaign_bench import percentile, repo_root
+
 GOAL_RATIO = 1.5
 MODES = ("process", "process-nice0", "inline", "thread")
 RECORDED = "0.3.0/ReturnHomeWorkflow/full_case_with_returns__*.json"
 BENCH_CASE = "bench-replay-1"
-
-
-def repo_root() -> Path:
-    return Path(__file__).resolve().parent.parent
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (0–100) by nearest rank; 0.0 of no values."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * q // 100))
-    return ordered[int(rank) - 1]
 
 
 @dataclass
