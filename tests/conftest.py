@@ -99,6 +99,12 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_extra_args=[
             "--dynamic-config-value",
             "system.forceSearchAttributesCacheRefreshOnRead=true",
+            # The transfer queue's checkpoint every second instead of every 30 s: a
+            # deleted closed workflow's history is gone once its close task is
+            # checkpointed, about 4 s after the delete instead of 33 s
+            # (tests/api/test_return_home_flow.py waits for it).
+            "--dynamic-config-value",
+            'history.transferProcessorUpdateAckInterval="1s"',
         ],
     )
     yield env
