@@ -11,6 +11,7 @@ import signal
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy.engine import Engine
@@ -20,6 +21,7 @@ from temporalio.worker import PollerBehaviorAutoscaling, Worker
 
 from activities import build_activities
 from activities.log_context import LogContextInterceptor
+from activities.notice_outbox import NoticeDispatcher
 from activities.notify_adapters import NotifyAdapter, make_adapter
 from activities.schedules import ensure_schedules
 from models.db import make_engine
@@ -63,6 +65,28 @@ async def connect_temporal(settings: Settings) -> Client:
     )
 
 
+class VetflowWorker(Worker):
+    """A Temporal worker that also runs the notice outbox's dispatcher for as long as
+    it runs (``async with``): every worker process delivers queued notices, sharing the
+    outbox with the others by leases (activities/notice_outbox.py)."""
+
+    def __init__(self, *args: Any, dispatcher: NoticeDispatcher, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.dispatcher = dispatcher
+        self._dispatching: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> VetflowWorker:
+        await super().__aenter__()
+        self._dispatching = asyncio.create_task(self.dispatcher.run())
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, *args: Any) -> None:
+        self.dispatcher.stop()
+        if self._dispatching is not None:
+            await self._dispatching
+        await super().__aexit__(exc_type, *args)
+
+
 def build_worker(
     client: Client,
     settings: Settings,
@@ -71,16 +95,27 @@ def build_worker(
     adapter: NotifyAdapter | None = None,
     executor: ThreadPoolExecutor | None = None,
     workflows: Sequence[type] | None = None,
-) -> Worker:
-    """A worker with every workflow and activity of vetflow (shared by tests; a test
-    of a release passes the previous release's ``workflows``)."""
-    return Worker(
+) -> VetflowWorker:
+    """A worker with every workflow and activity of vetflow and the outbox dispatcher
+    (shared by tests; a test of a release passes the previous release's
+    ``workflows``)."""
+    adapter = adapter or make_adapter(settings)
+    dispatcher = NoticeDispatcher(
+        engine,
+        adapter,
         client,
+        settings.task_queue,
+        poll_seconds=settings.outbox_poll_seconds,
+        lease=timedelta(seconds=settings.outbox_lease_seconds),
+    )
+    return VetflowWorker(
+        client,
+        dispatcher=dispatcher,
         task_queue=settings.task_queue,
         workflows=list(workflows or ALL_WORKFLOWS),
         workflow_runner=workflow_runner(),
         activities=build_activities(
-            engine, client, adapter or make_adapter(settings), settings
+            engine, client, adapter, settings, on_notice_queued=dispatcher.wake
         ),
         activity_executor=executor or ThreadPoolExecutor(max_workers=16),
         workflow_task_poller_behavior=PollerBehaviorAutoscaling(),

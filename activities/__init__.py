@@ -29,13 +29,15 @@ def build_activities(
     client: Client,
     adapter: NotifyAdapter,
     settings: Settings | None = None,
+    on_notice_queued: Callable[[], None] | None = None,
 ) -> list[Callable[..., Any]]:
     """Every activity of vetflow, bound to one engine, Temporal client and notice
     adapter (``settings``: the link key and address, the banks' keys; None reads the
-    environment)."""
+    environment; ``on_notice_queued``: wakes the worker's outbox dispatcher)."""
     cases = CaseActivities(engine)
     tasks = HumanTaskActivities(engine)
     notices = NotificationActivities(engine, adapter)
+    notices.on_queued = on_notice_queued
     archive = HistoryArchiveActivities(engine, client)
     incidents = IncidentActivities(engine)
     payroll = PayrollActivities(engine)
@@ -56,7 +58,7 @@ def build_activities(
         tasks.recompute_due,
         tasks.task_recipients,
         # The same writes as a local activity (cases started after LOCAL_PROJECTION).
-        ProjectionActivities(cases, tasks).project,
+        ProjectionActivities(cases, tasks, notices).project,
         notices.send_notice,
         notices.mark_notice_failed,
         notices.resolve_failed_notice,

@@ -13,8 +13,10 @@ resolved (sent to a corrected address, or the person informed another way).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import structlog
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
@@ -27,6 +29,7 @@ from temporalio.exceptions import ApplicationError
 from activities.notify_adapters import NoAddress, NoticeRejected, NotifyAdapter
 from models.audit import add_audit_event
 from models.contracts import (
+    DeliverNoticeInput,
     NoticeFailedInput,
     NoticeInput,
     NoticeResolution,
@@ -136,6 +139,42 @@ class NotificationActivities:
     def __init__(self, engine: Engine, adapter: NotifyAdapter) -> None:
         self.engine = engine
         self.adapter = adapter
+        # Called (from the activity's thread) after a notice is queued for the
+        # outbox dispatcher: the worker's dispatcher wakes at once instead of at its
+        # next poll.
+        self.on_queued: Callable[[], None] | None = None
+
+    @activity.defn
+    def queue_notice(self, inp: DeliverNoticeInput) -> None:
+        """Write the notice to the outbox for the worker's dispatcher (engine
+        NOTICE_OUTBOX; run as the ``project`` local activity): rendered and addressed
+        now, delivered by activities/notice_outbox.py with ``inp``'s bounded attempts,
+        then a notice_failed work item. Once per key: a retry finds the row. A broken
+        template is queued already failed, so the dispatcher hands it to a person."""
+        outbox = {
+            "dispatch": "outbox",
+            "next_attempt_at": utcnow(),
+            "max_attempts": max(1, inp.attempts),
+            "max_interval_seconds": inp.max_interval.total_seconds(),
+            "failed_policy": inp.policy.model_dump_json(),
+        }
+        with structlog.contextvars.bound_contextvars(**_log_context(inp.notice)):
+            try:
+                self._queued(inp.notice, outbox)
+            except TemplateError as exc:
+                log.error("notice_template_error", error=str(exc))
+                self._queued(
+                    inp.notice,
+                    {
+                        **outbox,
+                        "max_attempts": 0,
+                        "error": f"NoticeTemplateError: notice template "
+                        f"{inp.notice.template}: {exc}",
+                    },
+                    render=False,
+                )
+        if self.on_queued is not None:
+            self.on_queued()
 
     @activity.defn
     def send_notice(self, inp: NoticeInput) -> NoticeResult:
@@ -167,6 +206,9 @@ class NotificationActivities:
                 return
             row.status = "failed"
             row.error = f"{inp.error_type}: {inp.message}"
+            if row.dispatch == "outbox":
+                # Its DeliverNoticeWorkflow owns it now (a resend is delivered there).
+                row.dispatch, row.claimed_until = "workflow", None
             session.add(row)
         log.warning("notice_failed_for_good", key=inp.key, error_type=inp.error_type)
 
@@ -224,14 +266,25 @@ class NotificationActivities:
         log.info("notice_sent", channel=channel, attempts=attempts)
         return NoticeResult(key=inp.key, status="sent", channel=channel)
 
-    def _queued(self, inp: NoticeInput) -> Notice:
-        """The outbox row of ``inp.key``, inserted (rendered, addressed) if new."""
+    def _queued(
+        self,
+        inp: NoticeInput,
+        extra: dict[str, Any] | None = None,
+        *,
+        render: bool = True,
+    ) -> Notice:
+        """The outbox row of ``inp.key``, inserted (rendered, addressed, with the
+        ``extra`` columns) if new."""
         with Session(self.engine, expire_on_commit=False) as session:
             found = session.exec(select(Notice).where(Notice.key == inp.key)).first()
             if found is not None:
                 return found
-            subject, body = render_notice(
-                inp.template, {**inp.context, **notice_facts(session, inp)}
+            subject, body = (
+                render_notice(
+                    inp.template, {**inp.context, **notice_facts(session, inp)}
+                )
+                if render
+                else ("(通知模板错误)", "")
             )
             row = Notice(
                 key=inp.key,
@@ -244,6 +297,7 @@ class NotificationActivities:
                 channel=self.adapter.channel,
                 subject=subject,
                 body=body,
+                **(extra or {}),
             )
             session.add(row)
             try:

@@ -37,11 +37,13 @@ from activities.human_tasks import (
     apply_recompute,
     apply_skip,
 )
+from activities.notifications import NotificationActivities
 from models.contracts import (
     PROJECT,
     AssignTaskInput,
     CaseStatusInput,
     CloseTaskInput,
+    DeliverNoticeInput,
     EscalateTaskInput,
     EscalateTaskResult,
     OpenTaskInput,
@@ -97,7 +99,12 @@ class ProjectionActivities:
     (the case and task ids, the task's write sequence, the audit dedupe keys). The
     result carries the input, so the history's marker records the write."""
 
-    def __init__(self, cases: CaseActivities, tasks: HumanTaskActivities) -> None:
+    def __init__(
+        self,
+        cases: CaseActivities,
+        tasks: HumanTaskActivities,
+        notices: NotificationActivities | None = None,
+    ) -> None:
         self.calls: dict[str, tuple[type[BaseModel], Callable[[Any], Any]]] = {
             "register_case": (RegisterCaseInput, cases.register_case),
             "set_case_status": (CaseStatusInput, cases.set_case_status),
@@ -106,6 +113,10 @@ class ProjectionActivities:
             "assign_task": (AssignTaskInput, tasks.assign_task),
             "close_task": (CloseTaskInput, tasks.close_task),
         }
+        if notices is not None:
+            # The outbox write (engine NOTICE_OUTBOX); not a projection: a rebuild
+            # never queues a notice again.
+            self.calls["queue_notice"] = (DeliverNoticeInput, notices.queue_notice)
 
     @activity.defn(name=PROJECT)
     def project(self, call: ProjectionCall) -> ProjectionRecord:

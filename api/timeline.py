@@ -180,6 +180,9 @@ def _describe_activity(
             "step_title": title(step),
             "text": f"超期: {title(step)}，已通知上级",
         }
+    if name == "queue_notice":  # the outbox (engine notice-outbox)
+        inp = inp.get("notice") or {}
+        name = "send_notice"
     if name == "send_notice":
         who = (
             "退役军人"

@@ -461,21 +461,26 @@ class NoticeResult(BaseModel):
     duplicate: bool = False
 
 
-class DeliverNoticeInput(BaseModel):
-    """Input of the child workflow that delivers one notice off the case's path."""
-
-    notice: NoticeInput
-    policy: TaskPolicy = Field(default_factory=TaskPolicy)  # of the notice_failed item
-    attempts: int = 8
-    max_interval: timedelta = timedelta(minutes=10)
-
-
 class NoticeFailedInput(BaseModel):
     """Mark an outbox row failed for good (after bounded retries or a permanent error)."""
 
     key: str
     error_type: str
     message: str
+
+
+class DeliverNoticeInput(BaseModel):
+    """One notice's delivery: the input of ``DeliverNoticeWorkflow`` (a case's child, on
+    engines before NOTICE_OUTBOX) and of the ``queue_notice`` outbox write (the policy
+    travels with the row to the dispatcher). ``failed``: the dispatcher gave up on it
+    (permanent refusal or attempts used up), so the workflow goes straight to the
+    ``notice_failed`` work item."""
+
+    notice: NoticeInput
+    policy: TaskPolicy = Field(default_factory=TaskPolicy)  # of the notice_failed item
+    attempts: int = 8
+    max_interval: timedelta = timedelta(minutes=10)
+    failed: NoticeFailedInput | None = None
 
 
 class NoticeResolution(BaseModel):

@@ -172,6 +172,18 @@ class Settings(BaseSettings):
         description="host:port where the worker serves the Temporal SDK's own metrics "
         "(Prometheus, e.g. 0.0.0.0:9464). Empty: not served.",
     )
+    outbox_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often each worker's notice dispatcher looks for due outbox "
+        "rows (a notice queued by the same worker wakes it at once).",
+    )
+    outbox_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a dispatcher holds a claimed notice before another "
+        "worker may take it (longer than a delivery's timeout: the webhook's is 10 s).",
+    )
     replay_processes: int = Field(
         default=1,
         ge=1,

@@ -258,10 +258,15 @@ class AuditEvent(SQLModel, table=True):
 
 
 class Notice(SQLModel, table=True):
-    """Notification outbox: one row per notice event, delivered exactly once."""
+    """Notification outbox: one row per notice event (the key is unique), delivered at
+    least once (activities/notifications.py, activities/notice_outbox.py)."""
 
     __tablename__ = "notice"
-    __table_args__ = (UniqueConstraint("key", name="uq_notice_key"),)
+    __table_args__ = (
+        UniqueConstraint("key", name="uq_notice_key"),
+        # The dispatcher's scan: pending rows it owns, by when they are due.
+        Index("ix_notice_dispatch_due", "status", "dispatch", "next_attempt_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=250)  # idempotency key from the workflow
@@ -281,6 +286,16 @@ class Notice(SQLModel, table=True):
     error: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
+    # Who delivers it: None, the case's own DeliverNoticeWorkflow (engines before the
+    # outbox); "outbox", the worker's dispatcher; "workflow", handed from the
+    # dispatcher to a DeliverNoticeWorkflow for its notice_failed work item.
+    dispatch: str | None = Field(default=None, max_length=16)
+    next_attempt_at: datetime | None = None  # the dispatcher's next try
+    claimed_until: datetime | None = None  # a dispatcher's lease on the row
+    max_attempts: int | None = None  # then a notice_failed work item
+    max_interval_seconds: float | None = None  # backoff cap between attempts
+    # The notice_failed item's deadline policy (TaskPolicy JSON) for the handover.
+    failed_policy: str | None = Field(default=None, sa_column=Column(Text))
 
 
 class Incident(SQLModel, table=True):

@@ -100,6 +100,14 @@ RATING_LINKS = "rating-links"
 # timer-driven, and a race test drives them), as do notices and a process's own work.
 LOCAL_PROJECTION = "local-projection"
 LOCAL_RETRY_THRESHOLD = timedelta(milliseconds=1)
+# A notice is queued in the outbox by a local activity (``queue_notice``) and delivered
+# by the worker's dispatcher (activities/notice_outbox.py), not by a child workflow per
+# notice: a child cost the case three history events and a workflow task of its own,
+# and the server a workflow of a dozen events. Decided at a case's first notice; cases
+# that sent one before this patch keep their child workflows to their end. Behind it,
+# only a notice that fails for good becomes a DeliverNoticeWorkflow (its work item).
+NOTICE_OUTBOX = "notice-outbox"
+QUEUE_NOTICE = "queue_notice"
 # The local projection writes, with the result type each returns (None: nothing).
 LOCAL_WRITES: dict[str, type[Any] | None] = {
     "register_case": RegisterCaseResult,
@@ -108,6 +116,7 @@ LOCAL_WRITES: dict[str, type[Any] | None] = {
     "record_skipped_step": None,
     "assign_task": None,
     "close_task": None,
+    QUEUE_NOTICE: None,
 }
 RATING_LINK_TTL = timedelta(days=30)
 
@@ -202,6 +211,7 @@ class ProcessWorkflow:
         self._v2 = False
         self._calendar_from_opening = False
         self._local = False
+        self._outbox: bool | None = None  # decided at the first notice
 
     def _setup_phase(
         self,
@@ -353,10 +363,23 @@ class ProcessWorkflow:
         self._completed_steps.append(step_key)
 
     async def notify(self, notice: NoticeInput) -> None:
-        """Send a notice. On the current engine it is handed to its own child workflow
-        (``DeliverNoticeWorkflow``) and the case goes on at once: bounded retries, then
-        a ``notice_failed`` work item for a clerk. Cases started before that run the
-        delivery inline, as they did."""
+        """Send a notice. On the current engine it is queued in the outbox (a local
+        write, NOTICE_OUTBOX) and the worker's dispatcher delivers it: bounded
+        retries, then a ``notice_failed`` work item for a clerk. Cases that sent a
+        notice before that patch hand each to its own child workflow
+        (``DeliverNoticeWorkflow``); cases before ENGINE_V2 deliver inline."""
+        if self._v2 and self._queues_notices():
+            await self._activity(
+                QUEUE_NOTICE,
+                DeliverNoticeInput(
+                    notice=notice,
+                    policy=self._input.policy.for_step("notice_failed"),
+                    attempts=self._input.policy.notice_attempts,
+                    max_interval=self._input.policy.notice_max_interval,
+                ),
+                step="notice",
+            )
+            return
         if not self._v2:
             try:
                 await workflow.execute_activity_method(
@@ -386,6 +409,11 @@ class ProcessWorkflow:
             )
         except WorkflowAlreadyStartedError:
             pass  # the same notice event is already on its way
+
+    def _queues_notices(self) -> bool:
+        if self._outbox is None:
+            self._outbox = workflow.patched(NOTICE_OUTBOX)
+        return self._outbox
 
     async def notify_veteran(
         self, kind: str, template: str, key: str, context: dict[str, Any]
@@ -785,7 +813,7 @@ class ProcessWorkflow:
         name = method if isinstance(method, str) else method.__name__
         while True:
             try:
-                if self._local and name in LOCAL_WRITES:
+                if self._runs_local(name):
                     return await self._local_write(name, arg)
                 if isinstance(method, str):
                     return await workflow.execute_activity(
@@ -804,9 +832,13 @@ class ProcessWorkflow:
                 await self._incident(step, name, err)
             except (ApplicationError, TimeoutFailure) as err:
                 # A local activity's failure arrives as its cause, not wrapped.
-                if not (self._local and name in LOCAL_WRITES):
+                if not self._runs_local(name):
                     raise
                 await self._incident(step, name, err)
+
+    def _runs_local(self, name: str) -> bool:
+        # The outbox write is local on every engine that queues notices.
+        return name in LOCAL_WRITES and (self._local or name == QUEUE_NOTICE)
 
     async def _local_write(self, name: str, arg: Any) -> Any:
         """A projection write as a local activity (at least once, like a regular one;

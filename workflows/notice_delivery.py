@@ -1,7 +1,10 @@
 """Delivering one notice, off the case's critical path.
 
-A case hands each notice to its own ``DeliverNoticeWorkflow`` (a child it abandons) and
-goes on. Delivery retries a bounded number of times; a permanent refusal (a gateway 4xx,
+A case on the current engine queues each notice in the outbox, and the worker's
+dispatcher delivers it (activities/notice_outbox.py); only a notice that fails for good
+is handed to a ``DeliverNoticeWorkflow`` here, with ``failed`` set. A case started before
+that engine hands each notice to its own ``DeliverNoticeWorkflow`` (a child it abandons)
+and goes on. Delivery retries a bounded number of times; a permanent refusal (a gateway 4xx,
 no address, a rejected recipient, a broken template) stops at once. A notice that fails
 for good becomes a ``notice_failed`` task for the case's unit: correct the contact and
 resend, or record how the person was informed instead.
@@ -71,25 +74,32 @@ class DeliverNoticeWorkflow(ProcessWorkflow):
             maximum_attempts=max(1, inp.attempts),
             non_retryable_error_types=PERMANENT,
         )
+        # Handed over by the outbox dispatcher, which used up the attempts already
+        # (engine NOTICE_OUTBOX): straight to the work item.
+        failed = inp.failed
         while True:
-            try:
-                result: NoticeResult = await workflow.execute_activity_method(
-                    NotificationActivities.send_notice,
-                    notice,
-                    start_to_close_timeout=DELIVERY_TIMEOUT,
-                    retry_policy=retry,
-                )
-                return result
-            except ActivityError as err:
-                cause = err.cause
-                error_type = (
-                    (cause.type or "ApplicationError")
-                    if isinstance(cause, ApplicationError)
-                    else type(cause).__name__
-                )
-                message = str(
-                    cause.message if isinstance(cause, ApplicationError) else cause
-                )
+            if failed is not None:
+                error_type, message = failed.error_type, failed.message
+                failed = None
+            else:
+                try:
+                    result: NoticeResult = await workflow.execute_activity_method(
+                        NotificationActivities.send_notice,
+                        notice,
+                        start_to_close_timeout=DELIVERY_TIMEOUT,
+                        retry_policy=retry,
+                    )
+                    return result
+                except ActivityError as err:
+                    cause = err.cause
+                    error_type = (
+                        (cause.type or "ApplicationError")
+                        if isinstance(cause, ApplicationError)
+                        else type(cause).__name__
+                    )
+                    message = str(
+                        cause.message if isinstance(cause, ApplicationError) else cause
+                    )
             await self._activity(
                 NotificationActivities.mark_notice_failed,
                 NoticeFailedInput(
