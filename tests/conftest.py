@@ -8,7 +8,6 @@ the whole suite proves that replay, the timeline, export and rebuild work encryp
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import sys
 import uuid
@@ -30,7 +29,7 @@ from models.db import make_engine
 from models.demo import seed_demo
 from models.payload_codec import make_data_converter
 from models.settings import Settings
-from tests.support import TEST_PAYLOAD_KEYS, suite_codec
+from tests.support import suite_codec, suite_settings
 
 POSTGRES_URL = os.environ.get("VETFLOW_TEST_POSTGRES_URL", "")
 DB_BACKENDS = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
@@ -166,17 +165,8 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def settings(database_url: str, task_queue: str) -> Settings:
-    """Settings of one test: its own database and task queue, a random token key, and
-    the `fast` deadline profile."""
-    return Settings(
-        database_url=database_url,
-        task_queue=task_queue,
-        secret_key=secrets.token_urlsafe(40),
-        policy_profile="fast",
-        payload_keys=TEST_PAYLOAD_KEYS,
-        # Tests share one Temporal server but not their databases: keep case ids apart.
-        case_id_prefix=f"t{uuid.uuid4().hex[:8]}-",
-    )
+    """Settings of one test (tests.support.suite_settings)."""
+    return suite_settings(database_url, task_queue)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import hashlib
 import os
+import secrets
 import time
 import tomllib
 import uuid
@@ -43,6 +44,20 @@ TEST_PAYLOAD_KEYS = (
 
 def suite_codec() -> AesGcmCodec:
     return AesGcmCodec(Keyring.parse(TEST_PAYLOAD_KEYS))
+
+
+def suite_settings(database_url: str, task_queue: str) -> Settings:
+    """Settings of one test: its own database and task queue, a random token key, and
+    the `fast` deadline profile."""
+    return Settings(
+        database_url=database_url,
+        task_queue=task_queue,
+        secret_key=secrets.token_urlsafe(40),
+        policy_profile="fast",
+        payload_keys=TEST_PAYLOAD_KEYS,
+        # Tests share one Temporal server but not their databases: keep case ids apart.
+        case_id_prefix=f"t{uuid.uuid4().hex[:8]}-",
+    )
 
 
 async def wait_for(

@@ -11,27 +11,36 @@ history replays."""
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlmodel import Session, col, select
+import pytest_asyncio
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel, col, select
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
+from models.db import make_engine
+from models.demo import seed_demo
 from models.processes import startup_loan
 from models.processes.startup_loan import BankDecision
+from models.settings import Settings
 from models.tables import BankApplication, Case, Loan, LoanSubsidyLine
 from tests.support import (
-    SQLITE_ONLY,
     notices,
     open_task,
     record_history,
+    suite_settings,
     tasks,
     wait_for,
 )
+from tests.workflows.conftest import RecordingAdapter
 from tests.workflows.startup_loan_support import (
     REPAYMENTS,
     add_staff,
@@ -55,7 +64,9 @@ from worker import build_worker
 from workflows.registry import ALL_WORKFLOWS
 from workflows.startup_loan import StartupLoanWorkflow
 
-pytestmark = [pytest.mark.timeout(60), SQLITE_ONLY]
+# SQLite only (README, Testing): the loan's SQL runs on both databases in the activity,
+# API and page tests; here the subject is the workflow and its timers.
+pytestmark = pytest.mark.timeout(60)
 
 
 async def replays(client: Client, *histories_of: tuple[str, str | None]) -> None:
@@ -80,10 +91,83 @@ def loan(engine: Any, case_id: str) -> Loan:
         return row
 
 
-async def test_a_personal_loan_from_registration_to_the_subsidy_paid(
-    client, settings, worker, demo_engine
-):
-    e = demo_engine
+# The journeys of this file wait on their timers (loan months of seconds), not on a
+# core: each test's journey starts when the module does and they run concurrently, so
+# the file takes about its longest journey instead of the sum of them. A journey keeps
+# what its test had alone: its own SQLite database with the demo data, its own
+# settings, task queue and worker (or, with ``own_worker``, the workers it starts).
+Journey = Callable[[Client, Settings, Engine, RecordingAdapter], Awaitable[None]]
+JOURNEYS: dict[str, tuple[Journey, bool]] = {}
+
+
+def journey(*, own_worker: bool = False) -> Callable[[Journey], Journey]:
+    """Register a journey; ``test_<its name>`` awaits it."""
+
+    def register(fn: Journey) -> Journey:
+        JOURNEYS[fn.__name__] = (fn, own_worker)
+        return fn
+
+    return register
+
+
+def seeded_sqlite(url: str) -> Engine:
+    engine = make_engine(url)
+    SQLModel.metadata.create_all(engine)
+    seed_demo(engine)
+    return engine
+
+
+class Journeys:
+    """The journeys of this module's tests, each started once, as a task."""
+
+    def __init__(self, client: Client, folder: Callable[[str], Any]) -> None:
+        self.client, self.folder = client, folder
+        self.running: dict[str, asyncio.Task[None]] = {}
+
+    def start(self, name: str) -> asyncio.Task[None]:
+        if name not in self.running:
+            self.running[name] = asyncio.create_task(self._run(*JOURNEYS[name]))
+        return self.running[name]
+
+    async def _run(self, fn: Journey, own_worker: bool) -> None:
+        url = f"sqlite:///{self.folder(fn.__name__[:40])}/app.db"
+        settings = suite_settings(url, f"tq-{uuid.uuid4().hex[:12]}")
+        engine = await asyncio.to_thread(seeded_sqlite, url)
+        adapter = RecordingAdapter()
+        try:
+            if own_worker:
+                await fn(self.client, settings, engine, adapter)
+            else:
+                async with build_worker(self.client, settings, engine, adapter=adapter):
+                    await fn(self.client, settings, engine, adapter)
+        finally:
+            engine.dispose()
+
+    async def __call__(self, fn: Journey) -> None:
+        await self.start(fn.__name__)
+
+
+@pytest_asyncio.fixture(scope="module")
+async def journeys(
+    request: pytest.FixtureRequest,
+    temporal_env: WorkflowEnvironment,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Journeys]:
+    started = Journeys(temporal_env.client, tmp_path_factory.mktemp)
+    for item in request.session.items:
+        name = item.name.removeprefix("test_")
+        if item.module is request.module and name in JOURNEYS:
+            started.start(name)
+    yield started
+    for task in started.running.values():
+        task.cancel()
+    await asyncio.gather(*started.running.values(), return_exceptions=True)
+
+
+@journey()
+async def a_personal_loan_from_registration_to_the_subsidy_paid(
+    client: Client, settings: Settings, e: Engine, adapter: RecordingAdapter
+) -> None:
     add_staff(e, "countylead", ["county_staff", "leader"])
     # 36 loan months of 0.5 s; a follow-up every 12 months: two, then maturity (each
     # follow-up has six seconds before the next point: slack for a loaded machine).
@@ -225,10 +309,10 @@ async def test_a_personal_loan_from_registration_to_the_subsidy_paid(
     await record_history(handle, "StartupLoanWorkflow", "full_path_subsidy_paid")
 
 
-async def test_an_ineligible_application_is_told_every_failure_at_once(
-    client, settings, worker, demo_engine
-):
-    e = demo_engine
+@journey()
+async def an_ineligible_application_is_told_every_failure_at_once(
+    client: Client, settings: Settings, e: Engine, adapter: RecordingAdapter
+) -> None:
     handle = await start_loan(client, settings, e, loan_policy())
     case_id = handle.id
     demand = {"intent_field": "餐饮", "needs_guidance": False, "contact_phone": "139"}
@@ -300,10 +384,10 @@ async def test_an_ineligible_application_is_told_every_failure_at_once(
     await record_history(handle, "StartupLoanWorkflow", "ineligible_round_refused")
 
 
-async def test_a_rejection_goes_to_a_second_bank_and_early_repayment_ends_the_loan(
-    client, settings, worker, demo_engine
-):
-    e = demo_engine
+@journey()
+async def a_rejection_goes_to_a_second_bank_and_early_repayment_ends_the_loan(
+    client: Client, settings: Settings, e: Engine, adapter: RecordingAdapter
+) -> None:
     # 12 loan months of 1 s: a follow-up at 3, 6 and 9 months.
     handle = await start_loan(client, settings, e, loan_policy(month=1.0))
     case_id = handle.id
@@ -379,10 +463,10 @@ async def test_a_rejection_goes_to_a_second_bank_and_early_repayment_ends_the_lo
     await record_history(servicing, "LoanServicingWorkflow", "early_repayment")
 
 
-async def test_a_rejection_referred_to_guidance_closes_the_case(
-    client, settings, worker, demo_engine
-):
-    e = demo_engine
+@journey()
+async def a_rejection_referred_to_guidance_closes_the_case(
+    client: Client, settings: Settings, e: Engine, adapter: RecordingAdapter
+) -> None:
     handle = await start_loan(client, settings, e, loan_policy())
     case_id = handle.id
     await apply_and_verify(client, e, case_id)
@@ -419,10 +503,10 @@ def accepted_updates(history: Any) -> int:
     )
 
 
-async def test_a_clerk_records_the_decision_of_a_silent_or_unintegrated_bank(
-    client, settings, worker, demo_engine
-):
-    e = demo_engine
+@journey()
+async def a_clerk_records_the_decision_of_a_silent_or_unintegrated_bank(
+    client: Client, settings: Settings, e: Engine, adapter: RecordingAdapter
+) -> None:
     # The integrated bank has 1 s to answer before a clerk is asked to chase it.
     handle = await start_loan(client, settings, e, loan_policy(bank_answer=1.0))
     case_id = handle.id
@@ -473,10 +557,10 @@ async def test_a_clerk_records_the_decision_of_a_silent_or_unintegrated_bank(
     await record_history(handle, "StartupLoanWorkflow", "bank_desk_decisions")
 
 
-async def test_the_repayment_phase_continues_as_new_with_small_histories(
-    client, settings, worker, demo_engine
-):
-    e = demo_engine
+@journey()
+async def the_repayment_phase_continues_as_new_with_small_histories(
+    client: Client, settings: Settings, e: Engine, adapter: RecordingAdapter
+) -> None:
     # 18 loan months of 0.8 s, a follow-up every 3 months (5), two per run: 3 runs.
     handle = await start_loan(client, settings, e, loan_policy(month=0.8, rollover=2))
     case_id = handle.id
@@ -517,11 +601,10 @@ async def test_the_repayment_phase_continues_as_new_with_small_histories(
     await record_history(handle, "StartupLoanWorkflow", "servicing_continued_as_new")
 
 
-@pytest.mark.timeout(90)
-async def test_a_worker_restart_during_the_loan_loses_nothing(
-    client, settings, demo_engine, adapter
-):
-    e = demo_engine
+@journey(own_worker=True)
+async def a_worker_restart_during_the_loan_loses_nothing(
+    client: Client, settings: Settings, e: Engine, adapter: RecordingAdapter
+) -> None:
     # 9 loan months of 2 s: follow-ups at 6 s and 12 s, maturity at 18 s — room for a
     # loaded CI machine to finish both follow-ups after the restart before maturity
     # withdraws them (0.6 s months once lost that race).
@@ -548,3 +631,46 @@ async def test_a_worker_restart_during_the_loan_loses_nothing(
     assert len(done) == 2
     assert loan(e, case_id).ended_kind == "matured"
     await replay_case(client, case_id)
+
+
+async def test_a_personal_loan_from_registration_to_the_subsidy_paid(
+    journeys: Journeys,
+) -> None:
+    await journeys(a_personal_loan_from_registration_to_the_subsidy_paid)
+
+
+async def test_an_ineligible_application_is_told_every_failure_at_once(
+    journeys: Journeys,
+) -> None:
+    await journeys(an_ineligible_application_is_told_every_failure_at_once)
+
+
+async def test_a_rejection_goes_to_a_second_bank_and_early_repayment_ends_the_loan(
+    journeys: Journeys,
+) -> None:
+    await journeys(a_rejection_goes_to_a_second_bank_and_early_repayment_ends_the_loan)
+
+
+async def test_a_rejection_referred_to_guidance_closes_the_case(
+    journeys: Journeys,
+) -> None:
+    await journeys(a_rejection_referred_to_guidance_closes_the_case)
+
+
+async def test_a_clerk_records_the_decision_of_a_silent_or_unintegrated_bank(
+    journeys: Journeys,
+) -> None:
+    await journeys(a_clerk_records_the_decision_of_a_silent_or_unintegrated_bank)
+
+
+async def test_the_repayment_phase_continues_as_new_with_small_histories(
+    journeys: Journeys,
+) -> None:
+    await journeys(the_repayment_phase_continues_as_new_with_small_histories)
+
+
+@pytest.mark.timeout(90)
+async def test_a_worker_restart_during_the_loan_loses_nothing(
+    journeys: Journeys,
+) -> None:
+    await journeys(a_worker_restart_during_the_loan_loses_nothing)
