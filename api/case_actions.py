@@ -16,12 +16,7 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from api.case_queries import (
-    count_cases_of,
-    open_case_of,
-    veteran_in_subtree,
-    visible_case,
-)
+from api.case_queries import start_facts, visible_case
 from api.complaint_register import register_complaint
 from api.deps import AuthUser
 from api.errors import field_error
@@ -106,13 +101,19 @@ async def start_case(
         raise field_error("veteran_id", "须指明退役军人 (veteran_id is required)")
     veteran_id: int = body.veteran_id
     data = form.model_dump(mode="json")
-    found = await run_in_threadpool(
-        veteran_in_subtree, engine, veteran_id, user.org_path
+    # The workflow id is the business key (style B3.5): a second start of a once-per-
+    # veteran process is refused by Temporal itself, even when two requests race.
+    once_id = (
+        f"{settings.case_id_prefix}{spec.key}-v{veteran_id}"
+        if spec.per_veteran == "once"
+        else None
     )
-    if found is None:
+    facts = await run_in_threadpool(
+        start_facts, engine, veteran_id, user.org_path, body.process, once_id=once_id
+    )
+    if facts is None:
         raise HTTPException(404, detail="退役军人不存在 (veteran not found)")
-    veteran, unit = found
-    if spec.served_categories and veteran.category not in spec.served_categories:
+    if spec.served_categories and facts.category not in spec.served_categories:
         raise HTTPException(
             422,
             detail=[
@@ -123,7 +124,7 @@ async def start_case(
                 }
             ],
         )
-    elsewhere = spec.excluded_categories.get(veteran.category)
+    elsewhere = spec.excluded_categories.get(facts.category)
     if elsewhere is not None:
         # Not this process's veteran: say where they are served instead.
         raise HTTPException(
@@ -136,28 +137,17 @@ async def start_case(
                 }
             ],
         )
-    # The workflow id is the business key (style B3.5): a second start of a once-per-
-    # veteran process is refused by Temporal itself, even when two requests race.
-    if spec.per_veteran == "once":
-        key = f"v{veteran_id}"
+    if once_id is not None:
+        case_id = once_id
     elif spec.per_veteran == "numbered":
         # "<process>-v<veteran>-<n>": the veteran's n-th case of this process (two
         # racing starts get the same n and Temporal refuses the second: 409).
-        count = await run_in_threadpool(
-            count_cases_of, engine, veteran_id, body.process
-        )
-        key = f"v{veteran_id}-{count + 1}"
+        case_id = f"{settings.case_id_prefix}{spec.key}-v{veteran_id}-{facts.cases + 1}"
     else:
-        key = uuid.uuid4().hex[:12]
-    case_id = f"{settings.case_id_prefix}{spec.key}-{key}"
-    existing = await run_in_threadpool(open_case_of, engine, veteran_id, body.process)
-    if existing is None and spec.per_veteran == "once":
-        existing = await run_in_threadpool(
-            visible_case, engine, case_id, "/", username=""
-        )
-    if existing is not None:
+        case_id = f"{settings.case_id_prefix}{spec.key}-{uuid.uuid4().hex[:12]}"
+    if facts.existing is not None:
         raise HTTPException(
-            409, detail={"message": "该退役军人已有同类案件", "case_id": existing.id}
+            409, detail={"message": "该退役军人已有同类案件", "case_id": facts.existing}
         )
     workflow = PROCESS_WORKFLOWS[spec.key]
     timeout = settings.temporal_call_timeout_seconds
@@ -178,7 +168,9 @@ async def start_case(
             ),
             id=case_id,
             task_queue=settings.task_queue,
-            search_attributes=case_search_attributes(spec.key, unit.path, veteran_id),
+            search_attributes=case_search_attributes(
+                spec.key, facts.unit_path, veteran_id
+            ),
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             rpc_timeout=rpc_timeout(timeout),

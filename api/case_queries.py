@@ -5,10 +5,12 @@ Sync SQLModel code; route handlers call it through ``run_in_threadpool``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import String, and_, cast, func, literal, or_
+from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
@@ -182,27 +184,6 @@ def list_tasks(
         return list(rows), int(total)
 
 
-def open_case_of(engine: Engine, veteran_id: int, process: str) -> Case | None:
-    with Session(engine) as s:
-        q = select(Case).where(
-            Case.veteran_id == veteran_id,
-            Case.process == process,
-            Case.status != "closed",
-        )
-        return s.exec(q).first()
-
-
-def count_cases_of(engine: Engine, veteran_id: int, process: str) -> int:
-    """How many cases of ``process`` the veteran has had (open or closed)."""
-    with Session(engine) as s:
-        q = (
-            select(func.count())
-            .select_from(Case)
-            .where(Case.veteran_id == veteran_id, Case.process == process)
-        )
-        return int(s.exec(q).one())
-
-
 def veteran_in_subtree(
     engine: Engine, veteran_id: int, org_path: str
 ) -> tuple[Veteran, OrgUnit] | None:
@@ -214,6 +195,73 @@ def veteran_in_subtree(
         if unit is None or not unit.path.startswith(org_path):
             return None
         return vet, unit
+
+
+@dataclass(frozen=True)
+class StartFacts:
+    """What a start of ``process`` for a veteran must know before it goes to Temporal."""
+
+    category: str  # the veteran's
+    unit_path: str  # the veteran's unit's
+    cases: int  # the veteran's cases of the process so far, open or closed
+    existing: str | None  # the id of the case that makes this start a 409, if any
+
+
+def start_facts(
+    engine: Engine,
+    veteran_id: int,
+    org_path: str,
+    process: str,
+    *,
+    once_id: str | None = None,
+) -> StartFacts | None:
+    """The veteran's category and unit path, None unless the unit lies in the subtree
+    of ``org_path``; with the count of their cases of ``process`` and the case that
+    blocks a start: one still open, else (``once_id``, the id of a once-per-veteran
+    process) a case of that id that a check for nobody in particular sees
+    (``visible_case`` with "/" and no user name). One statement (the veteran joined
+    to their unit and their cases), one hop from the event loop."""
+    mine = and_(col(Case.veteran_id) == veteran_id, col(Case.process) == process)
+    with Session(engine) as s:
+        rows = s.execute(
+            sa_select(
+                col(Veteran.category),
+                col(OrgUnit.path),
+                col(Case.id),
+                col(Case.status),
+                col(Case.org_path),
+                mine.label("mine"),
+            )
+            .select_from(Veteran)
+            .join(OrgUnit, col(OrgUnit.id) == Veteran.org_unit_id)
+            .outerjoin(Case, or_(mine, col(Case.id) == once_id) if once_id else mine)
+            .where(col(Veteran.id) == veteran_id)
+        ).all()
+        if not rows or not str(rows[0][1]).startswith(org_path):
+            return None
+        # (id, status, org_path, the veteran's case of the process); none: no case.
+        found = [
+            (str(i), str(status), str(path), bool(is_mine))
+            for _, _, i, status, path, is_mine in rows
+            if i is not None
+        ]
+        cases = sum(1 for *_, is_mine in found if is_mine)
+        existing = next(
+            (i for i, status, _, is_mine in found if is_mine and status != "closed"),
+            None,
+        )
+        if existing is None and once_id is not None:
+            existing = next(
+                (
+                    i
+                    for i, _, path, _ in found
+                    if i == once_id
+                    and path.startswith("/")
+                    and not case_is_excluded(s, i, username="", org_path="/")
+                ),
+                None,
+            )
+        return StartFacts(str(rows[0][0]), str(rows[0][1]), cases, existing)
 
 
 def case_subject(engine: Engine, case: Case) -> tuple[Veteran | None, OrgUnit | None]:
