@@ -107,6 +107,15 @@ LOCAL_RETRY_THRESHOLD = timedelta(milliseconds=1)
 # that sent one before this patch keep their child workflows to their end. Behind it,
 # only a notice that fails for good becomes a DeliverNoticeWorkflow (its work item).
 NOTICE_OUTBOX = "notice-outbox"
+# The clerk's completion is answered before the steps it leads to are opened: after a
+# completion the case waits on a 1 ms timer, so the workflow task that answers the
+# ``complete_task`` Update holds only the task's own closing write (a local activity
+# holds its workflow task, and the Update's answer with it, until it finishes); the
+# next steps' rows are written in the next workflow task, moments later. Decided at a
+# case's first completion; cases that completed a step before it keep opening the next
+# steps in the answering workflow task.
+ANSWER_FIRST = "answer-before-next-step"
+ANSWER_FIRST_DELAY = timedelta(milliseconds=1)
 QUEUE_NOTICE = "queue_notice"
 # The local projection writes, with the result type each returns (None: nothing).
 LOCAL_WRITES: dict[str, type[Any] | None] = {
@@ -212,6 +221,7 @@ class ProcessWorkflow:
         self._calendar_from_opening = False
         self._local = False
         self._outbox: bool | None = None  # decided at the first notice
+        self._answer_first: bool | None = None  # decided at the first completion
 
     def _setup_phase(
         self,
@@ -324,6 +334,8 @@ class ProcessWorkflow:
                 calendar_seen if self._calendar_from_opening else None,
                 stop_when,
             )
+            if result is not None and self._answers_first():
+                await workflow.sleep(ANSWER_FIRST_DELAY)
             if result is not None and task.spec.rated:
                 await self._offer_rating(task, result)
             return result
@@ -409,6 +421,11 @@ class ProcessWorkflow:
             )
         except WorkflowAlreadyStartedError:
             pass  # the same notice event is already on its way
+
+    def _answers_first(self) -> bool:
+        if self._answer_first is None:
+            self._answer_first = workflow.patched(ANSWER_FIRST)
+        return self._answer_first
 
     def _queues_notices(self) -> bool:
         if self._outbox is None:
