@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import structlog
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -32,20 +32,24 @@ class CaseActivities:
         if not inp.veteran_id:
             return self._register_unit_case(inp)
         with session_scope(self.engine) as session:
-            veteran = session.get(Veteran, inp.veteran_id)
-            if veteran is None:
+            row = session.exec(
+                select(Veteran, OrgUnit)
+                .join(OrgUnit, col(OrgUnit.id) == Veteran.org_unit_id)
+                .where(Veteran.id == inp.veteran_id)
+            ).first()
+            if row is None and session.get(Veteran, inp.veteran_id) is None:
                 raise ApplicationError(
                     f"veteran {inp.veteran_id} does not exist",
                     type="UnknownVeteran",
                     non_retryable=True,
                 )
-            home = session.get(OrgUnit, veteran.org_unit_id)
-            if home is None:
+            if row is None:
                 raise ApplicationError(
                     "the veteran's org unit is missing",
                     type="UnknownOrgUnit",
                     non_retryable=True,
                 )
+            veteran, home = row
             chain = chain_of(session, home)
             apply_register(session, inp, home)
             result = RegisterCaseResult(
@@ -117,7 +121,26 @@ class CaseActivities:
 
 
 def chain_of(session: Session, home: OrgUnit) -> OrgChain:
-    """The units serving a veteran of ``home``, by level, up to the top."""
+    """The units serving a veteran of ``home``, by level, up to the top: the units of
+    its materialised path ("/1/4/9/", models.orgs), read in one query; a path that
+    does not end in the unit's own id is walked up by parent instead."""
+    ids = [int(part) for part in home.path.strip("/").split("/") if part.isdigit()]
+    if not ids or ids[-1] != home.id:
+        return _walked_chain(session, home)
+    rows = session.exec(
+        select(OrgUnit.id, OrgUnit.level, OrgUnit.path).where(col(OrgUnit.id).in_(ids))
+    ).all()
+    found = {unit_id: (level, path) for unit_id, level, path in rows}
+    chain = OrgChain()
+    for unit_id in reversed(ids):  # the unit first, as the walk up
+        if unit_id in found:
+            level, path = found[unit_id]
+            chain.units[str(level)] = unit_id or 0
+            chain.paths[str(level)] = path
+    return chain
+
+
+def _walked_chain(session: Session, home: OrgUnit) -> OrgChain:
     chain = OrgChain()
     unit: OrgUnit | None = home
     while unit is not None:
