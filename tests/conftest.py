@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from argon2 import PasswordHasher
 from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel
@@ -24,6 +25,7 @@ from temporalio.common import SearchAttributeKey
 from temporalio.testing import WorkflowEnvironment
 
 import models.tables  # noqa: F401  (registers the tables)
+from models import passwords
 from models.contracts import SEARCH_ATTRIBUTES
 from models.db import make_engine
 from models.demo import seed_demo
@@ -72,6 +74,28 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return len(SLOW_FIRST)
 
     items.sort(key=rank)
+
+
+# The hasher vetflow runs with (argon2id, 3 passes over 64 MiB in 4 lanes: about 0.4 s
+# of a core per login here). The tests' logins use the cheapest argon2id parameters
+# instead (1 pass, 1 MiB, 1 lane: under 1 ms): the suite logs in hundreds of times and
+# no test but the login-timing one is about the hash's cost; that one takes this
+# hasher back (tests/api/test_login_throttle.py). Verification reads the parameters
+# from the stored hash, so hashes made here are checked at the cost they were made with.
+PRODUCTION_HASHER = passwords._hasher
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashes() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(
+            passwords,
+            "_hasher",
+            PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1),
+        )
+        passwords._dummy_hash.cache_clear()
+        yield
+    passwords._dummy_hash.cache_clear()
 
 
 def temporal_binary() -> str:

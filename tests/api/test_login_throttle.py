@@ -7,17 +7,21 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from api.main import create_app
+from models import passwords
 from models.demo import DEMO_PASSWORD
-from models.tables import AuditEvent, LoginThrottle
+from models.tables import Account, AuditEvent, LoginThrottle
 from tests.api.page_login import post_login_form
+from tests.conftest import PRODUCTION_HASHER
 
 
 @asynccontextmanager
@@ -163,8 +167,25 @@ async def test_parallel_guesses_cannot_pass_the_limit(settings, seeded_engine, c
         assert s.get(LoginThrottle, "user:manager").locked_until is not None
 
 
+@pytest.fixture
+def production_hashes(seeded_engine: Engine) -> Iterator[None]:
+    """vetflow's own argon2 parameters (the suite logs in with the cheapest:
+    tests/conftest.py): county's hash and the dummy hash made with them, so that the
+    timing compares the verification that production pays."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(passwords, "_hasher", PRODUCTION_HASHER)
+        passwords._dummy_hash.cache_clear()
+        with Session(seeded_engine) as s:
+            county = s.exec(select(Account).where(Account.username == "county")).one()
+            county.password_hash = passwords.hash_password(DEMO_PASSWORD)
+            s.add(county)
+            s.commit()
+        yield
+    passwords._dummy_hash.cache_clear()
+
+
 async def test_unknown_user_takes_as_long_as_a_wrong_password(
-    settings, seeded_engine, client
+    settings, seeded_engine, client, production_hashes
 ):
     """Both go through one argon2 verification (the bug was 57 ms against 250 ms).
     The tries alternate between the two users and the fastest of each is compared,
