@@ -10,6 +10,8 @@ from typing import Annotated
 import structlog
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
@@ -45,10 +47,28 @@ def get_replay_pool(request: Request) -> ReplayPool:
     return pool
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-EngineDep = Annotated[Engine, Depends(get_engine)]
-TemporalDep = Annotated[Client, Depends(get_temporal)]
-ReplayPoolDep = Annotated[ReplayPool, Depends(get_replay_pool)]
+# The dependencies are coroutines: FastAPI runs a plain ``def`` dependency in the
+# threadpool, a hop per dependency per request for reading one attribute.
+async def _settings_dep(request: Request) -> Settings:
+    return get_settings(request)
+
+
+async def _engine_dep(request: Request) -> Engine:
+    return get_engine(request)
+
+
+async def _temporal_dep(request: Request) -> Client:
+    return get_temporal(request)
+
+
+async def _replay_pool_dep(request: Request) -> ReplayPool:
+    return get_replay_pool(request)
+
+
+SettingsDep = Annotated[Settings, Depends(_settings_dep)]
+EngineDep = Annotated[Engine, Depends(_engine_dep)]
+TemporalDep = Annotated[Client, Depends(_temporal_dep)]
+ReplayPoolDep = Annotated[ReplayPool, Depends(_replay_pool_dep)]
 
 
 @dataclass(frozen=True)
@@ -110,31 +130,77 @@ def load_user(engine: Engine, username: str) -> AuthUser | None:
         return _auth_user(acc, unit)
 
 
+# The columns an authenticated request needs, read as plain rows (no ORM objects):
+# built once, so each request only binds the session id.
+_SESSION_USER = (
+    sa_select(
+        col(AuthSession.kind),
+        col(AuthSession.username),
+        col(AuthSession.revoked_at),
+        col(AuthSession.expires_at),
+        col(Account.active),
+        col(Account.display_name),
+        col(Account.roles),
+        col(Account.backup_username),
+        col(Account.absent),
+        col(Account.locale),
+        col(OrgUnit.id),
+        col(OrgUnit.name),
+        col(OrgUnit.level),
+        col(OrgUnit.path),
+    )
+    .join(Account, col(Account.username) == col(AuthSession.username))
+    .join(OrgUnit, col(OrgUnit.id) == col(Account.org_unit_id))
+    .where(col(AuthSession.id) == bindparam("session_id"))
+)
+
+
 def load_session_user(
     engine: Engine, session_id: str, username: str, kind: SessionKind
 ) -> AuthUser | None:
     """The user of an open session of ``kind``: one query, the session row read by
     primary key joined to its account and org unit. None when the session is unknown,
     revoked, expired or of the other kind, or the account is inactive."""
-    with Session(engine) as s:
-        row = s.exec(
-            select(AuthSession, Account, OrgUnit)
-            .join(Account, col(Account.username) == AuthSession.username)
-            .join(OrgUnit, col(OrgUnit.id) == Account.org_unit_id)
-            .where(AuthSession.id == session_id)
-        ).first()
+    with engine.connect() as conn:
+        row = conn.execute(_SESSION_USER, {"session_id": session_id}).first()
     if row is None:
         return None
-    sess, acc, unit = row
+    (
+        sess_kind,
+        sess_username,
+        revoked_at,
+        expires_at,
+        active,
+        display_name,
+        roles,
+        backup_username,
+        absent,
+        locale,
+        unit_id,
+        unit_name,
+        unit_level,
+        unit_path,
+    ) = row
     if (
-        sess.kind != kind
-        or sess.username != username
-        or sess.revoked_at is not None
-        or sess.expires_at <= datetime.now(UTC)
-        or not acc.active
+        sess_kind != kind
+        or sess_username != username
+        or revoked_at is not None
+        or expires_at <= datetime.now(UTC)
+        or not active
     ):
         return None
-    return _auth_user(acc, unit)
+    return AuthUser(
+        username=sess_username,
+        display_name=display_name,
+        roles=tuple(roles),
+        org_unit_id=unit_id or 0,
+        org_unit_name=unit_name,
+        org_level=str(unit_level),
+        org_path=unit_path,
+        backup_username=backup_username,
+        absent=absent,
+        locale=locale,
+    )
 
 
 async def get_current_user(
