@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import TypeAdapter
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -89,6 +91,26 @@ def audit_revealed(
         s.commit()
 
 
+# TaskPublic's fields that come from the task's own columns.
+_TASK_COLUMNS = tuple(
+    name
+    for name in TaskPublic.model_fields
+    if name not in ("result", "masked_fields", "holder")
+)
+_TASK_LIST = TypeAdapter(list[TaskPublic])
+
+
+def _columns(task: HumanTask) -> dict[str, Any]:
+    """The task's values of ``_TASK_COLUMNS``: those the row loaded straight from its
+    state (an instrumented attribute read costs ~0.5 µs a column), the others through
+    the attribute."""
+    loaded = sa_inspect(task).dict
+    return {
+        name: loaded[name] if name in loaded else getattr(task, name)
+        for name in _TASK_COLUMNS
+    }
+
+
 def read_tasks(
     engine: Engine, settings: Settings, user: AuthUser, tasks: list[HumanTask]
 ) -> list[TaskPublic]:
@@ -96,16 +118,21 @@ def read_tasks(
     unmask = user.can_unmask(settings)
     reads = [(t, task_data(t, unmask)) for t in tasks]
     audit_revealed(engine, user, reads)
-    return [
-        TaskPublic.model_validate(t).model_copy(
-            update={
+    holders: dict[tuple[str, str], str] = {}  # a list's tasks share a few steps
+    for t in tasks:
+        if (t.process, t.step) not in holders:
+            holders[t.process, t.step] = holder_of(t)
+    return _TASK_LIST.validate_python(
+        [
+            {
+                **_columns(t),
                 "result": d.data,
                 "masked_fields": d.masked,
-                "holder": holder_of(t),
+                "holder": holders[t.process, t.step],
             }
-        )
-        for t, d in reads
-    ]
+            for t, d in reads
+        ]
+    )
 
 
 def process_sensitive_names(process: str) -> frozenset[str]:

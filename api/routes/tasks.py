@@ -60,8 +60,9 @@ async def list_tasks_route(
 ) -> TasksPublic:
     """Tasks in my organisation's subtree, soonest due first (then those without a
     due date)."""
-    rows, count = await run_in_threadpool(
-        lambda: list_tasks(
+
+    def read() -> TasksPublic:  # the query and the reads in one threadpool call
+        rows, count = list_tasks(
             engine,
             user.org_path,
             username=user.username,
@@ -72,11 +73,12 @@ async def list_tasks_route(
             offset=offset,
             count_limit=count_limit,
         )
-    )
-    data = await run_in_threadpool(read_tasks, engine, settings, user, rows)
-    if count_limit is not None and count > count_limit:
-        return TasksPublic(data=data, count=count_limit, count_capped=True)
-    return TasksPublic(data=data, count=count)
+        data = read_tasks(engine, settings, user, rows)
+        if count_limit is not None and count > count_limit:
+            return TasksPublic(data=data, count=count_limit, count_capped=True)
+        return TasksPublic(data=data, count=count)
+
+    return await run_in_threadpool(read)
 
 
 @router.get("/{task_id}", response_model=TaskPublic, summary="One task")
