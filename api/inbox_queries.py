@@ -216,75 +216,83 @@ def urgency(task: HumanTask, now: datetime, at_risk: timedelta) -> str:
 def inbox_page(
     engine: Engine, user: AuthUser, f: InboxFilters, now: datetime, at_risk_hours: float
 ) -> InboxPage:
-    risk = timedelta(hours=at_risk_hours)
     with Session(engine) as s:
-        counts: dict[str, int] = {}
-        capped = set()
-        for tab in TABS:
-            # The current tab counts on past its page, so that its next pages show.
-            cap = COUNT_CAP + ((f.page - 1) * PER_PAGE if tab == f.tab else 0)
-            rows = _filtered(s, _tab_query(user, tab), f, now, risk)
-            found = s.exec(
-                select(func.count()).select_from(
-                    rows.with_only_columns(col(HumanTask.id)).limit(cap + 1).subquery()
-                )
-            ).one()
-            counts[tab] = min(int(found), cap)
-            if found > cap:
-                capped.add(tab)
-        query = _filtered(s, _tab_query(user, f.tab), f, now, risk)
-        order = SORTS[f.sort].desc() if f.desc else SORTS[f.sort].asc()
-        tasks = list(
-            s.exec(
-                query.options(*LIST_DEFERRED)
-                .order_by(order, col(HumanTask.id))
-                .offset((f.page - 1) * PER_PAGE)
-                .limit(PER_PAGE)
-            ).all()
-        )
-        case_ids = {t.case_id for t in tasks}
-        cases = (
-            {
-                c.id: c
-                for c in s.exec(
-                    select(Case).options(CASE_COLUMNS).where(col(Case.id).in_(case_ids))
-                ).all()
-            }
-            if case_ids
-            else {}
-        )
-        vet_ids = {c.veteran_id for c in cases.values() if c.veteran_id}
-        vets = (
-            {
-                v.id: v
-                for v in s.exec(
-                    select(Veteran).where(col(Veteran.id).in_(vet_ids))
-                ).all()
-            }
-            if vet_ids
-            else {}
-        )
-        unit_ids = {t.org_unit_id for t in tasks} | {
-            c.org_unit_id for c in cases.values() if not c.veteran_id
-        }
-        units = (
-            {
-                u.id: u.name
-                for u in s.exec(
-                    select(OrgUnit).where(col(OrgUnit.id).in_(unit_ids))
-                ).all()
-            }
-            if unit_ids
-            else {}
-        )
-        cal = WorkCalendar(
-            load_overrides(
-                s, now.date() - timedelta(days=400), now.date() + timedelta(days=400)
+        return read_inbox_page(s, user, f, now, at_risk_hours)
+
+
+def read_inbox_page(
+    s: Session, user: AuthUser, f: InboxFilters, now: datetime, at_risk_hours: float
+) -> InboxPage:
+    """The page, read in ``s`` (the inbox page reads its other lists in the same
+    session: one connection for the request)."""
+    risk = timedelta(hours=at_risk_hours)
+    counts: dict[str, int] = {}
+    capped = set()
+    for tab in TABS:
+        # The current tab counts on past its page, so that its next pages show.
+        cap = COUNT_CAP + ((f.page - 1) * PER_PAGE if tab == f.tab else 0)
+        rows = _filtered(s, _tab_query(user, tab), f, now, risk)
+        found = s.exec(
+            select(func.count()).select_from(
+                rows.with_only_columns(col(HumanTask.id)).limit(cap + 1).subquery()
             )
+        ).one()
+        counts[tab] = min(int(found), cap)
+        if found > cap:
+            capped.add(tab)
+    query = _filtered(s, _tab_query(user, f.tab), f, now, risk)
+    order = SORTS[f.sort].desc() if f.desc else SORTS[f.sort].asc()
+    tasks = list(
+        s.exec(
+            query.options(*LIST_DEFERRED)
+            .order_by(order, col(HumanTask.id))
+            .offset((f.page - 1) * PER_PAGE)
+            .limit(PER_PAGE)
+        ).all()
+    )
+    case_ids = {t.case_id for t in tasks}
+    cases = (
+        {
+            c.id: c
+            for c in s.exec(
+                select(Case).options(CASE_COLUMNS).where(col(Case.id).in_(case_ids))
+            ).all()
+        }
+        if case_ids
+        else {}
+    )
+    vet_ids = {c.veteran_id for c in cases.values() if c.veteran_id}
+    vets = (
+        {
+            v.id: v
+            for v in s.exec(select(Veteran).where(col(Veteran.id).in_(vet_ids))).all()
+        }
+        if vet_ids
+        else {}
+    )
+    unit_ids = {t.org_unit_id for t in tasks} | {
+        c.org_unit_id for c in cases.values() if not c.veteran_id
+    }
+    units = (
+        {
+            u.id: u.name
+            for u in s.exec(select(OrgUnit).where(col(OrgUnit.id).in_(unit_ids))).all()
+        }
+        if unit_ids
+        else {}
+    )
+    cal = WorkCalendar(
+        load_overrides(
+            s, now.date() - timedelta(days=400), now.date() + timedelta(days=400)
         )
+    )
     rows = []
+    holders: dict[tuple[str, str, int | None], str] = {}  # a page shares few steps
     for t in tasks:
         case = cases.get(t.case_id)
+        version = case.spec_version if case else None
+        if (t.process, t.step, version) not in holders:
+            holders[t.process, t.step, version] = holder_of(t, version)
         vet = vets.get(case.veteran_id) if case and case.veteran_id else None
         due = (
             t.due_at.replace(tzinfo=UTC)
@@ -302,7 +310,7 @@ def inbox_page(
                 subject_unit=units.get(case.org_unit_id, "")
                 if case and not case.veteran_id
                 else "",
-                holder=holder_of(t, case.spec_version if case else None),
+                holder=holders[t.process, t.step, version],
                 process_title=spec.title if spec else t.process,
                 urgency=urgency(t, now, risk),
                 working_days_left=cal.working_days_between(now, due)

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.audit import record_audit
 from api.deps import AuthUser, EngineDep, SettingsDep
-from api.inbox_queries import InboxFilters, inbox_page
+from api.inbox_queries import InboxFilters, read_inbox_page
 from api.params import IdPath
 from api.web.render import render
 from api.web.session import PageUser
@@ -24,29 +24,27 @@ from models.tables import OrgUnit, SavedFilter
 router = APIRouter(include_in_schema=False)
 
 
-def _saved_filters(engine: EngineDep, user: AuthUser) -> list[SavedFilter]:
-    with Session(engine) as s:
-        q = select(SavedFilter).where(
-            or_(
-                SavedFilter.owner == user.username,
-                SavedFilter.shared_org_unit_id == user.org_unit_id,
-            )
+def _saved_filters(s: Session, user: AuthUser) -> list[SavedFilter]:
+    q = select(SavedFilter).where(
+        or_(
+            SavedFilter.owner == user.username,
+            SavedFilter.shared_org_unit_id == user.org_unit_id,
         )
-        return list(s.exec(q.order_by(col(SavedFilter.name))).all())
+    )
+    return list(s.exec(q.order_by(col(SavedFilter.name))).all())
 
 
-def _org_units(engine: EngineDep, user: AuthUser) -> list[tuple[int | None, str]]:
+def _org_units(s: Session, user: AuthUser) -> list[tuple[int | None, str]]:
     """(id, name) of the units of the subtree, for the filter's list (a county's 300
     villages: two columns, not whole rows)."""
-    with Session(engine) as s:
-        return [
-            (unit_id, name)
-            for unit_id, name in s.exec(
-                select(OrgUnit.id, OrgUnit.name)
-                .where(col(OrgUnit.path).startswith(user.org_path))
-                .order_by(col(OrgUnit.path))
-            ).all()
-        ]
+    return [
+        (unit_id, name)
+        for unit_id, name in s.exec(
+            select(OrgUnit.id, OrgUnit.name)
+            .where(col(OrgUnit.path).startswith(user.org_path))
+            .order_by(col(OrgUnit.path))
+        ).all()
+    ]
 
 
 def _context(
@@ -54,8 +52,13 @@ def _context(
 ) -> dict[str, object]:
     params = dict(request.query_params)
     filters = InboxFilters.from_query(params)
-    page = inbox_page(engine, user, filters, datetime.now(UTC), settings.at_risk_hours)
     keep = {k: v for k, v in params.items() if v and k != "page"}
+    with Session(engine) as s:  # one connection for the page's reads
+        page = read_inbox_page(
+            s, user, filters, datetime.now(UTC), settings.at_risk_hours
+        )
+        org_units = _org_units(s, user)
+        saved = _saved_filters(s, user)
     return {
         "page": page,
         "qs": urlencode(params),
@@ -65,8 +68,8 @@ def _context(
             for tab in ("mine", "claimable", "done")
         },
         "processes": list(PROCESSES.values()),
-        "org_units": _org_units(engine, user),
-        "saved": _saved_filters(engine, user),
+        "org_units": org_units,
+        "saved": saved,
         "now": datetime.now(UTC),
     }
 
@@ -75,9 +78,12 @@ def _context(
 async def inbox(
     request: Request, user: PageUser, engine: EngineDep, settings: SettingsDep
 ) -> HTMLResponse:
-    ctx = await run_in_threadpool(_context, request, engine, settings, user)
-    flash = request.query_params.get("flash")
-    return render(request, "inbox/inbox.html", {**ctx, "flash": flash})
+    def page() -> HTMLResponse:  # the reads and the template in one threadpool call
+        ctx = _context(request, engine, settings, user)
+        flash = request.query_params.get("flash")
+        return render(request, "inbox/inbox.html", {**ctx, "flash": flash})
+
+    return await run_in_threadpool(page)
 
 
 @router.get("/inbox/list", response_class=HTMLResponse)
@@ -85,8 +91,13 @@ async def inbox_list(
     request: Request, user: PageUser, engine: EngineDep, settings: SettingsDep
 ) -> HTMLResponse:
     """The list alone: htmx polls it so the inbox refreshes itself."""
-    ctx = await run_in_threadpool(_context, request, engine, settings, user)
-    return render(request, "inbox/_list.html", ctx)
+
+    def page() -> HTMLResponse:
+        return render(
+            request, "inbox/_list.html", _context(request, engine, settings, user)
+        )
+
+    return await run_in_threadpool(page)
 
 
 @router.post("/inbox/filters")
