@@ -107,13 +107,15 @@ LOCAL_RETRY_THRESHOLD = timedelta(milliseconds=1)
 # that sent one before this patch keep their child workflows to their end. Behind it,
 # only a notice that fails for good becomes a DeliverNoticeWorkflow (its work item).
 NOTICE_OUTBOX = "notice-outbox"
-# The clerk's completion is answered before the steps it leads to are opened: after a
-# completion the case waits on a 1 ms timer, so the workflow task that answers the
-# ``complete_task`` Update holds only the task's own closing write (a local activity
-# holds its workflow task, and the Update's answer with it, until it finishes); the
-# next steps' rows are written in the next workflow task, moments later. Decided at a
-# case's first completion; cases that completed a step before it keep opening the next
-# steps in the answering workflow task.
+# The clerk's completion is answered before the steps it leads to are opened. A local
+# activity holds its workflow task, and the Update's answer with it, until it finishes;
+# so the first local write the case makes after a completion (the next step's row, a
+# notice, a status) first waits on a 1 ms timer: the answering workflow task holds the
+# task's own closing write and whatever the process decides without waiting (its state
+# changes stay atomic with the completion: a validator never sees the completion
+# without them), and the next writes follow in the next workflow task, moments later.
+# Decided at a case's first completion; cases that completed a step before the patch
+# keep writing the next steps in the answering workflow task.
 ANSWER_FIRST = "answer-before-next-step"
 ANSWER_FIRST_DELAY = timedelta(milliseconds=1)
 QUEUE_NOTICE = "queue_notice"
@@ -222,6 +224,7 @@ class ProcessWorkflow:
         self._local = False
         self._outbox: bool | None = None  # decided at the first notice
         self._answer_first: bool | None = None  # decided at the first completion
+        self._answer_pending = False  # a completion whose answer goes out first
 
     def _setup_phase(
         self,
@@ -334,8 +337,6 @@ class ProcessWorkflow:
                 calendar_seen if self._calendar_from_opening else None,
                 stop_when,
             )
-            if result is not None and self._answers_first():
-                await workflow.sleep(ANSWER_FIRST_DELAY)
             if result is not None and task.spec.rated:
                 await self._offer_rating(task, result)
             return result
@@ -636,6 +637,8 @@ class ProcessWorkflow:
             self._first_handler.setdefault(_handler_key(task.view), inp.actor.username)
         self._completed_steps.append(task.spec.key)
         self._results[task.spec.key] = result
+        if self._local and self._answers_first():
+            self._answer_pending = True
         await self._activity(
             HumanTaskActivities.close_task,
             CloseTaskInput(
@@ -646,6 +649,7 @@ class ProcessWorkflow:
                 seq=task.next_seq(),
             ),
             step=task.spec.key,
+            answering=True,
         )
         return result
 
@@ -822,15 +826,26 @@ class ProcessWorkflow:
         return await self._activity(method, arg, step=step)
 
     async def _activity(
-        self, method: Callable[..., Any] | str, arg: Any, *, step: str
+        self,
+        method: Callable[..., Any] | str,
+        arg: Any,
+        *,
+        step: str,
+        answering: bool = False,
     ) -> Any:
         """Run a projection or lookup activity. Transient faults retry (bounded); a
         permanent fault, or retries used up, opens an incident and the case waits for
-        a person to fix the cause and retry — it never fails or hangs unseen."""
+        a person to fix the cause and retry — it never fails or hangs unseen.
+        ``answering``: the completed task's own closing write, which the Update's
+        answer waits for (every other local write after a completion waits for the
+        answer to go out: ANSWER_FIRST)."""
         name = method if isinstance(method, str) else method.__name__
         while True:
             try:
                 if self._runs_local(name):
+                    if self._answer_pending and not answering:
+                        self._answer_pending = False
+                        await workflow.sleep(ANSWER_FIRST_DELAY)
                     return await self._local_write(name, arg)
                 if isinstance(method, str):
                     return await workflow.execute_activity(
