@@ -65,10 +65,28 @@ async def _replay_pool_dep(request: Request) -> ReplayPool:
     return get_replay_pool(request)
 
 
+async def _read_engine_dep(request: Request) -> Engine:
+    return read_engine(request)
+
+
+def read_engine(request: Request) -> Engine:
+    """The app's engine for reads that write nothing: each statement runs in
+    autocommit, without the BEGIN and ROLLBACK round trips around it (on PostgreSQL's
+    READ COMMITTED each statement takes its own snapshot inside a transaction too).
+    Made once per app and engine (making one costs ~0.4 ms); never for writes."""
+    engine = get_engine(request)
+    made: tuple[Engine, Engine] | None = getattr(request.app.state, "read_engine", None)
+    if made is None or made[0] is not engine:
+        made = (engine, engine.execution_options(isolation_level="AUTOCOMMIT"))
+        request.app.state.read_engine = made
+    return made[1]
+
+
 SettingsDep = Annotated[Settings, Depends(_settings_dep)]
 EngineDep = Annotated[Engine, Depends(_engine_dep)]
 TemporalDep = Annotated[Client, Depends(_temporal_dep)]
 ReplayPoolDep = Annotated[ReplayPool, Depends(_replay_pool_dep)]
+ReadEngineDep = Annotated[Engine, Depends(_read_engine_dep)]
 
 
 @dataclass(frozen=True)
@@ -204,7 +222,7 @@ def load_session_user(
 
 
 async def get_current_user(
-    token: Annotated[str, Depends(oauth2)], settings: SettingsDep, engine: EngineDep
+    token: Annotated[str, Depends(oauth2)], settings: SettingsDep, engine: ReadEngineDep
 ) -> AuthUser:
     unauthorized = HTTPException(
         status.HTTP_401_UNAUTHORIZED,

@@ -9,16 +9,18 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, or_, select
 from starlette.concurrency import run_in_threadpool
 
 from api.audit import record_audit
-from api.deps import AuthUser, EngineDep, SettingsDep
+from api.deps import AuthUser, EngineDep, ReadEngineDep, SettingsDep
 from api.inbox_queries import InboxFilters, read_inbox_page
 from api.params import IdPath
 from api.web.render import render
 from api.web.session import PageUser
 from models.processes import PROCESSES
+from models.settings import Settings
 from models.tables import OrgUnit, SavedFilter
 
 router = APIRouter(include_in_schema=False)
@@ -48,12 +50,12 @@ def _org_units(s: Session, user: AuthUser) -> list[tuple[int | None, str]]:
 
 
 def _context(
-    request: Request, engine: EngineDep, settings: SettingsDep, user: AuthUser
+    request: Request, reads: Engine, settings: Settings, user: AuthUser
 ) -> dict[str, object]:
     params = dict(request.query_params)
     filters = InboxFilters.from_query(params)
     keep = {k: v for k, v in params.items() if v and k != "page"}
-    with Session(engine) as s:  # one connection for the page's reads
+    with Session(reads) as s:  # one connection for the page's reads
         page = read_inbox_page(
             s, user, filters, datetime.now(UTC), settings.at_risk_hours
         )
@@ -76,10 +78,10 @@ def _context(
 
 @router.get("/inbox", response_class=HTMLResponse)
 async def inbox(
-    request: Request, user: PageUser, engine: EngineDep, settings: SettingsDep
+    request: Request, user: PageUser, reads: ReadEngineDep, settings: SettingsDep
 ) -> HTMLResponse:
     def page() -> HTMLResponse:  # the reads and the template in one threadpool call
-        ctx = _context(request, engine, settings, user)
+        ctx = _context(request, reads, settings, user)
         flash = request.query_params.get("flash")
         return render(request, "inbox/inbox.html", {**ctx, "flash": flash})
 
@@ -88,13 +90,13 @@ async def inbox(
 
 @router.get("/inbox/list", response_class=HTMLResponse)
 async def inbox_list(
-    request: Request, user: PageUser, engine: EngineDep, settings: SettingsDep
+    request: Request, user: PageUser, reads: ReadEngineDep, settings: SettingsDep
 ) -> HTMLResponse:
     """The list alone: htmx polls it so the inbox refreshes itself."""
 
     def page() -> HTMLResponse:
         return render(
-            request, "inbox/_list.html", _context(request, engine, settings, user)
+            request, "inbox/_list.html", _context(request, reads, settings, user)
         )
 
     return await run_in_threadpool(page)

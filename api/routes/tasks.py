@@ -13,7 +13,14 @@ from starlette.concurrency import run_in_threadpool
 
 from api import task_actions
 from api.case_queries import list_tasks
-from api.deps import AuthUser, CurrentUser, EngineDep, SettingsDep, TemporalDep
+from api.deps import (
+    AuthUser,
+    CurrentUser,
+    EngineDep,
+    ReadEngineDep,
+    SettingsDep,
+    TemporalDep,
+)
 from api.params import Offset
 from api.task_reads import read_tasks
 from models.public import TaskClaim, TaskComplete, TaskPublic, TaskReassign, TasksPublic
@@ -39,6 +46,7 @@ async def _public(
 @router.get("", response_model=TasksPublic, summary="List tasks visible to me")
 async def list_tasks_route(
     engine: EngineDep,
+    reads: ReadEngineDep,
     settings: SettingsDep,
     user: CurrentUser,
     status: Annotated[
@@ -63,7 +71,7 @@ async def list_tasks_route(
 
     def read() -> TasksPublic:  # the query and the reads in one threadpool call
         rows, count = list_tasks(
-            engine,
+            reads,
             user.org_path,
             username=user.username,
             status=status,

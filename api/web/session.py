@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from api.deps import AuthUser, EngineDep, SettingsDep, load_session_user
+from api.deps import AuthUser, ReadEngineDep, SettingsDep, load_session_user
 from api.security import (
     ALGORITHM,
     log_out,
@@ -114,7 +114,7 @@ def csrf_token(settings: Settings, claims: dict[str, Any]) -> str:
 
 
 async def page_user(
-    request: Request, settings: SettingsDep, engine: EngineDep
+    request: Request, settings: SettingsDep, engine: ReadEngineDep
 ) -> AuthUser:
     """The logged-in user of a page; a missing, expired or revoked session redirects to
     /login.
