@@ -262,10 +262,16 @@ def read_inbox_page(
         else {}
     )
     vet_ids = {c.veteran_id for c in cases.values() if c.veteran_id}
-    vets = (
+    # Of a veteran the list shows the name and the masked ID number: two columns.
+    vets: dict[int, tuple[str, str]] = (
         {
-            v.id: v
-            for v in s.exec(select(Veteran).where(col(Veteran.id).in_(vet_ids))).all()
+            vet_id: (name, id_number)
+            for vet_id, name, id_number in s.exec(
+                select(Veteran.id, Veteran.name, Veteran.id_number).where(
+                    col(Veteran.id).in_(vet_ids)
+                )
+            ).all()
+            if vet_id is not None
         }
         if vet_ids
         else {}
@@ -274,10 +280,11 @@ def read_inbox_page(
         c.org_unit_id for c in cases.values() if not c.veteran_id
     }
     units = (
-        {
-            u.id: u.name
-            for u in s.exec(select(OrgUnit).where(col(OrgUnit.id).in_(unit_ids))).all()
-        }
+        dict(
+            s.exec(
+                select(OrgUnit.id, OrgUnit.name).where(col(OrgUnit.id).in_(unit_ids))
+            ).all()
+        )
         if unit_ids
         else {}
     )
@@ -293,7 +300,8 @@ def read_inbox_page(
         version = case.spec_version if case else None
         if (t.process, t.step, version) not in holders:
             holders[t.process, t.step, version] = holder_of(t, version)
-        vet = vets.get(case.veteran_id) if case and case.veteran_id else None
+        vet_id = case.veteran_id if case and case.veteran_id in vets else None
+        vet = vets[vet_id] if vet_id is not None else None
         due = (
             t.due_at.replace(tzinfo=UTC)
             if t.due_at is not None and t.due_at.tzinfo is None
@@ -303,9 +311,9 @@ def read_inbox_page(
         rows.append(
             InboxRow(
                 task=t,
-                veteran_name=vet.name if vet else "",
-                veteran_id_masked=mask_id_number(vet.id_number) if vet else "",
-                veteran_id=vet.id or 0 if vet else 0,
+                veteran_name=vet[0] if vet else "",
+                veteran_id_masked=mask_id_number(vet[1]) if vet else "",
+                veteran_id=vet_id or 0,
                 org_unit_name=units.get(t.org_unit_id, ""),
                 subject_unit=units.get(case.org_unit_id, "")
                 if case and not case.veteran_id

@@ -21,6 +21,13 @@ from babel.numbers import format_decimal, format_percent
 from models.workdays import TZ
 
 LOCALES = ("zh-CN", "en")
+# Patterns of digits only, the same in every locale, written without Babel (~12 µs a
+# date, 50 dates on an inbox page) as Babel writes them: an ISO date and time, the
+# time to the minute or second (pattern -> isoformat's timespec and length).
+NUMERIC_PATTERNS = {
+    "yyyy-MM-dd HH:mm": ("minutes", 16),
+    "yyyy-MM-dd HH:mm:ss": ("seconds", 19),
+}
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
 
 
@@ -76,6 +83,10 @@ class Translator:
             return "—"
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
+        numeric = NUMERIC_PATTERNS.get(fmt)
+        if numeric is not None:
+            timespec, length = numeric
+            return value.astimezone(TZ).isoformat(" ", timespec)[:length]
         return format_datetime(value, fmt, tzinfo=TZ, locale=self.babel_locale)
 
     def iso(self, value: str) -> str:
