@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from sqlmodel import Session, select
 from temporalio.api.enums.v1 import EventType
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import ActivityEnvironment
 
 from activities.cases import CaseActivities
@@ -24,6 +25,7 @@ from models.contracts import (
     ClaimTaskInput,
     CloseTaskInput,
     ProjectionCall,
+    ProjectionRecord,
     TaskResult,
 )
 from models.payload_codec import decode_history
@@ -171,3 +173,48 @@ async def test_a_local_write_that_fails_for_good_opens_an_incident(
     assert tasks(e, handle.id) == []
     await handle.terminate("test over")
     claiming.cancel()
+
+
+def _local_write_name(ev) -> str:
+    """The write a ``project`` local activity's marker records (any marker's name
+    otherwise)."""
+    marker = ev.marker_recorded_event_attributes
+    if marker.marker_name != LOCAL_ACTIVITY_MARKER or "result" not in marker.details:
+        return marker.marker_name
+    convert = pydantic_data_converter.payload_converter
+    (record,) = convert.from_payloads(
+        marker.details["result"].payloads, [ProjectionRecord]
+    )
+    return record.activity
+
+
+async def test_a_completion_is_answered_before_the_next_steps_are_written(
+    client, settings, demo_engine, worker
+):
+    """Engine answer-before-next-step: the workflow task that answers a clerk's
+    ``complete_task`` Update carries the task's own closing write and no other local
+    write; the next step's row and its notices come in a later workflow task."""
+    e = demo_engine
+    handle = await start_case(client, settings, veteran_id(e, party_member=True))
+    await complete(handle, e, "archive_review", "county", "approve", {})
+    await open_task(e, handle.id, "information_collection")
+    history = await decode_history(await handle.fetch_history(), suite_codec())
+    # The command events of each workflow task, in order.
+    batches: list[list[str]] = []
+    for ev in history.events:
+        if ev.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            batches.append([])
+        elif batches and ev.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+            batches[-1].append(_local_write_name(ev))
+        elif (
+            batches
+            and ev.event_type
+            == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED
+        ):
+            batches[-1].append("answer")
+    (answer,) = [b for b in batches if "answer" in b]
+    assert "close_task" in answer
+    assert not {"open_task", "queue_notice", "set_case_status"} & set(answer), answer
+    # The next step was opened in a later workflow task.
+    later = [w for b in batches[batches.index(answer) + 1 :] for w in b]
+    assert "open_task" in later, batches
