@@ -177,4 +177,18 @@ async def test_task_assigned_and_review_returned_are_sent_where_they_happen(
         ]
     )
     assert assigned[0].recipient == "township"
+    # Engine notice-outbox: every notice went through the outbox and the worker's
+    # dispatcher, sent once; no workflow was started for any of them.
+    with Session(e) as s:
+        rows = s.exec(select(Notice).where(Notice.case_id == handle.id)).all()
+    assert rows and {(n.dispatch, n.status, n.attempts) for n in rows} == {
+        ("outbox", "sent", 1)
+    }
+    started = [
+        wf.id
+        async for wf in client.list_workflows(
+            f'WorkflowType = "DeliverNoticeWorkflow" AND TaskQueue = "{settings.task_queue}"'
+        )
+    ]
+    assert started == []
     await handle.terminate("test over")
