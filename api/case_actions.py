@@ -174,6 +174,10 @@ async def start_case(
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             rpc_timeout=rpc_timeout(timeout),
+            # A worker on this same client (API and worker in one process) with a
+            # free slot gets the first workflow task in the start's answer, without
+            # the server's task queue; with none, the SDK sends a plain start.
+            request_eager_start=True,
         )
         await call_temporal(start, timeout)
     except WorkflowAlreadyStartedError:

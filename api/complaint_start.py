@@ -89,6 +89,9 @@ async def start_complaint(
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 rpc_timeout=rpc_timeout(timeout),
+                # The first workflow task to a worker on this client, if it has one
+                # free (api/case_actions.py); a plain start otherwise.
+                request_eager_start=True,
             ),
             timeout,
         )
