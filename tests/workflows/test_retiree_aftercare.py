@@ -15,6 +15,7 @@ replays."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -26,6 +27,7 @@ import pytest_asyncio
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from api.main import create_app
@@ -50,13 +52,14 @@ from models.tables import (
     Veteran,
 )
 from tests.support import (
-    SQLITE_ONLY,
     notices,
     open_task,
     record_history,
     tasks,
     wait_for,
 )
+from tests.workflows.conftest import RecordingAdapter
+from tests.workflows.journeys import Journeys, Registry, running
 from tests.workflows.startup_loan_support import (
     add_staff,
     finish,
@@ -67,9 +70,27 @@ from tests.workflows.startup_loan_support import (
 )
 from workflows.registry import ALL_WORKFLOWS
 
-pytestmark = [pytest.mark.timeout(60), SQLITE_ONLY]
+# SQLite only (README, Testing): the aftercare's SQL runs on both databases in the
+# activity, API and page tests; here the subject is the workflows and their timers.
+pytestmark = pytest.mark.timeout(60)
 
 PROCESS = retiree_aftercare.PROCESS_KEY
+Login = Callable[[str], Awaitable[dict[str, str]]]
+
+# The journeys of this file wait on their timers (due times and confirmation years of
+# seconds): they run side by side, each with its own database, settings and worker
+# (tests/workflows/journeys.py).
+journey = Registry()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def journeys(
+    request: pytest.FixtureRequest,
+    temporal_env: WorkflowEnvironment,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Journeys]:
+    async with running(journey, request, temporal_env, tmp_path_factory) as started:
+        yield started
 
 
 def aftercare_policy(
@@ -239,10 +260,10 @@ def survivor_rows(engine: Engine, case_id: str) -> list[AftercareSurvivor]:
         return list(s.exec(q.order_by(AftercareSurvivor.n)).all())
 
 
-async def test_a_death_from_illness_through_the_benefits_paid_to_the_allowance_stopped(
-    client, settings, worker, demo_engine
-):
-    e = demo_engine
+@journey()
+async def a_death_from_illness_through_the_benefits_paid_to_the_allowance_stopped(
+    client: Client, settings: Settings, e: Engine, adapter: RecordingAdapter
+) -> None:
     add_staff(e, "countylead", ["county_staff", "leader"])
     policy = aftercare_policy(flag=1.0, year=1.0, confirm=3.0)
     wish = death(
@@ -404,252 +425,308 @@ async def test_a_death_from_illness_through_the_benefits_paid_to_the_allowance_s
     await record_history(last, "SurvivorAllowanceWorkflow", "lapsed_stopped")
 
 
-async def test_a_waiver_needs_another_leader_and_a_missing_income_year_reopens_the_claim(
-    client, settings, worker, demo_engine, api, login
-):
-    e = demo_engine
-    add_staff(e, "financelead", ["finance_staff", "leader"])
-    # A death in 2026 before the 2025 income is in the reference table (the demo
-    # holds none: no communiqué yet).
-    with Session(e) as s:
-        for row in s.exec(
-            select(AftercareFigure).where(
-                AftercareFigure.kind == "national_income", AftercareFigure.year == 2025
-            )
-        ):
-            s.delete(row)
-        s.commit()
-    # The standard profile: the family's flag application is due at noon the day
-    # before the farewell (here already past: the county leader hears at once).
-    applied = death(
-        died_on="2026-10-20",
-        flag_covering_requested=True,
-        flag_basis="family_application",
-        farewell_on="2026-10-25",
-    )
-    handle = await start_aftercare(
-        client, settings, e, retiree_aftercare.STANDARD_POLICY, applied
-    )
-    case_id = handle.id
-    await report(client, e, case_id)
-    flag = await open_task(e, case_id, "flag_covering")
-    assert _utc(flag.due_at) == datetime(2026, 10, 24, 4, 0, tzinfo=UTC)  # 12:00 CST
-    told = await wait_for(
-        lambda: [n for n in notices(e, case_id, "overdue") if n.task_id == flag.id]
-    )
-    assert {n.recipient for n in told} == {"manager"}
-    refusal = {"flag": "party", "reason": "不符合覆盖党旗的有关规定"}
-    await finish(client, e, case_id, "flag_covering", "leader", "refused", refusal)
-    # Paid through November for a death in October: one month overpaid.
-    stop = {
-        "monthly_pension": "9500.00",
-        "paid_through": "2026-11-30",
-        "stopped_on": "2026-10-21",
-    }
-    await finish(client, e, case_id, "stop_pension", "financelead", "done", stop)
-    waiver = {"waiver_reason": "遗属生活困难，无力退还"}
-    step = ("recover_overpayment", "financelead", "waived")
-    await finish(client, e, case_id, *step, waiver)
-    asked = await open_task(e, case_id, "waiver_approval")
-    assert asked.context["amount"] == "9500.00"
-    assert asked.context["reason"] == waiver["waiver_reason"]
-    # The one who proposed the waiver may not approve it, though a leader too.
-    assert (
-        await refused(
-            finish(client, e, case_id, "waiver_approval", "financelead", "approved", {})
+@journey()
+async def a_waiver_needs_another_leader_and_a_missing_income_year_reopens_the_claim(
+    client: Client, settings: Settings, e: Engine, adapter: RecordingAdapter
+) -> None:
+    async with serving(settings, e, client) as (api, login):
+        add_staff(e, "financelead", ["finance_staff", "leader"])
+        # A death in 2026 before the 2025 income is in the reference table (the demo
+        # holds none: no communiqué yet).
+        with Session(e) as s:
+            for figure in s.exec(
+                select(AftercareFigure).where(
+                    AftercareFigure.kind == "national_income",
+                    AftercareFigure.year == 2025,
+                )
+            ):
+                s.delete(figure)
+            s.commit()
+        # The standard profile: the family's flag application is due at noon the day
+        # before the farewell (here already past: the county leader hears at once).
+        applied = death(
+            died_on="2026-10-20",
+            flag_covering_requested=True,
+            flag_basis="family_application",
+            farewell_on="2026-10-25",
         )
-        == "FourEyes"
-    )
-    no = {"reason": "请先核实遗属收入情况"}
-    await finish(client, e, case_id, "waiver_approval", "leader", "rejected", no)
-    again = await open_task(e, case_id, "recover_overpayment")
-    assert again.round == 2 and again.context["returned_reasons"] == [no["reason"]]
-    await finish(client, e, case_id, *step, waiver)
-    await finish(client, e, case_id, "waiver_approval", "leader", "approved", {})
-    # The spouse, not on the living allowance: no allowance workflow.
-    spouse = survivor("李秀兰", "spouse", date(1952, 5, 3), "022")
-    await urgent_work(client, e, case_id, [spouse])
-    await finish(
-        client, e, case_id, "benefit_claim", "county", "submitted", claim(honours=[])
-    )
-    # The claim comes back naming the missing figure, never a guess.
-    back = await open_task(e, case_id, "benefit_claim")
-    assert back.round == 2
-    missing = "缺少2025年全国城镇居民人均可支配收入 (national_income for 2025 missing)"
-    assert back.context["defects"] == [missing]
-    assert not tasks(e, case_id, step="benefit_review")
-    # An admin adds the year's figure; the claim sent again goes through.
-    r = await api.post(
-        "/api/aftercare/figures",
-        json={
-            "kind": "national_income",
-            "year": 2025,
-            "value": "56502.00",
-            "source": "国家统计局 2025年国民经济和社会发展统计公报",
-        },
-        headers=await login("admin"),
-    )
-    assert r.status_code == 201, r.text
-    await finish(
-        client, e, case_id, "benefit_claim", "county", "submitted", claim(honours=[])
-    )
-    await finish(client, e, case_id, "benefit_review", "county", "approve", {})
-    approval = await open_task(e, case_id, "benefit_approval")
-    q = approval.context
-    # 2 × 56,502.00 + 40 × 8,000.00 = 433,004.00, no honour; + 20,000.00 丧葬费;
-    # nothing offset (waived).
-    assert (q["income_year"], q["lump_sum"], q["honour"]) == (2025, "433004.00", None)
-    assert (q["overpayment_offset"], q["total"]) == ("0.00", "453004.00")
-    assert q["survivor_allowance_monthly"] is None
-    # Sent back to the review once; reviewed again, approved.
-    why = {"reason": "请补充户口注销证明"}
-    await finish(client, e, case_id, "benefit_approval", "leader", "rejected", why)
-    review = await open_task(e, case_id, "benefit_review")
-    assert review.round == 2 and review.context["returned_reasons"] == [why["reason"]]
-    await finish(client, e, case_id, "benefit_review", "county", "approve", {})
-    await finish(client, e, case_id, "benefit_approval", "leader", "approved", {})
-    paid = {"paid_on": "2026-11-20", "payment_reference": "TX-2026-1120"}
-    await finish(client, e, case_id, "benefit_payment", "financelead", "paid", paid)
-    lost = {"reason": "优待证已遗失"}
-    await finish(client, e, case_id, "card_recall", "county", "not_applicable", lost)
-    filed = {"closed_on": "2026-11-25", "location": "县中心档案室A-13"}
-    await finish(client, e, case_id, "archive_closure", "county", "done", filed)
-    state = await handle.result()
-    assert state.status == "closed"
-    rounds = state.rounds
-    assert (rounds["recover_overpayment"], rounds["benefit_claim"]) == (2, 2)
-    assert (rounds["benefit_review"], rounds["benefit_approval"]) == (2, 2)
-    assert statuses(e, case_id)[2:-2] == [
-        "benefits",
-        "benefits_approval",
-        "benefits",
-        "benefits_approval",
-        "benefits_paid",
-    ]
-    row = aftercare_row(e, case_id)
-    assert (row.overpayment, row.recovery) == ("9500.00", "waived")
-    assert row.benefit_total == "453004.00"
-    (wife,) = survivor_rows(e, case_id)
-    assert (wife.relation, wife.allowance_eligible, wife.allowance_status) == (
-        "spouse",
-        False,
-        "none",
-    )
-    await replays(client, (case_id, None))
-    await record_history(handle, "RetireeAftercareWorkflow", "waiver_missing_income")
+        handle = await start_aftercare(
+            client, settings, e, retiree_aftercare.STANDARD_POLICY, applied
+        )
+        case_id = handle.id
+        await report(client, e, case_id)
+        flag = await open_task(e, case_id, "flag_covering")
+        assert _utc(flag.due_at) == datetime(
+            2026, 10, 24, 4, 0, tzinfo=UTC
+        )  # 12:00 CST
+        told = await wait_for(
+            lambda: [n for n in notices(e, case_id, "overdue") if n.task_id == flag.id]
+        )
+        assert {n.recipient for n in told} == {"manager"}
+        refusal = {"flag": "party", "reason": "不符合覆盖党旗的有关规定"}
+        await finish(client, e, case_id, "flag_covering", "leader", "refused", refusal)
+        # Paid through November for a death in October: one month overpaid.
+        stop = {
+            "monthly_pension": "9500.00",
+            "paid_through": "2026-11-30",
+            "stopped_on": "2026-10-21",
+        }
+        await finish(client, e, case_id, "stop_pension", "financelead", "done", stop)
+        waiver = {"waiver_reason": "遗属生活困难，无力退还"}
+        step = ("recover_overpayment", "financelead", "waived")
+        await finish(client, e, case_id, *step, waiver)
+        asked = await open_task(e, case_id, "waiver_approval")
+        assert asked.context["amount"] == "9500.00"
+        assert asked.context["reason"] == waiver["waiver_reason"]
+        # The one who proposed the waiver may not approve it, though a leader too.
+        assert (
+            await refused(
+                finish(
+                    client, e, case_id, "waiver_approval", "financelead", "approved", {}
+                )
+            )
+            == "FourEyes"
+        )
+        no = {"reason": "请先核实遗属收入情况"}
+        await finish(client, e, case_id, "waiver_approval", "leader", "rejected", no)
+        again = await open_task(e, case_id, "recover_overpayment")
+        assert again.round == 2 and again.context["returned_reasons"] == [no["reason"]]
+        await finish(client, e, case_id, *step, waiver)
+        await finish(client, e, case_id, "waiver_approval", "leader", "approved", {})
+        # The spouse, not on the living allowance: no allowance workflow.
+        spouse = survivor("李秀兰", "spouse", date(1952, 5, 3), "022")
+        await urgent_work(client, e, case_id, [spouse])
+        await finish(
+            client,
+            e,
+            case_id,
+            "benefit_claim",
+            "county",
+            "submitted",
+            claim(honours=[]),
+        )
+        # The claim comes back naming the missing figure, never a guess.
+        back = await open_task(e, case_id, "benefit_claim")
+        assert back.round == 2
+        missing = (
+            "缺少2025年全国城镇居民人均可支配收入 (national_income for 2025 missing)"
+        )
+        assert back.context["defects"] == [missing]
+        assert not tasks(e, case_id, step="benefit_review")
+        # An admin adds the year's figure; the claim sent again goes through.
+        r = await api.post(
+            "/api/aftercare/figures",
+            json={
+                "kind": "national_income",
+                "year": 2025,
+                "value": "56502.00",
+                "source": "国家统计局 2025年国民经济和社会发展统计公报",
+            },
+            headers=await login("admin"),
+        )
+        assert r.status_code == 201, r.text
+        await finish(
+            client,
+            e,
+            case_id,
+            "benefit_claim",
+            "county",
+            "submitted",
+            claim(honours=[]),
+        )
+        await finish(client, e, case_id, "benefit_review", "county", "approve", {})
+        approval = await open_task(e, case_id, "benefit_approval")
+        q = approval.context
+        # 2 × 56,502.00 + 40 × 8,000.00 = 433,004.00, no honour; + 20,000.00 丧葬费;
+        # nothing offset (waived).
+        assert (q["income_year"], q["lump_sum"], q["honour"]) == (
+            2025,
+            "433004.00",
+            None,
+        )
+        assert (q["overpayment_offset"], q["total"]) == ("0.00", "453004.00")
+        assert q["survivor_allowance_monthly"] is None
+        # Sent back to the review once; reviewed again, approved.
+        why = {"reason": "请补充户口注销证明"}
+        await finish(client, e, case_id, "benefit_approval", "leader", "rejected", why)
+        review = await open_task(e, case_id, "benefit_review")
+        assert review.round == 2 and review.context["returned_reasons"] == [
+            why["reason"]
+        ]
+        await finish(client, e, case_id, "benefit_review", "county", "approve", {})
+        await finish(client, e, case_id, "benefit_approval", "leader", "approved", {})
+        paid = {"paid_on": "2026-11-20", "payment_reference": "TX-2026-1120"}
+        await finish(client, e, case_id, "benefit_payment", "financelead", "paid", paid)
+        lost = {"reason": "优待证已遗失"}
+        await finish(
+            client, e, case_id, "card_recall", "county", "not_applicable", lost
+        )
+        filed = {"closed_on": "2026-11-25", "location": "县中心档案室A-13"}
+        await finish(client, e, case_id, "archive_closure", "county", "done", filed)
+        state = await handle.result()
+        assert state.status == "closed"
+        rounds = state.rounds
+        assert (rounds["recover_overpayment"], rounds["benefit_claim"]) == (2, 2)
+        assert (rounds["benefit_review"], rounds["benefit_approval"]) == (2, 2)
+        assert statuses(e, case_id)[2:-2] == [
+            "benefits",
+            "benefits_approval",
+            "benefits",
+            "benefits_approval",
+            "benefits_paid",
+        ]
+        row = aftercare_row(e, case_id)
+        assert (row.overpayment, row.recovery) == ("9500.00", "waived")
+        assert row.benefit_total == "453004.00"
+        (wife,) = survivor_rows(e, case_id)
+        assert (wife.relation, wife.allowance_eligible, wife.allowance_status) == (
+            "spouse",
+            False,
+            "none",
+        )
+        await replays(client, (case_id, None))
+        await record_history(
+            handle, "RetireeAftercareWorkflow", "waiver_missing_income"
+        )
 
 
-@pytest_asyncio.fixture
-async def api(
-    settings: Settings, demo_engine: Engine, client: Client
-) -> AsyncIterator[httpx.AsyncClient]:
-    """The API on the test's database and Temporal (as tests/api's fixtures)."""
-    app = create_app(settings, engine=demo_engine, temporal_client=client)
+@contextlib.asynccontextmanager
+async def serving(
+    settings: Settings, engine: Engine, client: Client
+) -> AsyncIterator[tuple[httpx.AsyncClient, Login]]:
+    """The API on the journey's database and Temporal (as tests/api's fixtures), and
+    a demo account's bearer headers."""
+    app = create_app(settings, engine=engine, temporal_client=client)
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://test"
-        ) as http:
-            yield http
+        ) as api:
+
+            async def login(username: str) -> dict[str, str]:
+                r = await api.post(
+                    "/api/auth/token",
+                    data={"username": username, "password": DEMO_PASSWORD},
+                )
+                assert r.status_code == 200, r.text
+                return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+            yield api, login
 
 
-@pytest.fixture
-def login(
-    api: httpx.AsyncClient,
-) -> Callable[[str], Awaitable[dict[str, str]]]:
-    async def bearer(username: str) -> dict[str, str]:
+@journey()
+async def a_cadre_out_of_contact_found_dead_starts_the_aftercare_case(
+    client: Client, settings: Settings, e: Engine, adapter: RecordingAdapter
+) -> None:
+    async with serving(settings, e, client) as (api, login):
+        vid, _ = cadre(e)
+        county = await login("county")
+
+        async def lost_contact(since: str) -> str:
+            r = await api.post(
+                "/api/cases",
+                json={
+                    "process": retiree_aftercare.LOST_CONTACT_KEY,
+                    "veteran_id": vid,
+                    "data": {"last_contact_on": since, "note": "电话、走访均未联系上"},
+                },
+                headers=county,
+            )
+            assert r.status_code == 201, r.text
+            return str(r.json()["id"])
+
+        # Out of contact once and found: pay suspended, then resumed.
+        found_id = await lost_contact("2025-06-30")
+        suspend = {"suspended_from": "2026-01-01"}
+        await finish(client, e, found_id, "suspend_pay", "finance", "done", suspend)
+        back = {"finding": "本人在外地子女处居住，已恢复联系"}
+        await finish(client, e, found_id, "investigate", "county", "found", back)
+        up = {"reported_on": "2026-01-10"}
+        await finish(client, e, found_id, "report_upward", "county", "reported", up)
+        resumed = {"suspended_from": "2026-01-01", "note": "补发暂停期间离退休费"}
+        await finish(client, e, found_id, "resume_pay", "finance", "done", resumed)
+        found = client.get_workflow_handle(found_id, result_type=CaseState)
+        assert (await found.result()).status == "closed"
+        assert statuses(e, found_id) == [
+            "suspended",
+            "investigating",
+            "found",
+            "closed",
+        ]
+        # Out of contact again.
+        lost_id = await lost_contact("2026-04-30")
+        assert lost_id == f"{settings.case_id_prefix}retiree_lost_contact-v{vid}-2"
+        # Not a retired cadre: refused before anything starts.
+        with Session(e) as s:
+            soldier = s.exec(select(Veteran).where(Veteran.name == "张伟")).one()
         r = await api.post(
-            "/api/auth/token", data={"username": username, "password": DEMO_PASSWORD}
+            "/api/cases",
+            json={"process": PROCESS, "veteran_id": soldier.id, "data": death()},
+            headers=county,
         )
-        assert r.status_code == 200, r.text
-        return {"Authorization": f"Bearer {r.json()['access_token']}"}
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"][0]["type"] == "category_not_served"
+        # Pay suspended; a first investigation finds nothing, the second his death.
+        suspend = {"suspended_from": "2026-11-01"}
+        await finish(client, e, lost_id, "suspend_pay", "finance", "done", suspend)
+        nothing = {"finding": "走访亲属、邻居，仍未联系上"}
+        await finish(
+            client, e, lost_id, "investigate", "county", "still_missing", nothing
+        )
+        up = {"reported_on": "2026-11-10"}
+        await finish(client, e, lost_id, "report_upward", "county", "reported", up)
+        died = {
+            "finding": "经公安机关核实已于外地病故",
+            "died_on": "2026-09-30",
+            "cause": "illness",
+            "place": "外省某医院",
+        }
+        await finish(client, e, lost_id, "investigate", "county", "died", died)
+        await finish(client, e, lost_id, "report_upward", "county", "reported", up)
+        lost = client.get_workflow_handle(lost_id, result_type=CaseState)
+        assert (await lost.result()).status == "closed"
+        assert statuses(e, lost_id) == [
+            "suspended",
+            "investigating",
+            "died",
+            "closed",
+        ]
+        # The death found starts the aftercare case under its business key.
+        case_id = f"{settings.case_id_prefix}{PROCESS}-v{vid}"
+        report = await open_task(e, case_id, "report_to_bureau")
+        assert report.context["died_on"] == "2026-09-30"
+        assert report.context["reported_by"] == "失联调查"
+        # A second death report for him: 409 naming the case.
+        r = await api.post(
+            "/api/cases",
+            json={"process": PROCESS, "veteran_id": vid, "data": death()},
+            headers=county,
+        )
+        assert r.status_code == 409, r.text
+        assert r.json()["detail"]["case_id"] == case_id
+        aftercare = client.get_workflow_handle(case_id)
+        await aftercare.terminate("test over")
+        await replays(client, (found_id, None), (lost_id, None), (case_id, None))
+        await record_history(lost, "RetireeLostContactWorkflow", "missing_then_died")
+        await record_history(found, "RetireeLostContactWorkflow", "found_pay_resumed")
 
-    return bearer
+
+async def test_a_death_from_illness_through_the_benefits_paid_to_the_allowance_stopped(
+    journeys: Journeys,
+) -> None:
+    await journeys(
+        a_death_from_illness_through_the_benefits_paid_to_the_allowance_stopped
+    )
+
+
+async def test_a_waiver_needs_another_leader_and_a_missing_income_year_reopens_the_claim(
+    journeys: Journeys,
+) -> None:
+    await journeys(
+        a_waiver_needs_another_leader_and_a_missing_income_year_reopens_the_claim
+    )
 
 
 async def test_a_cadre_out_of_contact_found_dead_starts_the_aftercare_case(
-    client, settings, worker, demo_engine, api, login
-):
-    e = demo_engine
-    vid, _ = cadre(e)
-    county = await login("county")
-
-    async def lost_contact(since: str) -> str:
-        r = await api.post(
-            "/api/cases",
-            json={
-                "process": retiree_aftercare.LOST_CONTACT_KEY,
-                "veteran_id": vid,
-                "data": {"last_contact_on": since, "note": "电话、走访均未联系上"},
-            },
-            headers=county,
-        )
-        assert r.status_code == 201, r.text
-        return str(r.json()["id"])
-
-    # Out of contact once and found: pay suspended, then resumed.
-    found_id = await lost_contact("2025-06-30")
-    suspend = {"suspended_from": "2026-01-01"}
-    await finish(client, e, found_id, "suspend_pay", "finance", "done", suspend)
-    back = {"finding": "本人在外地子女处居住，已恢复联系"}
-    await finish(client, e, found_id, "investigate", "county", "found", back)
-    up = {"reported_on": "2026-01-10"}
-    await finish(client, e, found_id, "report_upward", "county", "reported", up)
-    resumed = {"suspended_from": "2026-01-01", "note": "补发暂停期间离退休费"}
-    await finish(client, e, found_id, "resume_pay", "finance", "done", resumed)
-    found = client.get_workflow_handle(found_id, result_type=CaseState)
-    assert (await found.result()).status == "closed"
-    assert statuses(e, found_id) == ["suspended", "investigating", "found", "closed"]
-    # Out of contact again.
-    lost_id = await lost_contact("2026-04-30")
-    assert lost_id == f"{settings.case_id_prefix}retiree_lost_contact-v{vid}-2"
-    # Not a retired cadre: refused before anything starts.
-    with Session(e) as s:
-        soldier = s.exec(select(Veteran).where(Veteran.name == "张伟")).one()
-    r = await api.post(
-        "/api/cases",
-        json={"process": PROCESS, "veteran_id": soldier.id, "data": death()},
-        headers=county,
-    )
-    assert r.status_code == 422, r.text
-    assert r.json()["detail"][0]["type"] == "category_not_served"
-    # Pay suspended; a first investigation finds nothing, the second his death.
-    suspend = {"suspended_from": "2026-11-01"}
-    await finish(client, e, lost_id, "suspend_pay", "finance", "done", suspend)
-    nothing = {"finding": "走访亲属、邻居，仍未联系上"}
-    await finish(client, e, lost_id, "investigate", "county", "still_missing", nothing)
-    up = {"reported_on": "2026-11-10"}
-    await finish(client, e, lost_id, "report_upward", "county", "reported", up)
-    died = {
-        "finding": "经公安机关核实已于外地病故",
-        "died_on": "2026-09-30",
-        "cause": "illness",
-        "place": "外省某医院",
-    }
-    await finish(client, e, lost_id, "investigate", "county", "died", died)
-    await finish(client, e, lost_id, "report_upward", "county", "reported", up)
-    lost = client.get_workflow_handle(lost_id, result_type=CaseState)
-    assert (await lost.result()).status == "closed"
-    assert statuses(e, lost_id) == [
-        "suspended",
-        "investigating",
-        "died",
-        "closed",
-    ]
-    # The death found starts the aftercare case under its business key.
-    case_id = f"{settings.case_id_prefix}{PROCESS}-v{vid}"
-    report = await open_task(e, case_id, "report_to_bureau")
-    assert report.context["died_on"] == "2026-09-30"
-    assert report.context["reported_by"] == "失联调查"
-    # A second death report for him: 409 naming the case.
-    r = await api.post(
-        "/api/cases",
-        json={"process": PROCESS, "veteran_id": vid, "data": death()},
-        headers=county,
-    )
-    assert r.status_code == 409, r.text
-    assert r.json()["detail"]["case_id"] == case_id
-    aftercare = client.get_workflow_handle(case_id)
-    await aftercare.terminate("test over")
-    await replays(client, (found_id, None), (lost_id, None), (case_id, None))
-    await record_history(lost, "RetireeLostContactWorkflow", "missing_then_died")
-    await record_history(found, "RetireeLostContactWorkflow", "found_pay_resumed")
+    journeys: Journeys,
+) -> None:
+    await journeys(a_cadre_out_of_contact_found_dead_starts_the_aftercare_case)

@@ -11,8 +11,7 @@ history replays."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -20,14 +19,12 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, col, select
+from sqlmodel import Session, col, select
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from models.db import make_engine
-from models.demo import seed_demo
 from models.processes import startup_loan
 from models.processes.startup_loan import BankDecision
 from models.settings import Settings
@@ -36,11 +33,11 @@ from tests.support import (
     notices,
     open_task,
     record_history,
-    suite_settings,
     tasks,
     wait_for,
 )
 from tests.workflows.conftest import RecordingAdapter
+from tests.workflows.journeys import Journeys, Registry, running
 from tests.workflows.startup_loan_support import (
     REPAYMENTS,
     add_staff,
@@ -91,60 +88,9 @@ def loan(engine: Any, case_id: str) -> Loan:
         return row
 
 
-# The journeys of this file wait on their timers (loan months of seconds), not on a
-# core: each test's journey starts when the module does and they run concurrently, so
-# the file takes about its longest journey instead of the sum of them. A journey keeps
-# what its test had alone: its own SQLite database with the demo data, its own
-# settings, task queue and worker (or, with ``own_worker``, the workers it starts).
-Journey = Callable[[Client, Settings, Engine, RecordingAdapter], Awaitable[None]]
-JOURNEYS: dict[str, tuple[Journey, bool]] = {}
-
-
-def journey(*, own_worker: bool = False) -> Callable[[Journey], Journey]:
-    """Register a journey; ``test_<its name>`` awaits it."""
-
-    def register(fn: Journey) -> Journey:
-        JOURNEYS[fn.__name__] = (fn, own_worker)
-        return fn
-
-    return register
-
-
-def seeded_sqlite(url: str) -> Engine:
-    engine = make_engine(url)
-    SQLModel.metadata.create_all(engine)
-    seed_demo(engine)
-    return engine
-
-
-class Journeys:
-    """The journeys of this module's tests, each started once, as a task."""
-
-    def __init__(self, client: Client, folder: Callable[[str], Any]) -> None:
-        self.client, self.folder = client, folder
-        self.running: dict[str, asyncio.Task[None]] = {}
-
-    def start(self, name: str) -> asyncio.Task[None]:
-        if name not in self.running:
-            self.running[name] = asyncio.create_task(self._run(*JOURNEYS[name]))
-        return self.running[name]
-
-    async def _run(self, fn: Journey, own_worker: bool) -> None:
-        url = f"sqlite:///{self.folder(fn.__name__[:40])}/app.db"
-        settings = suite_settings(url, f"tq-{uuid.uuid4().hex[:12]}")
-        engine = await asyncio.to_thread(seeded_sqlite, url)
-        adapter = RecordingAdapter()
-        try:
-            if own_worker:
-                await fn(self.client, settings, engine, adapter)
-            else:
-                async with build_worker(self.client, settings, engine, adapter=adapter):
-                    await fn(self.client, settings, engine, adapter)
-        finally:
-            engine.dispose()
-
-    async def __call__(self, fn: Journey) -> None:
-        await self.start(fn.__name__)
+# The journeys of this file wait on their timers (loan months of seconds): they run
+# side by side, each with its own database, settings and worker (tests/workflows/journeys.py).
+journey = Registry()
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -153,15 +99,8 @@ async def journeys(
     temporal_env: WorkflowEnvironment,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Journeys]:
-    started = Journeys(temporal_env.client, tmp_path_factory.mktemp)
-    for item in request.session.items:
-        name = item.name.removeprefix("test_")
-        if item.module is request.module and name in JOURNEYS:
-            started.start(name)
-    yield started
-    for task in started.running.values():
-        task.cancel()
-    await asyncio.gather(*started.running.values(), return_exceptions=True)
+    async with running(journey, request, temporal_env, tmp_path_factory) as started:
+        yield started
 
 
 @journey()

@@ -1,0 +1,126 @@
+"""Long workflow journeys run side by side. Such journeys wait on their timers (a loan
+month or a confirmation year of seconds), not on a core: each test of a module awaits
+its own journey, and every journey of the module's selected tests starts when the
+module does, so the module takes about its longest journey instead of their sum.
+
+A journey keeps what its test had alone: its own SQLite database with the demo data,
+its own settings (case-id prefix, task queue) and its own worker, or, registered with
+``own_worker``, the workers it starts and stops itself. A module registers its
+journeys with a :class:`Registry` and gives its tests the fixture made by
+:func:`running`::
+
+    journey = Registry()
+
+    @journey()
+    async def a_loan(client, settings, engine, adapter) -> None: ...
+
+    @pytest_asyncio.fixture(scope="module")
+    async def journeys(request, temporal_env, tmp_path_factory):
+        async with running(journey, request, temporal_env, tmp_path_factory) as j:
+            yield j
+
+    async def test_a_loan(journeys) -> None:
+        await journeys(a_loan)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import SQLModel
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from models.db import make_engine
+from models.demo import seed_demo
+from models.settings import Settings
+from tests.support import suite_settings
+from tests.workflows.conftest import RecordingAdapter
+from worker import build_worker
+
+Journey = Callable[[Client, Settings, Engine, RecordingAdapter], Awaitable[None]]
+
+
+class Registry:
+    """A module's journeys by name; ``test_<name>`` is the test that awaits one."""
+
+    def __init__(self) -> None:
+        self.journeys: dict[str, tuple[Journey, bool]] = {}
+
+    def __call__(self, *, own_worker: bool = False) -> Callable[[Journey], Journey]:
+        def register(fn: Journey) -> Journey:
+            self.journeys[fn.__name__] = (fn, own_worker)
+            return fn
+
+        return register
+
+
+def seeded_sqlite(url: str) -> Engine:
+    """A new SQLite database at ``url`` with the tables and the demo data."""
+    engine = make_engine(url)
+    SQLModel.metadata.create_all(engine)
+    seed_demo(engine)
+    return engine
+
+
+class Journeys:
+    """The journeys of one module, each started once, as a task."""
+
+    def __init__(
+        self, registry: Registry, client: Client, folder: Callable[[str], Any]
+    ) -> None:
+        self.registry, self.client, self.folder = registry, client, folder
+        self.running: dict[str, asyncio.Task[None]] = {}
+
+    def start(self, name: str) -> asyncio.Task[None]:
+        if name not in self.running:
+            fn, own_worker = self.registry.journeys[name]
+            self.running[name] = asyncio.create_task(self._run(fn, own_worker))
+        return self.running[name]
+
+    async def _run(self, fn: Journey, own_worker: bool) -> None:
+        url = f"sqlite:///{self.folder(fn.__name__[:40])}/app.db"
+        settings = suite_settings(url, f"tq-{uuid.uuid4().hex[:12]}")
+        engine = await asyncio.to_thread(seeded_sqlite, url)
+        adapter = RecordingAdapter()
+        try:
+            if own_worker:
+                await fn(self.client, settings, engine, adapter)
+            else:
+                async with build_worker(self.client, settings, engine, adapter=adapter):
+                    await fn(self.client, settings, engine, adapter)
+        finally:
+            engine.dispose()
+
+    async def __call__(self, fn: Journey) -> None:
+        """Wait for ``fn``'s journey (started now if it was not); its failure is
+        raised here, in its own test."""
+        await self.start(fn.__name__)
+
+
+@contextlib.asynccontextmanager
+async def running(
+    registry: Registry,
+    request: pytest.FixtureRequest,
+    temporal_env: WorkflowEnvironment,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Journeys]:
+    """The journeys of the module's selected tests, all started; at the end, any
+    still running (their test failed or timed out) are cancelled."""
+    started = Journeys(registry, temporal_env.client, tmp_path_factory.mktemp)
+    for item in request.session.items:
+        name = item.name.removeprefix("test_")
+        if item.module is request.module and name in registry.journeys:
+            started.start(name)
+    try:
+        yield started
+    finally:
+        for task in started.running.values():
+            task.cancel()
+        await asyncio.gather(*started.running.values(), return_exceptions=True)
