@@ -22,7 +22,10 @@ transport, in this process), then prints side by side:
    raw ``start_workflow`` of the minimal workflow. Goal: ≥ 50 starts/s.
 
     .venv/bin/python bench/task_bench.py [--rounds 30] [--cases 16] [--clerks 16]
-        [--starts 64] [--keep]
+        [--starts 64] [--keep] [--only starts]
+
+``--only starts`` runs phase 3 alone (the vetflow worker running, as in a full run);
+the other figures of the report stay at zero.
 
 Only the standard library and temporalio are imported at the top: the floor's
 workflow lives here, and Temporal's sandbox imports this module again for it.
@@ -573,54 +576,57 @@ async def bench(args: argparse.Namespace) -> Result:
             clerks = Clerks(http, engine)
             for name in ("county", "village", "township", "city"):
                 await clerks.login(name)
-            print("latency …", file=sys.stderr)
-            async with floor_worker():
-                raw = await floor_latency(client, floor_tq, "none", args.rounds)
-                act = await floor_latency(client, floor_tq, "activity", args.rounds)
-                local = await floor_latency(client, floor_tq, "local", args.rounds)
-            result.latency += [
-                row_of("raw_update", raw),
-                row_of("update_with_activity", act),
-                row_of("update_with_local_activity", local),
-            ]
+            starts_only = getattr(args, "only", None) == "starts"
+            if not starts_only:
+                print("latency …", file=sys.stderr)
+                async with floor_worker():
+                    raw = await floor_latency(client, floor_tq, "none", args.rounds)
+                    act = await floor_latency(client, floor_tq, "activity", args.rounds)
+                    local = await floor_latency(client, floor_tq, "local", args.rounds)
+                result.latency += [
+                    row_of("raw_update", raw),
+                    row_of("update_with_activity", act),
+                    row_of("update_with_local_activity", local),
+                ]
             async with build_worker(client, settings, engine):
-                tally = Tally()
-                for i in range(latency_cases):
-                    left = args.rounds - len(tally.latencies_ms)
-                    if left <= 0:
-                        break
-                    await clerks.drive(veterans[i], tally, limit=left)
-                result.latency.append(row_of("api_complete", tally.latencies_ms))
-                tally = Tally()
-                engine_only = Clerks(http, engine, client)
-                engine_only.headers = clerks.headers
-                for i in range(latency_cases):
-                    left = args.rounds - len(tally.latencies_ms)
-                    if left <= 0:
-                        break
-                    await engine_only.drive(
-                        veterans[latency_cases + args.cases + args.starts + i],
-                        tally,
-                        limit=left,
+                if not starts_only:
+                    tally = Tally()
+                    for i in range(latency_cases):
+                        left = args.rounds - len(tally.latencies_ms)
+                        if left <= 0:
+                            break
+                        await clerks.drive(veterans[i], tally, limit=left)
+                    result.latency.append(row_of("api_complete", tally.latencies_ms))
+                    tally = Tally()
+                    engine_only = Clerks(http, engine, client)
+                    engine_only.headers = clerks.headers
+                    for i in range(latency_cases):
+                        left = args.rounds - len(tally.latencies_ms)
+                        if left <= 0:
+                            break
+                        await engine_only.drive(
+                            veterans[latency_cases + args.cases + args.starts + i],
+                            tally,
+                            limit=left,
+                        )
+                    result.latency.append(
+                        row_of("complete_task_update", tally.latencies_ms)
                     )
-                result.latency.append(
-                    row_of("complete_task_update", tally.latencies_ms)
-                )
 
-                print("throughput …", file=sys.stderr)
-                tally = Tally()
-                cpu = Cpu(server.pid)
-                t0 = time.perf_counter()
-                pool = veterans[latency_cases : latency_cases + args.cases]
-                await gather_limited(
-                    args.cases, args.clerks, lambda i: clerks.drive(pool[i], tally)
-                )
-                wall = time.perf_counter() - t0
-                result.vetflow_cpu_case_s = (
-                    cpu.spent() - tally.poll_cpu_s
-                ) / args.cases
-                result.vetflow_actions_s = tally.actions / wall
-                result.actions_per_case = tally.actions / args.cases
+                    print("throughput …", file=sys.stderr)
+                    tally = Tally()
+                    cpu = Cpu(server.pid)
+                    t0 = time.perf_counter()
+                    pool = veterans[latency_cases : latency_cases + args.cases]
+                    await gather_limited(
+                        args.cases, args.clerks, lambda i: clerks.drive(pool[i], tally)
+                    )
+                    wall = time.perf_counter() - t0
+                    result.vetflow_cpu_case_s = (
+                        cpu.spent() - tally.poll_cpu_s
+                    ) / args.cases
+                    result.vetflow_actions_s = tally.actions / wall
+                    result.actions_per_case = tally.actions / args.cases
 
                 print("starts …", file=sys.stderr)
                 starts = veterans[latency_cases + args.cases :]
@@ -638,16 +644,17 @@ async def bench(args: argparse.Namespace) -> Result:
 
             actions = max(1, round(result.actions_per_case))
             async with floor_worker():
-                cpu = Cpu(server.pid)
-                t0 = time.perf_counter()
-                await gather_limited(
-                    args.cases,
-                    args.clerks,
-                    lambda i: floor_case(client, floor_tq, actions),
-                )
-                wall = time.perf_counter() - t0
-                result.floor_cpu_case_s = cpu.spent() / args.cases
-                result.floor_actions_s = actions * args.cases / wall
+                if not starts_only:
+                    cpu = Cpu(server.pid)
+                    t0 = time.perf_counter()
+                    await gather_limited(
+                        args.cases,
+                        args.clerks,
+                        lambda i: floor_case(client, floor_tq, actions),
+                    )
+                    wall = time.perf_counter() - t0
+                    result.floor_cpu_case_s = cpu.spent() / args.cases
+                    result.floor_actions_s = actions * args.cases / wall
                 raw_ms: list[float] = []
 
                 async def raw_start(i: int) -> None:
@@ -683,6 +690,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--clerks", type=int, default=16, help="clerks working at once")
     ap.add_argument("--starts", type=int, default=64, help="case starts to time")
     ap.add_argument("--keep", action="store_true", help="keep the state directory")
+    # Absent from the namespace unless given (the report's arguments stay as they were).
+    ap.add_argument(
+        "--only",
+        choices=["starts"],
+        default=argparse.SUPPRESS,
+        help="run only this phase",
+    )
     return ap.parse_args(argv)
 
 
