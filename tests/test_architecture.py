@@ -99,6 +99,46 @@ def test_workflows_use_no_wall_clock_or_randomness():
     assert not offences, offences
 
 
+# Modules whose use in workflow code would make a replay differ (the clock, randomness,
+# threads, the process's environment and I/O). The sandbox refuses them at run time in
+# a process module; the engine (workflows/human_task.py) is passed through the sandbox
+# (workflows/registry.py), so this check is its guard.
+NONDETERMINISTIC = {
+    "time",
+    "random",
+    "uuid",
+    "os",
+    "threading",
+    "socket",
+    "subprocess",
+    "secrets",
+    "urllib",
+    "http",
+}
+
+
+def test_workflows_import_nothing_nondeterministic():
+    offences = [
+        f"{p.relative_to(ROOT)} imports {name}"
+        for p in modules("workflows")
+        for name in imports_of(p)
+        if top(name) in NONDETERMINISTIC
+    ]
+    assert not offences, offences
+
+
+def test_the_engine_passed_through_the_sandbox_keeps_no_module_state():
+    """The engine module is shared by every workflow instance of a worker: no function
+    of it rebinds a module-level name (no ``global`` statement); its module-level
+    tables are constants by review."""
+    path = ROOT / "workflows" / "human_task.py"
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    assert not [n for n in ast.walk(tree) if isinstance(n, ast.Global)]
+    from workflows.registry import SANDBOX_PASSTHROUGH
+
+    assert "workflows.human_task" in SANDBOX_PASSTHROUGH
+
+
 def test_worker_does_not_import_the_api():
     assert not any(top(n) == "api" for n in imports_of(ROOT / "worker.py"))
 

@@ -54,8 +54,15 @@ PROCESS_WORKFLOWS: dict[str, Any] = {
 
 # Imported once for every workflow instance instead of again inside each sandbox:
 # pydantic and the shared contracts and process definitions the workflows read
-# (deterministic, no I/O, no module state that changes after import).
+# (deterministic, no I/O, no module state that changes after import), and the engine
+# every process workflow builds on, ``workflows.human_task``: re-imported per instance it
+# was half the workflow CPU of a replayed return-home case (0.8.0 histories: 313-326 ->
+# 145-161 ms each). Code in a passed-through module runs without the sandbox's runtime
+# checks, so the engine's determinism rests on tests/test_architecture.py (no wall
+# clock, randomness or I/O imports in workflows/) and the replay gate; each process
+# module is still re-imported and checked in its sandbox.
 SANDBOX_PASSTHROUGH = (
+    "workflows.human_task",
     "pydantic",
     "pydantic_core",
     "annotated_types",
