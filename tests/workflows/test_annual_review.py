@@ -7,14 +7,16 @@ joins; the 台账 holds one line per veteran and year."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.worker import Worker
+from temporalio.testing import WorkflowEnvironment
 
 from models.contracts import (
     Actor,
@@ -32,7 +34,6 @@ from models.processes import annual_review
 from models.settings import Settings
 from models.tables import AnnualReviewLedger, Campaign, Case, OrgUnit, Veteran
 from tests.support import (
-    SQLITE_ONLY,
     actor,
     notices,
     open_task,
@@ -40,8 +41,28 @@ from tests.support import (
     tasks,
     wait_for,
 )
+from tests.workflows.conftest import RecordingAdapter
+from tests.workflows.journeys import Journeys, Registry, running
 
-pytestmark = [pytest.mark.asyncio(loop_scope="session"), SQLITE_ONLY]
+# SQLite only (README, Testing): the review's SQL runs on both databases in the
+# activity, API and page tests; here the subject is the workflows and their timers.
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+# The journeys of this file wait on their timers (report windows of seconds): they run
+# side by side, each with its own database, settings and worker
+# (tests/workflows/journeys.py).
+journey = Registry()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def journeys(
+    request: pytest.FixtureRequest,
+    temporal_env: WorkflowEnvironment,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Journeys]:
+    async with running(journey, request, temporal_env, tmp_path_factory) as started:
+        yield started
+
 
 REPORT = {
     "party_life": "按时参加社区党支部组织生活",
@@ -149,8 +170,12 @@ async def open_campaign(
     )
 
 
-async def test_a_year_of_reviews(
-    client: Client, settings: Settings, demo_engine: Engine, worker: Worker
+@journey()
+async def a_year_of_reviews(
+    client: Client,
+    settings: Settings,
+    demo_engine: Engine,
+    adapter: RecordingAdapter,
 ) -> None:
     engine = demo_engine
     with Session(engine) as s:
@@ -324,8 +349,12 @@ async def test_a_year_of_reviews(
     await record_history(campaign, "AnnualReviewCampaignWorkflow", "campaign_rescan")
 
 
-async def test_extension_moves_the_deadline(
-    client: Client, settings: Settings, demo_engine: Engine, worker: Worker
+@journey()
+async def extension_moves_the_deadline(
+    client: Client,
+    settings: Settings,
+    demo_engine: Engine,
+    adapter: RecordingAdapter,
 ) -> None:
     """Extend with a date: the report is due then, no longer overdue; a report that
     comes while a decision is pending withdraws the decision."""
@@ -354,8 +383,10 @@ async def test_extension_moves_the_deadline(
         # The new due time and the overdue mark lifted (the escalation that set the
         # mark may land after the clerk's decision: wait for both).
         (report,) = tasks(engine, case_id, step="submit_report")
-        return report.due_at is not None and report.due_at.year == 2099 and (
-            not report.overdue
+        return (
+            report.due_at is not None
+            and report.due_at.year == 2099
+            and (not report.overdue)
         )
 
     assert await wait_for(moved)
@@ -378,8 +409,12 @@ async def test_extension_moves_the_deadline(
     await record_history(handle, "AnnualReviewWorkflow", "extended_then_passed")
 
 
-async def test_the_opener_opens_one_campaign(
-    client: Client, settings: Settings, demo_engine: Engine, worker: Worker
+@journey()
+async def the_opener_opens_one_campaign(
+    client: Client,
+    settings: Settings,
+    demo_engine: Engine,
+    adapter: RecordingAdapter,
 ) -> None:
     """The schedule's action, run twice for the same year, opens one campaign."""
     policy = review_policy(3)
@@ -407,3 +442,15 @@ async def test_the_opener_opens_one_campaign(
 
     rows = await wait_for(campaigns)
     assert [r.id for r in rows] == [cid]
+
+
+async def test_a_year_of_reviews(journeys: Journeys) -> None:
+    await journeys(a_year_of_reviews)
+
+
+async def test_extension_moves_the_deadline(journeys: Journeys) -> None:
+    await journeys(extension_moves_the_deadline)
+
+
+async def test_the_opener_opens_one_campaign(journeys: Journeys) -> None:
+    await journeys(the_opener_opens_one_campaign)
