@@ -9,19 +9,18 @@ tasks are not counted on every view (bench/inbox_bench.py --postgres).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, func, or_
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import defer, load_only
 from sqlmodel import Session, col, select
 
 from api.case_queries import not_excluded
 from api.deps import AuthUser
 from api.params import MAX_PAGE, ascii_int, bounded_date
-from api.task_reads import holder_of
+from api.task_reads import step_holder
 from models.idnumber import mask_id_number
 from models.processes import PROCESSES
 from models.tables import Case, HumanTask, OrgUnit, Veteran
@@ -37,21 +36,29 @@ SORTS = {
 PER_PAGE = 50
 # A tab's count stops here (past the rows before the current page): shown as "999+".
 COUNT_CAP = 999
-# The list shows none of a task's JSON (its form's schema alone is about 1 KB a row):
-# those columns stay in the database, and reading one from a row of the list raises.
-LIST_DEFERRED = (
-    defer(HumanTask.form_schema, raiseload=True),  # type: ignore[arg-type]
-    defer(HumanTask.context, raiseload=True),  # type: ignore[arg-type]
-    defer(HumanTask.result, raiseload=True),  # type: ignore[arg-type]
-    defer(HumanTask.comment, raiseload=True),  # type: ignore[arg-type]
-)
-# Of a row's case the list needs its subject and version, not its data.
-CASE_COLUMNS = load_only(
-    Case.veteran_id,  # type: ignore[arg-type]
-    Case.org_unit_id,  # type: ignore[arg-type]
-    Case.spec_version,  # type: ignore[arg-type]
-    raiseload=True,
-)
+
+
+@dataclass(frozen=True, slots=True)
+class ListedTask:
+    """A task as the list shows it: the columns the list reads, read as a plain row.
+    None of the task's JSON (its form's schema alone is about 1 KB a row) leaves the
+    database, and reading it from a row of the list raises."""
+
+    id: str
+    case_id: str
+    process: str
+    step: str
+    title: str
+    regulation: str
+    round: int
+    status: str
+    assignee: str | None
+    due_at: datetime | None
+    overdue: bool
+    org_unit_id: int
+
+
+LISTED_COLUMNS = tuple(col(getattr(HumanTask, f.name)) for f in fields(ListedTask))
 
 
 @dataclass
@@ -90,9 +97,15 @@ class InboxFilters:
         )
 
 
+class CaseOfRow(NamedTuple):
+    veteran_id: int | None
+    org_unit_id: int
+    spec_version: int
+
+
 @dataclass
 class InboxRow:
-    task: HumanTask
+    task: ListedTask
     veteran_name: str
     veteran_id_masked: str
     veteran_id: int
@@ -200,7 +213,7 @@ def _filtered(
     return query
 
 
-def urgency(task: HumanTask, now: datetime, at_risk: timedelta) -> str:
+def urgency(task: HumanTask | ListedTask, now: datetime, at_risk: timedelta) -> str:
     due = task.due_at
     if due is not None and due.tzinfo is None:
         due = due.replace(tzinfo=UTC)
@@ -242,27 +255,31 @@ def read_inbox_page(
             capped.add(tab)
     query = _filtered(s, _tab_query(user, f.tab), f, now, risk)
     order = SORTS[f.sort].desc() if f.desc else SORTS[f.sort].asc()
-    tasks = list(
-        s.exec(
-            query.options(*LIST_DEFERRED)
+    tasks = [
+        ListedTask(*row)
+        for row in s.execute(
+            query.with_only_columns(*LISTED_COLUMNS)
             .order_by(order, col(HumanTask.id))
             .offset((f.page - 1) * PER_PAGE)
             .limit(PER_PAGE)
         ).all()
-    )
+    ]
     case_ids = {t.case_id for t in tasks}
-    cases = (
+    # Of a row's case the list needs its subject and version, not its data.
+    cases: dict[str, CaseOfRow] = (
         {
-            c.id: c
-            for c in s.exec(
-                select(Case).options(CASE_COLUMNS).where(col(Case.id).in_(case_ids))
+            case_id: CaseOfRow(veteran_id, org_unit_id, spec_version)
+            for case_id, veteran_id, org_unit_id, spec_version in s.exec(
+                select(
+                    Case.id, Case.veteran_id, Case.org_unit_id, Case.spec_version
+                ).where(col(Case.id).in_(case_ids))
             ).all()
         }
         if case_ids
         else {}
     )
     vet_ids = {c.veteran_id for c in cases.values() if c.veteran_id}
-    # Of a veteran the list shows the name and the masked ID number: two columns.
+    # Of a veteran the list shows the name and the (masked) ID number.
     vets: dict[int, tuple[str, str]] = (
         {
             vet_id: (name, id_number)
@@ -299,7 +316,9 @@ def read_inbox_page(
         case = cases.get(t.case_id)
         version = case.spec_version if case else None
         if (t.process, t.step, version) not in holders:
-            holders[t.process, t.step, version] = holder_of(t, version)
+            holders[t.process, t.step, version] = step_holder(
+                t.process, t.step, version
+            )
         vet_id = case.veteran_id if case and case.veteran_id in vets else None
         vet = vets[vet_id] if vet_id is not None else None
         due = (

@@ -59,7 +59,12 @@ def step_spec(process: str, step: str, version: int | None = None) -> StepSpec |
 
 
 def holder_of(task: HumanTask, version: int | None = None) -> str:
-    found = step_spec(task.process, task.step, version)
+    return step_holder(task.process, task.step, version)
+
+
+def step_holder(process: str, step: str, version: int | None = None) -> str:
+    """Who holds the step: ``agency`` (clerks) or ``veteran``."""
+    found = step_spec(process, step, version)
     return found.holder if found else "agency"
 
 
