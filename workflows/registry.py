@@ -54,15 +54,18 @@ PROCESS_WORKFLOWS: dict[str, Any] = {
 
 # Imported once for every workflow instance instead of again inside each sandbox:
 # pydantic and the shared contracts and process definitions the workflows read
-# (deterministic, no I/O, no module state that changes after import), and the engine
-# every process workflow builds on, ``workflows.human_task``: re-imported per instance it
-# was half the workflow CPU of a replayed return-home case (0.8.0 histories: 313-326 ->
-# 145-161 ms each). Code in a passed-through module runs without the sandbox's runtime
-# checks, so the engine's determinism rests on tests/test_architecture.py (no wall
-# clock, randomness or I/O imports in workflows/) and the replay gate; each process
-# module is still re-imported and checked in its sandbox.
+# (deterministic, no I/O, no module state that changes after import), and vetflow's own
+# workflow modules, ``workflows`` (the engine and the processes). Re-imported per
+# instance they were most of the worker's workflow CPU: replaying the 0.8.0 return-home
+# histories cost 313-326 ms each with them sandboxed, 145-161 ms with only the engine
+# passed through and 82 ms with the package; a short case's history 109 -> 32 ms, most of
+# it the per-instance import every case start pays. Code in a passed-through module runs
+# without the sandbox's run-time checks, so determinism rests on
+# tests/test_architecture.py (no wall clock, randomness, threads or I/O imports in
+# workflows/, no function rebinding a module global) and on the replay gate, which
+# replays every released history in CI.
 SANDBOX_PASSTHROUGH = (
-    "workflows.human_task",
+    "workflows",
     "pydantic",
     "pydantic_core",
     "annotated_types",
