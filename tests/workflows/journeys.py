@@ -3,8 +3,9 @@ month or a confirmation year of seconds), not on a core: each test of a module a
 its own journey, and every journey of the module's selected tests starts when the
 module does, so the module takes about its longest journey instead of their sum.
 
-A journey keeps what its test had alone: its own SQLite database with the demo data,
-its own settings (case-id prefix, task queue) and its own worker, or, registered with
+A journey keeps what its test had alone: its own database with the demo data (SQLite,
+or a PostgreSQL database of its own for a test parametrized with ``backend``), its own
+settings (case-id prefix, task queue) and its own worker, or, registered with
 ``own_worker``, the workers it starts and stops itself. A module registers its
 journeys with a :class:`Registry` and gives its tests the fixture made by
 :func:`running`::
@@ -21,6 +22,10 @@ journeys with a :class:`Registry` and gives its tests the fixture made by
 
     async def test_a_loan(journeys) -> None:
         await journeys(a_loan)
+
+    @pytest.mark.parametrize("backend", DB_BACKENDS)
+    async def test_a_loan_on_both(journeys, backend) -> None:
+        await journeys(a_loan, backend)
 """
 
 from __future__ import annotations
@@ -31,8 +36,9 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import psycopg
 import pytest
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -40,6 +46,7 @@ from temporalio.testing import WorkflowEnvironment
 from models.db import make_engine
 from models.demo import seed_demo
 from models.settings import Settings
+from tests.conftest import POSTGRES_URL
 from tests.support import suite_settings
 from tests.workflows.conftest import RecordingAdapter
 from worker import build_worker
@@ -61,12 +68,39 @@ class Registry:
         return register
 
 
-def seeded_sqlite(url: str) -> Engine:
-    """A new SQLite database at ``url`` with the tables and the demo data."""
+def seeded(url: str) -> Engine:
+    """The new database at ``url`` with the tables and the demo data."""
     engine = make_engine(url)
     SQLModel.metadata.create_all(engine)
     seed_demo(engine)
     return engine
+
+
+def _postgres_admin(statement: str) -> None:
+    base = make_url(POSTGRES_URL).set(drivername="postgresql")
+    with psycopg.connect(
+        base.render_as_string(hide_password=False), autocommit=True
+    ) as conn:
+        conn.execute(statement)
+
+
+@contextlib.asynccontextmanager
+async def _database(
+    backend: str, folder: Callable[[str], Any], name: str
+) -> AsyncIterator[str]:
+    """The URL of a new, empty database of the journey ``name`` (made and dropped in
+    a thread: the other journeys' timers keep the event loop)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{folder(name[:40])}/app.db"
+        return
+    db = f"vetflow_journey_{uuid.uuid4().hex[:10]}"
+    await asyncio.to_thread(_postgres_admin, f'CREATE DATABASE "{db}"')
+    try:
+        url = make_url(POSTGRES_URL).set(database=db)
+        yield url.render_as_string(hide_password=False)
+    finally:
+        drop = f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'
+        await asyncio.to_thread(_postgres_admin, drop)
 
 
 class Journeys:
@@ -76,32 +110,35 @@ class Journeys:
         self, registry: Registry, client: Client, folder: Callable[[str], Any]
     ) -> None:
         self.registry, self.client, self.folder = registry, client, folder
-        self.running: dict[str, asyncio.Task[None]] = {}
+        self.running: dict[tuple[str, str], asyncio.Task[None]] = {}
 
-    def start(self, name: str) -> asyncio.Task[None]:
-        if name not in self.running:
+    def start(self, name: str, backend: str = "sqlite") -> asyncio.Task[None]:
+        if (name, backend) not in self.running:
             fn, own_worker = self.registry.journeys[name]
-            self.running[name] = asyncio.create_task(self._run(fn, own_worker))
-        return self.running[name]
+            task = asyncio.create_task(self._run(fn, own_worker, backend))
+            self.running[name, backend] = task
+        return self.running[name, backend]
 
-    async def _run(self, fn: Journey, own_worker: bool) -> None:
-        url = f"sqlite:///{self.folder(fn.__name__[:40])}/app.db"
-        settings = suite_settings(url, f"tq-{uuid.uuid4().hex[:12]}")
-        engine = await asyncio.to_thread(seeded_sqlite, url)
-        adapter = RecordingAdapter()
-        try:
-            if own_worker:
-                await fn(self.client, settings, engine, adapter)
-            else:
-                async with build_worker(self.client, settings, engine, adapter=adapter):
+    async def _run(self, fn: Journey, own_worker: bool, backend: str) -> None:
+        async with _database(backend, self.folder, fn.__name__) as url:
+            settings = suite_settings(url, f"tq-{uuid.uuid4().hex[:12]}")
+            engine = await asyncio.to_thread(seeded, url)
+            adapter = RecordingAdapter()
+            try:
+                if own_worker:
                     await fn(self.client, settings, engine, adapter)
-        finally:
-            engine.dispose()
+                else:
+                    async with build_worker(
+                        self.client, settings, engine, adapter=adapter
+                    ):
+                        await fn(self.client, settings, engine, adapter)
+            finally:
+                engine.dispose()
 
-    async def __call__(self, fn: Journey) -> None:
-        """Wait for ``fn``'s journey (started now if it was not); its failure is
-        raised here, in its own test."""
-        await self.start(fn.__name__)
+    async def __call__(self, fn: Journey, backend: str = "sqlite") -> None:
+        """Wait for ``fn``'s journey on ``backend`` (started now if it was not); its
+        failure is raised here, in its own test."""
+        await self.start(fn.__name__, backend)
 
 
 @contextlib.asynccontextmanager
@@ -115,9 +152,12 @@ async def running(
     still running (their test failed or timed out) are cancelled."""
     started = Journeys(registry, temporal_env.client, tmp_path_factory.mktemp)
     for item in request.session.items:
-        name = item.name.removeprefix("test_")
-        if item.module is request.module and name in registry.journeys:
-            started.start(name)
+        if item.module is not request.module or not isinstance(item, pytest.Function):
+            continue
+        name = item.originalname.removeprefix("test_")
+        if name in registry.journeys:
+            params = item.callspec.params if hasattr(item, "callspec") else {}
+            started.start(name, params.get("backend", "sqlite"))
     try:
         yield started
     finally:

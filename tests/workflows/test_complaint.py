@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from models.complaint_contracts import PetitionRequestAccepted, PetitionRequestInput
@@ -33,6 +36,7 @@ from models.search_attributes import case_search_attributes
 from models.settings import Settings
 from models.tables import Case, Complaint, OrgUnit, Rating
 from models.workdays import TZ, WorkCalendar
+from tests.conftest import DB_BACKENDS
 from tests.support import (
     actor,
     complete,
@@ -41,11 +45,29 @@ from tests.support import (
     tasks,
     wait_for,
 )
+from tests.workflows.conftest import RecordingAdapter
+from tests.workflows.journeys import Journeys, Registry, running
 from tests.workflows.startup_loan_support import refused, statuses
 from workflows.complaint import ComplaintWorkflow
 from workflows.registry import ALL_WORKFLOWS
 
 pytestmark = pytest.mark.timeout(60)
+
+# The two journeys of this file wait on their timers (spans of seconds): they run side
+# by side on each database, each with its own database, settings and worker
+# (tests/workflows/journeys.py).
+journey = Registry()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def journeys(
+    request: pytest.FixtureRequest,
+    temporal_env: WorkflowEnvironment,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Journeys]:
+    async with running(journey, request, temporal_env, tmp_path_factory) as started:
+        yield started
+
 
 Handle = WorkflowHandle[ComplaintWorkflow, CaseState]
 TODAY = date(2026, 11, 30)
@@ -308,10 +330,10 @@ async def malicious_appeal_upheld(
     return handle
 
 
-async def test_a_bad_rating_rectified_twice_and_a_malicious_one_upheld_on_appeal(
-    client, settings, worker, demo_engine
-):
-    e = demo_engine
+@journey()
+async def a_bad_rating_rectified_twice_and_a_malicious_one_upheld_on_appeal(
+    client: Client, settings: Settings, e: Engine, adapter: RecordingAdapter
+) -> None:
     reopened, upheld = await asyncio.gather(
         bad_review_reopened(client, settings, e),
         malicious_appeal_upheld(client, settings, e),
@@ -471,10 +493,10 @@ async def request_window_passed(
     return handle
 
 
-async def test_petitions_on_calendar_days_extended_reviewed_rechecked_or_closed(
-    client, settings, worker, demo_engine
-):
-    e = demo_engine
+@journey()
+async def petitions_on_calendar_days_extended_reviewed_rechecked_or_closed(
+    client: Client, settings: Settings, e: Engine, adapter: RecordingAdapter
+) -> None:
     rechecked, holiday, lapsed = await asyncio.gather(
         petition_reviewed_and_rechecked(client, settings, e),
         received_before_national_day(client, settings, e),
@@ -485,3 +507,21 @@ async def test_petitions_on_calendar_days_extended_reviewed_rechecked_or_closed(
         rechecked, "ComplaintWorkflow", "petition_extended_review_recheck_hearing"
     )
     await record_history(lapsed, "ComplaintWorkflow", "petition_request_window_passed")
+
+
+@pytest.mark.parametrize("backend", DB_BACKENDS)
+async def test_a_bad_rating_rectified_twice_and_a_malicious_one_upheld_on_appeal(
+    journeys: Journeys, backend: str
+) -> None:
+    await journeys(
+        a_bad_rating_rectified_twice_and_a_malicious_one_upheld_on_appeal, backend
+    )
+
+
+@pytest.mark.parametrize("backend", DB_BACKENDS)
+async def test_petitions_on_calendar_days_extended_reviewed_rechecked_or_closed(
+    journeys: Journeys, backend: str
+) -> None:
+    await journeys(
+        petitions_on_calendar_days_extended_reviewed_rechecked_or_closed, backend
+    )
