@@ -3,6 +3,10 @@ month or a confirmation year of seconds), not on a core: each test of a module a
 its own journey, and every journey of the module's selected tests starts when the
 module does, so the module takes about its longest journey instead of their sum.
 
+Under pytest-xdist the module's tests must stay on one worker, as ``make test``'s
+``--dist loadfile`` keeps them: each worker starts the journeys of every selected test
+of a module it runs.
+
 A journey keeps what its test had alone: its own database with the demo data (SQLite,
 or a PostgreSQL database of its own for a test parametrized with ``backend``), its own
 settings (case-id prefix, task queue) and its own worker, or, registered with
