@@ -4,11 +4,13 @@ list, and saved filters (private or shared with the org unit)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from markupsafe import Markup
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, or_, select
 from starlette.concurrency import run_in_threadpool
@@ -49,6 +51,20 @@ def _org_units(s: Session, user: AuthUser) -> list[tuple[int | None, str]]:
     ]
 
 
+@lru_cache(maxsize=64)
+def _unit_options(
+    units: tuple[tuple[int | None, str], ...], chosen: int | None
+) -> Markup:
+    """The filter's ``<option>`` of each unit, the chosen one selected: the same list
+    and choice give the same HTML, made once (a county's 300 villages took ~0.7 ms a
+    page in the template)."""
+    option = Markup('<option value="{}" {}>{}</option>')
+    return Markup("").join(
+        option.format(unit_id, "selected" if unit_id == chosen else "", name)
+        for unit_id, name in units
+    )
+
+
 def _context(
     request: Request, reads: Engine, settings: Settings, user: AuthUser
 ) -> dict[str, object]:
@@ -70,7 +86,7 @@ def _context(
             for tab in ("mine", "claimable", "done")
         },
         "processes": list(PROCESSES.values()),
-        "org_units": org_units,
+        "org_unit_options": _unit_options(tuple(org_units), filters.org_unit),
         "saved": saved,
         "now": datetime.now(UTC),
     }
