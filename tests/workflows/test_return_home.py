@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
+import pytest_asyncio
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
 
 from models.contracts import (
     ClaimTaskInput,
@@ -17,7 +21,9 @@ from models.contracts import (
     TaskPolicy,
 )
 from models.processes.return_home import ONE_STOP_DESKS, ONE_STOP_KEYS
+from models.settings import Settings
 from models.tables import RatingLink
+from tests.conftest import DB_BACKENDS
 from tests.support import (
     actor,
     complete,
@@ -29,21 +35,36 @@ from tests.support import (
     tasks,
     wait_for,
 )
-from tests.workflows.conftest import start_case, veteran_id
+from tests.workflows.conftest import RecordingAdapter, start_case, veteran_id
+from tests.workflows.journeys import Journeys, Registry, running
 from workflows.return_home import ReturnHomeWorkflow
+
+# Each test's case runs as a journey of its own (tests/workflows/journeys.py): all of
+# them start with the module, side by side, each with its own database (on each
+# backend), settings and worker, and each test awaits its own.
+journey = Registry()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def journeys(
+    request: pytest.FixtureRequest,
+    temporal_env: WorkflowEnvironment,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Journeys]:
+    async with running(journey, request, temporal_env, tmp_path_factory) as started:
+        yield started
+
 
 DESK_FORM = {"reference": "R-1"}
 # Each one-stop desk is worked by its own department's clerk (003 §6.2.2).
 DESK_ROLE = {key: role for key, _title, role in ONE_STOP_DESKS}
 
 
-async def test_full_case_with_correction_round_and_level_return(
-    client, settings, demo_engine, worker, adapter
-):
-    handle = await start_case(
-        client, settings, veteran_id(demo_engine, party_member=True)
-    )
-    e = demo_engine
+@journey()
+async def full_case_with_correction_round_and_level_return(
+    client: Client, settings: Settings, e: Engine, adapter: RecordingAdapter
+) -> None:
+    handle = await start_case(client, settings, veteran_id(e, party_member=True))
     # Archive review returns with the complete list at once (一次性告知, 003 §7.6).
     await complete(
         handle,
@@ -192,10 +213,10 @@ async def test_full_case_with_correction_round_and_level_return(
     await record_history(handle, "ReturnHomeWorkflow", "correction_and_level_return")
 
 
-async def test_non_member_skips_party_transfer_with_reason(
-    client, settings, demo_engine, worker
-):
-    e = demo_engine
+@journey()
+async def non_member_skips_party_transfer_with_reason(
+    client: Client, settings: Settings, e: Engine, adapter: RecordingAdapter
+) -> None:
     handle = await start_case(client, settings, veteran_id(e, party_member=False))
     await complete(handle, e, "archive_review", "county", "approve", {})
     await complete(
@@ -218,10 +239,10 @@ async def test_non_member_skips_party_transfer_with_reason(
     await handle.terminate("test over")
 
 
-async def test_validators_reject_bad_input_at_once(
-    client, settings, demo_engine, worker
-):
-    e = demo_engine
+@journey()
+async def validators_reject_bad_input_at_once(
+    client: Client, settings: Settings, e: Engine, adapter: RecordingAdapter
+) -> None:
     handle = await start_case(client, settings, veteran_id(e, party_member=True))
     task = await open_task(e, handle.id, "archive_review")
 
@@ -274,8 +295,10 @@ async def test_validators_reject_bad_input_at_once(
     await handle.terminate("test over")
 
 
-async def test_claim_unclaim_reassign(client, settings, demo_engine, worker):
-    e = demo_engine
+@journey()
+async def claim_unclaim_reassign(
+    client: Client, settings: Settings, e: Engine, adapter: RecordingAdapter
+) -> None:
     handle = await start_case(client, settings, veteran_id(e, party_member=True))
     task = await open_task(e, handle.id, "archive_review")
     view = await handle.execute_update(
@@ -322,10 +345,10 @@ async def test_claim_unclaim_reassign(client, settings, demo_engine, worker):
     await record_history(handle, "ReturnHomeWorkflow", "claim_reassign_unclaim")
 
 
-async def test_deadline_reminds_escalates_and_routes_to_backup(
-    client, settings, demo_engine, worker
-):
-    e = demo_engine
+@journey()
+async def deadline_reminds_escalates_and_routes_to_backup(
+    client: Client, settings: Settings, e: Engine, adapter: RecordingAdapter
+) -> None:
     policy = ProcessPolicy(
         name="test",
         default=TaskPolicy(duration=timedelta(minutes=10)),
@@ -370,15 +393,15 @@ async def test_deadline_reminds_escalates_and_routes_to_backup(
     await record_history(handle, "ReturnHomeWorkflow", "overdue_escalation_backup")
 
 
-async def test_village_steps_of_a_veteran_without_village_station_go_to_the_township(
-    client, settings, demo_engine, worker
-):
+@journey()
+async def village_steps_of_a_veteran_without_village_station_go_to_the_township(
+    client: Client, settings: Settings, e: Engine, adapter: RecordingAdapter
+) -> None:
     """黄建国 lives directly under 城关镇: the village-level steps are the township's (002 §3.2)."""
     from sqlmodel import Session, select
 
     from models.tables import Veteran
 
-    e = demo_engine
     with Session(e) as s:
         vid = s.exec(select(Veteran).where(Veteran.name == "黄建国")).one().id
     handle = await start_case(client, settings, vid)
@@ -395,3 +418,45 @@ async def test_village_steps_of_a_veteran_without_village_station_go_to_the_town
     )
     await open_task(e, handle.id, "township_review")
     await handle.terminate("test over")
+
+
+@pytest.mark.parametrize("backend", DB_BACKENDS)
+async def test_full_case_with_correction_round_and_level_return(
+    journeys: Journeys, backend: str
+) -> None:
+    await journeys(full_case_with_correction_round_and_level_return, backend)
+
+
+@pytest.mark.parametrize("backend", DB_BACKENDS)
+async def test_non_member_skips_party_transfer_with_reason(
+    journeys: Journeys, backend: str
+) -> None:
+    await journeys(non_member_skips_party_transfer_with_reason, backend)
+
+
+@pytest.mark.parametrize("backend", DB_BACKENDS)
+async def test_validators_reject_bad_input_at_once(
+    journeys: Journeys, backend: str
+) -> None:
+    await journeys(validators_reject_bad_input_at_once, backend)
+
+
+@pytest.mark.parametrize("backend", DB_BACKENDS)
+async def test_claim_unclaim_reassign(journeys: Journeys, backend: str) -> None:
+    await journeys(claim_unclaim_reassign, backend)
+
+
+@pytest.mark.parametrize("backend", DB_BACKENDS)
+async def test_deadline_reminds_escalates_and_routes_to_backup(
+    journeys: Journeys, backend: str
+) -> None:
+    await journeys(deadline_reminds_escalates_and_routes_to_backup, backend)
+
+
+@pytest.mark.parametrize("backend", DB_BACKENDS)
+async def test_village_steps_of_a_veteran_without_village_station_go_to_the_township(
+    journeys: Journeys, backend: str
+) -> None:
+    await journeys(
+        village_steps_of_a_veteran_without_village_station_go_to_the_township, backend
+    )
