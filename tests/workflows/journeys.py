@@ -30,12 +30,24 @@ journeys with a :class:`Registry` and gives its tests the fixture made by
     @pytest.mark.parametrize("backend", DB_BACKENDS)
     async def test_a_loan_on_both(journeys, backend) -> None:
         await journeys(a_loan, backend)
+
+A journey may take keyword parameters after those four; a test parametrized with
+parameters of those names (strings) gets one journey per value, given them::
+
+    @journey()
+    async def a_refusal(client, settings, engine, adapter, *, outcome: str) -> None: ...
+
+    @pytest.mark.parametrize("outcome", ["refuse", "not_ours"])
+    async def test_a_refusal(journeys, outcome) -> None:
+        await journeys(a_refusal, outcome=outcome)
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import inspect
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -49,13 +61,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from models.db import make_engine
 from models.demo import seed_demo
-from models.settings import Settings
 from tests.conftest import POSTGRES_URL
 from tests.support import suite_settings
 from tests.workflows.conftest import RecordingAdapter
 from worker import build_worker
 
-Journey = Callable[[Client, Settings, Engine, RecordingAdapter], Awaitable[None]]
+Journey = Callable[..., Awaitable[None]]
+Key = tuple[str, str, tuple[tuple[str, str], ...]]
 
 
 class Registry:
@@ -70,6 +82,11 @@ class Registry:
             return fn
 
         return register
+
+    def parameters(self, name: str) -> list[str]:
+        """The keyword parameters of the journey ``name`` beyond the four it is given."""
+        fn, _ = self.journeys[name]
+        return list(inspect.signature(fn).parameters)[4:]
 
 
 def seeded(url: str) -> Engine:
@@ -114,17 +131,23 @@ class Journeys:
         self, registry: Registry, client: Client, folder: Callable[[str], Any]
     ) -> None:
         self.registry, self.client, self.folder = registry, client, folder
-        self.running: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self.running: dict[Key, asyncio.Task[None]] = {}
 
-    def start(self, name: str, backend: str = "sqlite") -> asyncio.Task[None]:
-        if (name, backend) not in self.running:
+    def start(
+        self, name: str, backend: str = "sqlite", **params: str
+    ) -> asyncio.Task[None]:
+        key = (name, backend, tuple(sorted(params.items())))
+        if key not in self.running:
             fn, own_worker = self.registry.journeys[name]
-            task = asyncio.create_task(self._run(fn, own_worker, backend))
-            self.running[name, backend] = task
-        return self.running[name, backend]
+            run = functools.partial(fn, **params) if params else fn
+            task = asyncio.create_task(self._run(run, own_worker, backend, name))
+            self.running[key] = task
+        return self.running[key]
 
-    async def _run(self, fn: Journey, own_worker: bool, backend: str) -> None:
-        async with _database(backend, self.folder, fn.__name__) as url:
+    async def _run(
+        self, fn: Journey, own_worker: bool, backend: str, name: str
+    ) -> None:
+        async with _database(backend, self.folder, name) as url:
             settings = suite_settings(url, f"tq-{uuid.uuid4().hex[:12]}")
             engine = await asyncio.to_thread(seeded, url)
             adapter = RecordingAdapter()
@@ -139,10 +162,12 @@ class Journeys:
             finally:
                 engine.dispose()
 
-    async def __call__(self, fn: Journey, backend: str = "sqlite") -> None:
-        """Wait for ``fn``'s journey on ``backend`` (started now if it was not); its
-        failure is raised here, in its own test."""
-        await self.start(fn.__name__, backend)
+    async def __call__(
+        self, fn: Journey, backend: str = "sqlite", **params: str
+    ) -> None:
+        """Wait for ``fn``'s journey on ``backend`` with ``params`` (started now if it
+        was not); its failure is raised here, in its own test."""
+        await self.start(fn.__name__, backend, **params)
 
 
 @contextlib.asynccontextmanager
@@ -161,7 +186,8 @@ async def running(
         name = item.originalname.removeprefix("test_")
         if name in registry.journeys:
             params = item.callspec.params if hasattr(item, "callspec") else {}
-            started.start(name, params.get("backend", "sqlite"))
+            given = {p: params[p] for p in registry.parameters(name) if p in params}
+            started.start(name, params.get("backend", "sqlite"), **given)
     try:
         yield started
     finally:

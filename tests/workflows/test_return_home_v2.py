@@ -5,14 +5,20 @@ a–f, level-by-level review up to the city (003 §6.1.4) and a truthful case su
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+import pytest_asyncio
+from sqlalchemy.engine import Engine
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
 
 from models.contracts import CompleteTaskInput
 from models.forms import COLLECTION_MATERIALS
 from models.processes.return_home import ONE_STOP_DESKS_V2
+from models.settings import Settings
+from tests.conftest import DB_BACKENDS
 from tests.return_home_forms import INFO, PARTY, RECEIPT, REGISTRATION, VISIT
 from tests.support import (
     actor,
@@ -24,8 +30,24 @@ from tests.support import (
     tasks,
     wait_for,
 )
-from tests.workflows.conftest import start_case, veteran_id
+from tests.workflows.conftest import RecordingAdapter, start_case, veteran_id
+from tests.workflows.journeys import Journeys, Registry, running
 from workflows.return_home import ReturnHomeWorkflow
+
+# Each test's case runs as a journey of its own (tests/workflows/journeys.py): all of
+# them start with the module, side by side, each with its own database (on each
+# backend), settings and worker, and each test awaits its own.
+journey = Registry()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def journeys(
+    request: pytest.FixtureRequest,
+    temporal_env: WorkflowEnvironment,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Journeys]:
+    async with running(journey, request, temporal_env, tmp_path_factory) as started:
+        yield started
 
 
 def open_steps(engine: Any, case_id: str) -> set[str]:
@@ -44,10 +66,10 @@ async def finish_desks(handle: WorkflowHandle, e: Any, *, subsidy: bool) -> None
         await complete(handle, e, key, desk_clerk(role), outcome, data)
 
 
-async def test_new_order_first_handler_and_truthful_summary(
-    client, settings, demo_engine, worker
-):
-    e = demo_engine
+@journey()
+async def new_order_first_handler_and_truthful_summary(
+    client: Client, settings: Settings, e: Engine, adapter: RecordingAdapter
+) -> None:
     handle = await start_case(
         client, settings, veteran_id(e, party_member=True), version=2
     )
@@ -192,12 +214,12 @@ async def test_new_order_first_handler_and_truthful_summary(
     await record_history(handle, "ReturnHomeWorkflow", "v2_full_case_with_returns")
 
 
-async def test_non_member_without_subsidy_is_told_why(
-    client, settings, demo_engine, worker
-):
+@journey()
+async def non_member_without_subsidy_is_told_why(
+    client: Client, settings: Settings, e: Engine, adapter: RecordingAdapter
+) -> None:
     """刘洋 receives monthly retirement pay and is no party member: no organisation
     transfer and no 一次性经济补助, each recorded with its reason."""
-    e = demo_engine
     handle = await start_case(
         client, settings, veteran_id(e, party_member=False), version=2
     )
@@ -218,10 +240,10 @@ async def test_non_member_without_subsidy_is_told_why(
     await handle.terminate("test over")
 
 
-async def test_league_member_goes_to_the_youth_league_desk(
-    client, settings, demo_engine, worker
-):
-    e = demo_engine
+@journey()
+async def league_member_goes_to_the_youth_league_desk(
+    client: Client, settings: Settings, e: Engine, adapter: RecordingAdapter
+) -> None:
     handle = await start_case(
         client,
         settings,
@@ -241,31 +263,35 @@ async def test_league_member_goes_to_the_youth_league_desk(
     await handle.terminate("test over")
 
 
-@pytest.mark.parametrize(
-    ("outcome", "data", "expected"),
-    [
-        (
-            "not_ours",
-            {
-                "competent_authority": "户籍所在地区(市)退役军人事务局",
-                "refusal_reason": "安置地不在本县",
-            },
-            [
-                "不属于示范县退役军人服务中心的职权范围",
-                "户籍所在地区(市)退役军人事务局",
-            ],
-        ),
-        (
-            "refuse",
-            {"refusal_reason": "已按转业军官接收安置，不重复报到"},
-            ["不予办理的理由：已按转业军官接收安置"],
-        ),
-    ],
-)
-async def test_refused_or_not_ours_ends_with_the_reasons(
-    client, settings, demo_engine, worker, outcome, data, expected
-):
-    e = demo_engine
+# Each refusal's form and the texts its notice must carry (003 §7.6).
+REFUSALS: dict[str, tuple[dict[str, Any], list[str]]] = {
+    "not_ours": (
+        {
+            "competent_authority": "户籍所在地区(市)退役军人事务局",
+            "refusal_reason": "安置地不在本县",
+        },
+        [
+            "不属于示范县退役军人服务中心的职权范围",
+            "户籍所在地区(市)退役军人事务局",
+        ],
+    ),
+    "refuse": (
+        {"refusal_reason": "已按转业军官接收安置，不重复报到"},
+        ["不予办理的理由：已按转业军官接收安置"],
+    ),
+}
+
+
+@journey()
+async def refused_or_not_ours_ends_with_the_reasons(
+    client: Client,
+    settings: Settings,
+    e: Engine,
+    adapter: RecordingAdapter,
+    *,
+    outcome: str,
+) -> None:
+    data, expected = REFUSALS[outcome]
     handle = await start_case(
         client, settings, veteran_id(e, party_member=True), version=2
     )
@@ -289,3 +315,32 @@ async def test_refused_or_not_ours_ends_with_the_reasons(
     assert open_steps(e, handle.id) == set()
     assert tasks(e, handle.id, step="registration") == []
     await record_history(handle, "ReturnHomeWorkflow", f"v2_{outcome}")
+
+
+@pytest.mark.parametrize("backend", DB_BACKENDS)
+async def test_new_order_first_handler_and_truthful_summary(
+    journeys: Journeys, backend: str
+) -> None:
+    await journeys(new_order_first_handler_and_truthful_summary, backend)
+
+
+@pytest.mark.parametrize("backend", DB_BACKENDS)
+async def test_non_member_without_subsidy_is_told_why(
+    journeys: Journeys, backend: str
+) -> None:
+    await journeys(non_member_without_subsidy_is_told_why, backend)
+
+
+@pytest.mark.parametrize("backend", DB_BACKENDS)
+async def test_league_member_goes_to_the_youth_league_desk(
+    journeys: Journeys, backend: str
+) -> None:
+    await journeys(league_member_goes_to_the_youth_league_desk, backend)
+
+
+@pytest.mark.parametrize("outcome", list(REFUSALS))
+@pytest.mark.parametrize("backend", DB_BACKENDS)
+async def test_refused_or_not_ours_ends_with_the_reasons(
+    journeys: Journeys, backend: str, outcome: str
+) -> None:
+    await journeys(refused_or_not_ours_ends_with_the_reasons, backend, outcome=outcome)
