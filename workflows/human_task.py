@@ -118,6 +118,12 @@ NOTICE_OUTBOX = "notice-outbox"
 # keep writing the next steps in the answering workflow task.
 ANSWER_FIRST = "answer-before-next-step"
 ANSWER_FIRST_DELAY = timedelta(milliseconds=1)
+# A case started on release 0.8.0 or later records this one patch at its start and takes
+# every engine behaviour above (ENGINE_V2 through ANSWER_FIRST) from it, instead of one
+# patch marker each: every marker also upserts the TemporalChangeVersion search attribute,
+# a visibility write on the server for each of a case's five patches. Cases started before
+# it decide each behaviour by its own patch, as before.
+ENGINE_0_8 = "engine-0.8"
 QUEUE_NOTICE = "queue_notice"
 # The local projection writes, with the result type each returns (None: nothing).
 LOCAL_WRITES: dict[str, type[Any] | None] = {
@@ -225,6 +231,7 @@ class ProcessWorkflow:
         self._outbox: bool | None = None  # decided at the first notice
         self._answer_first: bool | None = None  # decided at the first completion
         self._answer_pending = False  # a completion whose answer goes out first
+        self._rating_links: bool | None = None  # decided at the first rating point
 
     def _setup_phase(
         self,
@@ -252,9 +259,15 @@ class ProcessWorkflow:
 
     async def register_case(self) -> RegisterCaseResult:
         # The first command of every case: decides which engine the case runs on.
-        self._v2 = workflow.patched(ENGINE_V2)
-        self._calendar_from_opening = workflow.patched(ENGINE_CALENDAR_FROM_OPENING)
-        self._local = workflow.patched(LOCAL_PROJECTION)
+        if workflow.patched(ENGINE_0_8):
+            self._v2 = self._calendar_from_opening = self._local = True
+            self._rating_links = self._outbox = self._answer_first = True
+        else:
+            self._v2 = workflow.patched(ENGINE_V2)
+            self._calendar_from_opening = workflow.patched(
+                ENGINE_CALENDAR_FROM_OPENING
+            )
+            self._local = workflow.patched(LOCAL_PROJECTION)
         info = workflow.info()
         self._case = await self._activity(
             CaseActivities.register_case,
@@ -423,6 +436,11 @@ class ProcessWorkflow:
         except WorkflowAlreadyStartedError:
             pass  # the same notice event is already on its way
 
+    def _offers_ratings(self) -> bool:
+        if self._rating_links is None:
+            self._rating_links = workflow.patched(RATING_LINKS)
+        return self._rating_links
+
     def _answers_first(self) -> bool:
         if self._answer_first is None:
             self._answer_first = workflow.patched(ANSWER_FIRST)
@@ -503,7 +521,7 @@ class ProcessWorkflow:
                 served = None
         else:
             served = self._first_served()
-        if served is None or not workflow.patched(RATING_LINKS):
+        if served is None or not self._offers_ratings():
             return
         by, done = served
         ttl = self._input.policy.timers.get("rating_link_ttl", RATING_LINK_TTL)
