@@ -3,9 +3,15 @@ the holiday table when an admin changes it."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
+import pytest_asyncio
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
 
 from models.contracts import (
     CalendarChanged,
@@ -13,19 +19,38 @@ from models.contracts import (
     ProcessPolicy,
     TaskPolicy,
 )
+from models.settings import Settings
 from models.tables import AuditEvent, Holiday
 from models.workdays import TZ, WorkCalendar
+from tests.conftest import DB_BACKENDS
 from tests.support import complete, notices, open_task, record_history, tasks, wait_for
-from tests.workflows.conftest import start_case, veteran_id
+from tests.workflows.conftest import RecordingAdapter, start_case, veteran_id
+from tests.workflows.journeys import Journeys, Registry, running
 from workflows.return_home import ReturnHomeWorkflow
+
+# Each test's case runs as a journey of its own (tests/workflows/journeys.py): all of
+# them start with the module, side by side, each with its own database (on each
+# backend), settings and worker, and each test awaits its own.
+journey = Registry()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def journeys(
+    request: pytest.FixtureRequest,
+    temporal_env: WorkflowEnvironment,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Journeys]:
+    async with running(journey, request, temporal_env, tmp_path_factory) as started:
+        yield started
+
 
 INFO = {"hukou_address": "示范县城关镇东关村1号", "education": "高中"}
 
 
-async def test_the_ladder_climbs_rung_by_rung_and_reminds_the_group(
-    client, settings, demo_engine, worker
-):
-    e = demo_engine
+@journey()
+async def the_ladder_climbs_rung_by_rung_and_reminds_the_group(
+    client: Client, settings: Settings, e: Engine, adapter: RecordingAdapter
+) -> None:
     ladder = [
         EscalationRung(after=timedelta(0), notify="supervisor"),
         EscalationRung(after=timedelta(seconds=1), notify="unit_above"),
@@ -99,10 +124,10 @@ def _workday_after(start: date, n: int) -> date:
     return d
 
 
-async def test_a_new_holiday_moves_open_deadlines_and_the_case_records_it(
-    client, settings, demo_engine, worker
-):
-    e = demo_engine
+@journey()
+async def a_new_holiday_moves_open_deadlines_and_the_case_records_it(
+    client: Client, settings: Settings, e: Engine, adapter: RecordingAdapter
+) -> None:
     policy = ProcessPolicy(
         name="test",
         default=TaskPolicy(duration=timedelta(minutes=10)),
@@ -162,3 +187,17 @@ async def test_a_new_holiday_moves_open_deadlines_and_the_case_records_it(
     assert datetime.now(UTC) < due_after
     await handle.terminate("test over")
     await record_history(handle, "ReturnHomeWorkflow", "holiday_moves_deadline")
+
+
+@pytest.mark.parametrize("backend", DB_BACKENDS)
+async def test_the_ladder_climbs_rung_by_rung_and_reminds_the_group(
+    journeys: Journeys, backend: str
+) -> None:
+    await journeys(the_ladder_climbs_rung_by_rung_and_reminds_the_group, backend)
+
+
+@pytest.mark.parametrize("backend", DB_BACKENDS)
+async def test_a_new_holiday_moves_open_deadlines_and_the_case_records_it(
+    journeys: Journeys, backend: str
+) -> None:
+    await journeys(a_new_holiday_moves_open_deadlines_and_the_case_records_it, backend)
