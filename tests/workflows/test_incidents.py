@@ -4,9 +4,15 @@ rebuilt from the histories (`vetflow projection rebuild`)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
+import pytest
+import pytest_asyncio
 from sqlalchemy import delete
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
 
 from activities.projection import rebuild_projection
 from models.contracts import (
@@ -15,10 +21,28 @@ from models.contracts import (
     ReassignTaskInput,
     RetryIncidentInput,
 )
+from models.settings import Settings
 from models.tables import Case, HumanTask, Incident
+from tests.conftest import DB_BACKENDS
 from tests.support import actor, complete, open_task, record_history, tasks, wait_for
-from tests.workflows.conftest import start_case, veteran_id
+from tests.workflows.conftest import RecordingAdapter, start_case, veteran_id
+from tests.workflows.journeys import Journeys, Registry, running
 from workflows.return_home import ReturnHomeWorkflow
+
+# Each test's case runs as a journey of its own (tests/workflows/journeys.py): all of
+# them start with the module, side by side, each with its own database (on each
+# backend), settings and worker, and each test awaits its own.
+journey = Registry()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def journeys(
+    request: pytest.FixtureRequest,
+    temporal_env: WorkflowEnvironment,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Journeys]:
+    async with running(journey, request, temporal_env, tmp_path_factory) as started:
+        yield started
 
 
 def snapshot(engine, case_id: str) -> tuple[dict, list[dict]]:
@@ -53,10 +77,10 @@ def incidents(engine, case_id: str, status: str = "open") -> list[Incident]:
         )
 
 
-async def test_rebuild_writes_the_same_rows_again(
-    client, settings, demo_engine, worker
-):
-    e = demo_engine
+@journey()
+async def rebuild_writes_the_same_rows_again(
+    client: Client, settings: Settings, e: Engine, adapter: RecordingAdapter
+) -> None:
     handle = await start_case(client, settings, veteran_id(e, party_member=True))
     await complete(
         handle,
@@ -96,10 +120,10 @@ async def test_rebuild_writes_the_same_rows_again(
     await handle.terminate("test over")
 
 
-async def test_a_lost_row_becomes_an_incident_that_a_manager_retries(
-    client, settings, demo_engine, worker
-):
-    e = demo_engine
+@journey()
+async def a_lost_row_becomes_an_incident_that_a_manager_retries(
+    client: Client, settings: Settings, e: Engine, adapter: RecordingAdapter
+) -> None:
     handle = await start_case(client, settings, veteran_id(e, party_member=True))
     task = await open_task(e, handle.id, "archive_review")
     await handle.execute_update(
@@ -154,3 +178,17 @@ async def test_a_lost_row_becomes_an_incident_that_a_manager_retries(
     assert (row.status, row.completed_by) == ("completed", "county")
     await handle.terminate("test over")
     await record_history(handle, "ReturnHomeWorkflow", "incident_retried")
+
+
+@pytest.mark.parametrize("backend", DB_BACKENDS)
+async def test_rebuild_writes_the_same_rows_again(
+    journeys: Journeys, backend: str
+) -> None:
+    await journeys(rebuild_writes_the_same_rows_again, backend)
+
+
+@pytest.mark.parametrize("backend", DB_BACKENDS)
+async def test_a_lost_row_becomes_an_incident_that_a_manager_retries(
+    journeys: Journeys, backend: str
+) -> None:
+    await journeys(a_lost_row_becomes_an_incident_that_a_manager_retries, backend)
