@@ -5,15 +5,22 @@ against the month's list; every history replays."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
+import pytest_asyncio
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributeKey
+from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from models.contracts import SA_ORG_UNIT, SA_PROCESS, SA_STATUS
 from models.processes import monthly_pay
+from models.settings import Settings
 from models.tables import AuditEvent, Case
+from tests.conftest import DB_BACKENDS
 from tests.monthly_pay_support import (
     DEMO_COUNTY,
     add_account,
@@ -23,8 +30,26 @@ from tests.monthly_pay_support import (
     veteran_named,
 )
 from tests.support import complete, open_task, record_history, wait_for
+from tests.workflows.conftest import RecordingAdapter
+from tests.workflows.journeys import Journeys, Registry, running
 from workflows.monthly_pay import MonthlyPayWorkflow
 from workflows.registry import ALL_WORKFLOWS
+
+# Each test's month runs as a journey of its own (tests/workflows/journeys.py): all of
+# them start with the module, side by side, each with its own database (on each
+# backend), settings and worker, and each test awaits its own.
+journey = Registry()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def journeys(
+    request: pytest.FixtureRequest,
+    temporal_env: WorkflowEnvironment,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Journeys]:
+    async with running(journey, request, temporal_env, tmp_path_factory) as started:
+        yield started
+
 
 HELD_REASON = "年度登记未提交，待核实"
 
@@ -50,12 +75,13 @@ async def replays(client, handle) -> None:
     await replayer.replay_workflow(await handle.fetch_history())
 
 
-async def test_the_opener_opens_one_case_per_county_and_month(
-    client, settings, worker, demo_engine
-):
-    second = add_county(demo_engine, "efx", "二号县退役军人服务中心", veteran="周强")
-    add_county(demo_engine, "sfx3", "三号县退役军人服务中心", veteran=None)
-    demo = unit_named(demo_engine, DEMO_COUNTY).id
+@journey()
+async def the_opener_opens_one_case_per_county_and_month(
+    client: Client, settings: Settings, e: Engine, adapter: RecordingAdapter
+) -> None:
+    second = add_county(e, "efx", "二号县退役军人服务中心", veteran="周强")
+    add_county(e, "sfx3", "三号县退役军人服务中心", veteran=None)
+    demo = unit_named(e, DEMO_COUNTY).id
     first = await open_month(client, settings, scenario="two_counties")
     expected = [
         monthly_pay.case_id(unit, 2026, 5, settings.case_id_prefix)
@@ -69,7 +95,7 @@ async def test_the_opener_opens_one_case_per_county_and_month(
     assert again.opened == [] and sorted(again.already_open) == sorted(expected)
 
     def rows() -> list[Case]:
-        with Session(demo_engine) as s:
+        with Session(e) as s:
             found = s.exec(select(Case).where(Case.process == "monthly_pay")).all()
             return list(found) if len(found) == 2 else []
 
@@ -83,20 +109,21 @@ async def test_the_opener_opens_one_case_per_county_and_month(
     assert attrs.get(SearchAttributeKey.for_keyword(SA_PROCESS)) == "monthly_pay"
     assert (
         attrs.get(SearchAttributeKey.for_keyword(SA_ORG_UNIT))
-        == unit_named(demo_engine, DEMO_COUNTY).path
+        == unit_named(e, DEMO_COUNTY).path
     )
     for case_id in expected:
         await client.get_workflow_handle(case_id).terminate("test done")
 
 
-async def test_a_month_prepared_approved_and_confirmed(
-    client, settings, worker, demo_engine
-):
+@journey()
+async def a_month_prepared_approved_and_confirmed(
+    client: Client, settings: Settings, e: Engine, adapter: RecordingAdapter
+) -> None:
     opened = await open_month(client, settings)
     (case_id,) = opened.opened
     handle = client.get_workflow_handle_for(MonthlyPayWorkflow.run, case_id)
-    liu, zhang = veteran_named(demo_engine, "刘洋"), veteran_named(demo_engine, "张伟")
-    task = await open_task(demo_engine, case_id, "prepare_payroll")
+    liu, zhang = veteran_named(e, "刘洋"), veteran_named(e, "张伟")
+    task = await open_task(e, case_id, "prepare_payroll")
     assert task.candidate_role == "finance_staff"
     (line,) = task.context["veterans"]  # 张伟 is not on monthly pay
     assert (line["veteran_id"], line["name"]) == (liu.id, "刘洋")
@@ -109,14 +136,12 @@ async def test_a_month_prepared_approved_and_confirmed(
     no_reason = {"held": [{"veteran_id": liu.id, "reason": "  "}]}
     for data in (not_listed, no_reason, {"held": [{"veteran_id": liu.id}]}):
         assert (
-            await refused(
-                handle, demo_engine, "prepare_payroll", "finance", "prepared", data
-            )
+            await refused(handle, e, "prepare_payroll", "finance", "prepared", data)
             == "InvalidForm"
         )
     held = {"held": [{"veteran_id": liu.id, "reason": HELD_REASON}]}
-    await complete(handle, demo_engine, "prepare_payroll", "finance", "prepared", held)
-    approve = await open_task(demo_engine, case_id, "approve_payroll")
+    await complete(handle, e, "prepare_payroll", "finance", "prepared", held)
+    approve = await open_task(e, case_id, "approve_payroll")
     assert approve.context["held"] == [
         {
             "veteran_id": liu.id,
@@ -127,12 +152,12 @@ async def test_a_month_prepared_approved_and_confirmed(
     ]
     assert approve.context["prepared_by"] == "finance"
     assert approve.context["paid_count"] == 0
-    await complete(handle, demo_engine, "approve_payroll", "leader", "approved", {})
-    confirm = await open_task(demo_engine, case_id, "confirm_payment")
+    await complete(handle, e, "approve_payroll", "leader", "approved", {})
+    confirm = await open_task(e, case_id, "confirm_payment")
     assert confirm.assignee == "finance"  # 首办负责: the preparer confirms
     await complete(
         handle,
-        demo_engine,
+        e,
         "confirm_payment",
         "finance",
         "paid",
@@ -145,7 +170,7 @@ async def test_a_month_prepared_approved_and_confirmed(
         "approve_payroll",
         "confirm_payment",
     ]
-    assert statuses(demo_engine, case_id) == [
+    assert statuses(e, case_id) == [
         "preparing",
         "awaiting_approval",
         "approved",
@@ -162,51 +187,50 @@ async def test_a_month_prepared_approved_and_confirmed(
     await record_history(handle, "MonthlyPayWorkflow", "prepare_approve_confirm")
 
 
-async def test_the_preparer_cannot_approve_and_a_rejection_is_a_new_round(
-    client, settings, worker, demo_engine
-):
-    add_account(demo_engine, "finlead", ["finance_staff", "leader"])
+@journey()
+async def the_preparer_cannot_approve_and_a_rejection_is_a_new_round(
+    client: Client, settings: Settings, e: Engine, adapter: RecordingAdapter
+) -> None:
+    add_account(e, "finlead", ["finance_staff", "leader"])
     (case_id,) = (await open_month(client, settings, 2026, 10)).opened
     handle = client.get_workflow_handle_for(MonthlyPayWorkflow.run, case_id)
-    liu = veteran_named(demo_engine, "刘洋")
-    await complete(
-        handle, demo_engine, "prepare_payroll", "finlead", "prepared", {"held": []}
-    )
+    liu = veteran_named(e, "刘洋")
+    await complete(handle, e, "prepare_payroll", "finlead", "prepared", {"held": []})
     # 双人复核: the one who prepared the list may not approve it.
     assert (
-        await refused(handle, demo_engine, "approve_payroll", "finlead", "approved", {})
+        await refused(handle, e, "approve_payroll", "finlead", "approved", {})
         == "FourEyes"
     )
     # Rejecting needs its reasons; then the list goes back as round 2.
     assert (
-        await refused(handle, demo_engine, "approve_payroll", "leader", "rejected", {})
+        await refused(handle, e, "approve_payroll", "leader", "rejected", {})
         == "InvalidForm"
     )
     reasons = ["刘洋年度登记未通过，请核实是否暂缓"]
     await complete(
         handle,
-        demo_engine,
+        e,
         "approve_payroll",
         "leader",
         "rejected",
         {"reasons": reasons},
     )
-    again = await open_task(demo_engine, case_id, "prepare_payroll")
+    again = await open_task(e, case_id, "prepare_payroll")
     assert again.round == 2 and again.context["returned_reasons"] == reasons
     assert again.assignee == "finlead"  # back to the one who prepared it
-    with Session(demo_engine) as s:
+    with Session(e) as s:
         case = s.get(Case, case_id)
         assert case is not None and case.status == "returned"
     held = {"held": [{"veteran_id": liu.id, "reason": HELD_REASON}]}
-    await complete(handle, demo_engine, "prepare_payroll", "finlead", "prepared", held)
+    await complete(handle, e, "prepare_payroll", "finlead", "prepared", held)
     assert (
-        await refused(handle, demo_engine, "approve_payroll", "finlead", "approved", {})
+        await refused(handle, e, "approve_payroll", "finlead", "approved", {})
         == "FourEyes"
     )
-    await complete(handle, demo_engine, "approve_payroll", "leader", "approved", {})
+    await complete(handle, e, "approve_payroll", "leader", "approved", {})
     await complete(
         handle,
-        demo_engine,
+        e,
         "confirm_payment",
         "finlead",
         "paid",
@@ -219,7 +243,7 @@ async def test_the_preparer_cannot_approve_and_a_rejection_is_a_new_round(
         "confirm_payment": 1,
     }
     # A status met again (awaiting_approval of round 2) is audited again.
-    assert statuses(demo_engine, case_id) == [
+    assert statuses(e, case_id) == [
         "preparing",
         "awaiting_approval",
         "returned",
@@ -228,8 +252,29 @@ async def test_the_preparer_cannot_approve_and_a_rejection_is_a_new_round(
         "paid",
         "closed",
     ]
-    with Session(demo_engine) as s:
+    with Session(e) as s:
         case = s.get(Case, case_id)
         assert case is not None and case.data["pay_date"] == "2026-10-10"
     await replays(client, handle)
     await record_history(handle, "MonthlyPayWorkflow", "four_eyes_rejected_round")
+
+
+@pytest.mark.parametrize("backend", DB_BACKENDS)
+async def test_the_opener_opens_one_case_per_county_and_month(
+    journeys: Journeys, backend: str
+) -> None:
+    await journeys(the_opener_opens_one_case_per_county_and_month, backend)
+
+
+@pytest.mark.parametrize("backend", DB_BACKENDS)
+async def test_a_month_prepared_approved_and_confirmed(
+    journeys: Journeys, backend: str
+) -> None:
+    await journeys(a_month_prepared_approved_and_confirmed, backend)
+
+
+@pytest.mark.parametrize("backend", DB_BACKENDS)
+async def test_the_preparer_cannot_approve_and_a_rejection_is_a_new_round(
+    journeys: Journeys, backend: str
+) -> None:
+    await journeys(the_preparer_cannot_approve_and_a_rejection_is_a_new_round, backend)
