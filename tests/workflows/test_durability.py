@@ -9,21 +9,26 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
 
 from activities.notify_adapters import WebhookAdapter
 from models.contracts import SEARCH_ATTRIBUTES, ProcessPolicy, TaskPolicy
 from models.payload_codec import make_data_converter
+from models.settings import Settings
 from models.tables import Notice
 from tests.conftest import temporal_binary
 from tests.support import (
-    SQLITE_ONLY,
     complete,
     notices,
     open_task,
@@ -31,11 +36,35 @@ from tests.support import (
     tasks,
     wait_for,
 )
-from tests.workflows.conftest import start_case, veteran_id
+from tests.workflows.conftest import RecordingAdapter, start_case, veteran_id
+from tests.workflows.journeys import Journeys, Registry, running
 from worker import build_worker
 from workflows.return_home import ReturnHomeWorkflow
 
 ROOT = Path(__file__).resolve().parents[2]
+
+# The two crash journeys (a killed worker, a restarted Temporal server) wait on
+# processes and timers, not on a core: they run side by side, each with its own SQLite
+# database, settings and workers (tests/workflows/journeys.py), beside the first test.
+# SQLite only: what they prove is Temporal's and the worker's side of a crash; the same
+# crashes on PostgreSQL run in tests/test_scale_out.py (a worker killed mid-run) and
+# tests/test_faults.py (Temporal killed and restarted on its state file).
+journey = Registry()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def journeys(
+    request: pytest.FixtureRequest,
+    temporal_env: WorkflowEnvironment,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Journeys]:
+    async with running(journey, request, temporal_env, tmp_path_factory) as started:
+        yield started
+
+
+# A dead worker's claim on an outbox row lasts this long (the setting's default is
+# 30 s); the gateway here answers at once, well within it.
+SHORT_LEASE_SECONDS = "3"
 
 
 def _free_port() -> int:
@@ -67,8 +96,8 @@ def _spawn_worker(settings, address: str, **extra_env: str) -> subprocess.Popen[
 
 async def _assert_each_notice_once(engine, case_id: str) -> None:
     """Every notice of the case sent exactly once. Notices travel off the case's path
-    (a child workflow each), so the last ones may still be on their way: wait until
-    none is pending, then check."""
+    (the outbox's dispatcher delivers them), so the last ones may still be on their
+    way: wait until none is pending, then check."""
 
     def settled() -> list[Notice]:
         with Session(engine) as s:
@@ -82,14 +111,77 @@ async def _assert_each_notice_once(engine, case_id: str) -> None:
     ]
 
 
-# SQLite only: what these prove is Temporal's and the worker's side of a crash; the same
-# crashes on PostgreSQL run in tests/test_scale_out.py (a worker killed mid-run) and
-# tests/test_faults.py (Temporal killed and restarted on its state file).
-@SQLITE_ONLY
-async def test_killed_worker_loses_no_task_and_sends_no_notice_twice(
-    client, temporal_env, settings, demo_engine, adapter
+# Its gateway is a fixture, which a journey has not: a test of its own, collected first
+# and with the journeys started beside it.
+@pytest.mark.usefixtures("journeys")
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_worker_killed_between_delivery_and_the_sent_mark_repeats_the_key(
+    client, settings, demo_engine, sms_gateway
 ):
+    """Delivery is at-least-once: the worker dies after the gateway took the SMS and
+    before the outbox row was marked sent. The retry on another worker delivers it
+    again under the same key, and the gateway drops the repeat: one SMS."""
     e = demo_engine
+    address = client.service_client.config.target_host
+    secret = "gateway-secret"
+    proc = _spawn_worker(
+        settings,
+        address,
+        VETFLOW_NOTIFY_ADAPTER="webhook",
+        VETFLOW_WEBHOOK_URL=sms_gateway.url,
+        VETFLOW_WEBHOOK_SECRET=secret,
+        VETFLOW_OUTBOX_LEASE_SECONDS=SHORT_LEASE_SECONDS,
+    )
+
+    def crash_on_the_correction(key: str) -> None:
+        if key.endswith(":correction:1") and proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)  # after delivery, before the "sent" mark
+            proc.wait(timeout=10)
+
+    sms_gateway.on_request = crash_on_the_correction
+    try:
+        handle = await start_case(client, settings, veteran_id(e, party_member=True))
+        await complete(
+            handle,
+            e,
+            "archive_review",
+            "county",
+            "return_for_correction",
+            {"missing_materials": ["户口簿"]},
+        )
+        await wait_for(lambda: proc.poll() is not None, timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    key = f"{handle.id}:correction:1"
+    with Session(e) as s:
+        row = s.exec(select(Notice).where(Notice.key == key)).one()
+    assert row.status == "pending"  # delivered, but the mark never happened
+    async with build_worker(
+        client, settings, e, adapter=WebhookAdapter(sms_gateway.url, secret)
+    ):
+        # The dead worker's lease on the row ends, then this worker's dispatcher
+        # claims it and delivers it again.
+        await wait_for(
+            lambda: [k for k, _ in sms_gateway.requests].count(key) == 2, timeout=60
+        )
+
+        def sent():
+            with Session(e) as s:
+                r = s.exec(select(Notice).where(Notice.key == key)).one()
+                return r if r.status == "sent" else None
+
+        row = await wait_for(sent, timeout=15)
+        assert list(sms_gateway.sent).count(key) == 1  # the gateway sent one SMS
+        assert row.attempts == 1  # the first attempt died before it could count
+        await handle.terminate("test over")
+
+
+@journey(own_worker=True)
+async def killed_worker_loses_no_task_and_sends_no_notice_twice(
+    client: Client, settings: Settings, e: Engine, adapter: RecordingAdapter
+) -> None:
     address = client.service_client.config.target_host
     proc = _spawn_worker(settings, address)
     try:
@@ -144,14 +236,17 @@ async def test_killed_worker_loses_no_task_and_sends_no_notice_twice(
         await handle.terminate("test over")
 
 
-# SQLite only: what these prove is Temporal's and the worker's side of a crash; the same
-# crashes on PostgreSQL run in tests/test_scale_out.py (a worker killed mid-run) and
-# tests/test_faults.py (Temporal killed and restarted on its state file).
-@SQLITE_ONLY
-async def test_restarted_temporal_server_resumes_open_cases_and_timers(
-    tmp_path, settings, demo_engine, adapter
-):
-    e = demo_engine
+@journey(own_worker=True)
+async def restarted_temporal_server_resumes_open_cases_and_timers(
+    client: Client, settings: Settings, e: Engine, adapter: RecordingAdapter
+) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        await _restart_temporal_server(Path(folder), settings, e, adapter)
+
+
+async def _restart_temporal_server(
+    tmp_path: Path, settings: Settings, e: Engine, adapter: RecordingAdapter
+) -> None:
     state = tmp_path / "temporal.db"
 
     def server_args(port: int) -> list[str]:
@@ -217,7 +312,8 @@ async def test_restarted_temporal_server_resumes_open_cases_and_timers(
                 await open_task(e, h.id, "information_collection")
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=20)
+        # In a thread: the other journeys' workers share this event loop.
+        await asyncio.to_thread(proc.wait, 20)
 
     proc, client = await start_server()
     try:
@@ -245,66 +341,17 @@ async def test_restarted_temporal_server_resumes_open_cases_and_timers(
                 await h.terminate("test over")
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=20)
+        # In a thread: the other journeys' workers share this event loop.
+        await asyncio.to_thread(proc.wait, 20)
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # ~20 s each
-async def test_a_worker_killed_between_delivery_and_the_sent_mark_repeats_the_key(
-    client, settings, demo_engine, sms_gateway
-):
-    """Delivery is at-least-once: the worker dies after the gateway took the SMS and
-    before the outbox row was marked sent. The retry on another worker delivers it
-    again under the same key, and the gateway drops the repeat: one SMS."""
-    e = demo_engine
-    address = client.service_client.config.target_host
-    secret = "gateway-secret"
-    proc = _spawn_worker(
-        settings,
-        address,
-        VETFLOW_NOTIFY_ADAPTER="webhook",
-        VETFLOW_WEBHOOK_URL=sms_gateway.url,
-        VETFLOW_WEBHOOK_SECRET=secret,
-    )
+async def test_killed_worker_loses_no_task_and_sends_no_notice_twice(
+    journeys: Journeys,
+) -> None:
+    await journeys(killed_worker_loses_no_task_and_sends_no_notice_twice)
 
-    def crash_on_the_correction(key: str) -> None:
-        if key.endswith(":correction:1") and proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)  # after delivery, before the "sent" mark
-            proc.wait(timeout=10)
 
-    sms_gateway.on_request = crash_on_the_correction
-    try:
-        handle = await start_case(client, settings, veteran_id(e, party_member=True))
-        await complete(
-            handle,
-            e,
-            "archive_review",
-            "county",
-            "return_for_correction",
-            {"missing_materials": ["户口簿"]},
-        )
-        await wait_for(lambda: proc.poll() is not None, timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
-    key = f"{handle.id}:correction:1"
-    with Session(e) as s:
-        row = s.exec(select(Notice).where(Notice.key == key)).one()
-    assert row.status == "pending"  # delivered, but the mark never happened
-    async with build_worker(
-        client, settings, e, adapter=WebhookAdapter(sms_gateway.url, secret)
-    ):
-        # The activity's start-to-close timeout passes, then Temporal retries it here.
-        await wait_for(
-            lambda: [k for k, _ in sms_gateway.requests].count(key) == 2, timeout=60
-        )
-
-        def sent():
-            with Session(e) as s:
-                r = s.exec(select(Notice).where(Notice.key == key)).one()
-                return r if r.status == "sent" else None
-
-        row = await wait_for(sent, timeout=15)
-        assert list(sms_gateway.sent).count(key) == 1  # the gateway sent one SMS
-        assert row.attempts == 1  # the first attempt died before it could count
-        await handle.terminate("test over")
+async def test_restarted_temporal_server_resumes_open_cases_and_timers(
+    journeys: Journeys,
+) -> None:
+    await journeys(restarted_temporal_server_resumes_open_cases_and_timers)
