@@ -3,17 +3,44 @@ server with a real local SMS gateway behind the webhook adapter."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import pytest
+import pytest_asyncio
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
 
 from activities.notify_adapters import WebhookAdapter
 from models.contracts import CompleteTaskInput, ProcessPolicy, TaskPolicy
+from models.settings import Settings
 from models.tables import HumanTask, Notice, Veteran
+from tests.conftest import DB_BACKENDS
 from tests.support import actor, complete, notices, open_task, record_history, wait_for
-from tests.workflows.conftest import start_case, veteran_id
+from tests.workflows.conftest import RecordingAdapter, start_case, veteran_id
+from tests.workflows.journeys import Journeys, Registry, running
 from worker import build_worker
 from workflows.notice_delivery import DeliverNoticeWorkflow
+
+# The cases of the tests with a worker of their own run as journeys
+# (tests/workflows/journeys.py): all of them start with the module, side by side, each
+# with its own database (on each backend), settings and worker, and each test awaits its
+# own. The gateway tests need the gateway fixture, which a journey has not: they stay
+# tests of their own, with the journeys started beside the first of them.
+journey = Registry()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def journeys(
+    request: pytest.FixtureRequest,
+    temporal_env: WorkflowEnvironment,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Journeys]:
+    async with running(journey, request, temporal_env, tmp_path_factory) as started:
+        yield started
+
 
 SECRET = "gateway-secret"
 RETURN = {"missing_materials": ["户口簿"], "defective_materials": []}
@@ -42,6 +69,7 @@ def row(engine, key: str) -> Notice:
         return s.exec(select(Notice).where(Notice.key == key)).one()
 
 
+@pytest.mark.usefixtures("journeys")
 async def test_an_invalid_number_becomes_work_and_the_case_goes_on(
     client, settings, demo_engine, sms_gateway
 ):
@@ -84,6 +112,7 @@ async def test_an_invalid_number_becomes_work_and_the_case_goes_on(
         await handle.terminate("test over")
 
 
+@pytest.mark.usefixtures("journeys")
 async def test_a_gateway_down_for_good_ends_in_a_recorded_other_way(
     client, settings, demo_engine, sms_gateway
 ):
@@ -126,10 +155,10 @@ async def test_a_gateway_down_for_good_ends_in_a_recorded_other_way(
         await handle.terminate("test over")
 
 
-async def test_one_time_notification_names_the_station_and_the_clerk(
-    client, settings, demo_engine, worker
-):
-    e = demo_engine
+@journey()
+async def one_time_notification_names_the_station_and_the_clerk(
+    client: Client, settings: Settings, e: Engine, adapter: RecordingAdapter
+) -> None:
     handle = await start_case(client, settings, veteran_id(e, party_member=True))
     await complete(
         handle, e, "archive_review", "county", "return_for_correction", RETURN
@@ -147,10 +176,10 @@ async def test_one_time_notification_names_the_station_and_the_clerk(
     await handle.terminate("test over")
 
 
-async def test_task_assigned_and_review_returned_are_sent_where_they_happen(
-    client, settings, demo_engine, worker
-):
-    e = demo_engine
+@journey()
+async def task_assigned_and_review_returned_are_sent_where_they_happen(
+    client: Client, settings: Settings, e: Engine, adapter: RecordingAdapter
+) -> None:
     handle = await start_case(client, settings, veteran_id(e, party_member=True))
     await complete(handle, e, "archive_review", "county", "approve", {})
     info = {"hukou_address": "示范县城关镇东关村1号", "education": "高中"}
@@ -178,9 +207,15 @@ async def test_task_assigned_and_review_returned_are_sent_where_they_happen(
     )
     assert assigned[0].recipient == "township"
     # Engine notice-outbox: every notice went through the outbox and the worker's
-    # dispatcher, sent once; no workflow was started for any of them.
-    with Session(e) as s:
-        rows = s.exec(select(Notice).where(Notice.case_id == handle.id)).all()
+    # dispatcher, sent once; no workflow was started for any of them. The last one
+    # (the township's) may still be on its way: wait until none is pending.
+
+    def settled() -> list[Notice]:
+        with Session(e) as s:
+            rows = s.exec(select(Notice).where(Notice.case_id == handle.id)).all()
+        return list(rows) if all(n.status != "pending" for n in rows) else []
+
+    rows = await wait_for(settled)
     assert rows and {(n.dispatch, n.status, n.attempts) for n in rows} == {
         ("outbox", "sent", 1)
     }
@@ -192,3 +227,19 @@ async def test_task_assigned_and_review_returned_are_sent_where_they_happen(
     ]
     assert started == []
     await handle.terminate("test over")
+
+
+@pytest.mark.parametrize("backend", DB_BACKENDS)
+async def test_one_time_notification_names_the_station_and_the_clerk(
+    journeys: Journeys, backend: str
+) -> None:
+    await journeys(one_time_notification_names_the_station_and_the_clerk, backend)
+
+
+@pytest.mark.parametrize("backend", DB_BACKENDS)
+async def test_task_assigned_and_review_returned_are_sent_where_they_happen(
+    journeys: Journeys, backend: str
+) -> None:
+    await journeys(
+        task_assigned_and_review_returned_are_sent_where_they_happen, backend
+    )
