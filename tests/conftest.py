@@ -46,7 +46,6 @@ SLOW_FIRST = (
     "tests/workflows/test_startup_loan.py",
     "tests/api/test_schemathesis.py",
     "tests/browser/test_accessibility.py",
-    "tests/workflows/test_durability.py",
     "tests/browser/test_journeys.py",
     "tests/workflows/",
     "tests/browser/",
