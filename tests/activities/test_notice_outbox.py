@@ -10,45 +10,14 @@ import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-import pytest
 from sqlmodel import Session, select
 
 from activities.notice_outbox import NoticeDispatcher, backoff
 from activities.notifications import NotificationActivities
 from activities.notify_adapters import LogAdapter, NoticeRejected
 from models.contracts import DeliverNoticeInput, TaskPolicy
-from models.tables import Notice, OrgLevel, OrgUnit, Veteran, utcnow
+from models.tables import Notice, utcnow
 from tests.activities.test_notifications import correction
-
-
-@dataclass
-class People:
-    with_email: int
-
-
-@pytest.fixture
-def people(engine) -> People:
-    """One veteran of one station (the notices' recipient)."""
-    with Session(engine) as s:
-        unit = OrgUnit(
-            code="t-town", name="城关镇退役军人服务站", level=OrgLevel.township
-        )
-        s.add(unit)
-        s.flush()
-        assert unit.id is not None
-        vet = Veteran(
-            name="张伟",
-            id_number="110101199001011234",
-            gender="男",
-            phone="13800000001",
-            email="zhangwei@example.cn",
-            category="退役士兵",
-            org_unit_id=unit.id,
-        )
-        s.add(vet)
-        s.commit()
-        assert vet.id is not None
-        return People(vet.id)
 
 
 @dataclass
