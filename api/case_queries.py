@@ -5,15 +5,17 @@ Sync SQLModel code; route handlers call it through ``run_in_threadpool``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, cast, func, literal, or_
+from sqlalchemy import Integer, String, and_, bindparam, cast, func, literal, or_
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine, Row
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql import Select
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlmodel import Session, col, select
 
 from models.tables import (
@@ -28,20 +30,27 @@ from models.tables import (
 )
 
 
-def excludes(username: str, org_path: str) -> ColumnElement[bool]:
+def excludes(
+    username: str | BindParameter[str], org_path: str | BindParameter[str]
+) -> ColumnElement[bool]:
     """The ``case_exclusion`` rows that keep a case from this reader: a row naming the
-    account, or a unit the reader's unit lies in (its path starts with the row's)."""
+    account, or a unit the reader's unit lies in (its path starts with the row's).
+    ``username`` and ``org_path`` are values, or bound parameters of a statement built
+    once (``list_tasks``)."""
+    path = org_path if isinstance(org_path, BindParameter) else literal(org_path)
     return or_(
         col(CaseExclusion.username) == username,
         and_(
             col(CaseExclusion.org_path).is_not(None),
-            literal(org_path).startswith(col(CaseExclusion.org_path)),
+            path.startswith(col(CaseExclusion.org_path)),
         ),
     )
 
 
 def not_excluded(
-    username: str, org_path: str, case_id: Any = None
+    username: str | BindParameter[str],
+    org_path: str | BindParameter[str],
+    case_id: Any = None,
 ) -> ColumnElement[bool]:
     """The one exclusion rule of every case and task read (``case_exclusion``): a case
     is hidden from an account a row names, and from every account of a unit a row
@@ -148,6 +157,44 @@ def visible_task(
         return task
 
 
+@functools.cache
+def _task_list_statements(
+    status: bool, mine: bool, case_id: bool, capped: bool
+) -> tuple[Select[Any], Select[Any]]:
+    """The count and the page of ``list_tasks`` for one choice of filters, built once
+    with bound parameters: the clauses, order and limits of a statement built per
+    call, so the SQL the database receives is that statement's (only the names of its
+    placeholders differ); only the values change between calls."""
+    q = select(HumanTask).where(
+        col(HumanTask.org_path).startswith(bindparam("org_path", type_=String)),
+        not_excluded(
+            bindparam("username", type_=String),
+            bindparam("reader_path", type_=String),
+            col(HumanTask.case_id),
+        ),
+    )
+    if status:
+        q = q.where(HumanTask.status == bindparam("status", type_=String))
+    if mine:
+        q = q.where(HumanTask.assignee == bindparam("assignee", type_=String))
+    if case_id:
+        q = q.where(HumanTask.case_id == bindparam("case_id", type_=String))
+    counted = q.with_only_columns(col(HumanTask.id))
+    if capped:
+        counted = counted.limit(bindparam("limit", type_=Integer))
+    count = sa_select(func.count()).select_from(counted.subquery())
+    # Tasks without a due date last. Spelled NULLS LAST rather than as a sort on
+    # ``due_at IS NULL``, so PostgreSQL reads the order off its due-date indexes.
+    order = (col(HumanTask.due_at).asc().nulls_last(), col(HumanTask.created_at))
+    page = (
+        q.with_only_columns(*sa_inspect(HumanTask).columns)
+        .order_by(*order)
+        .offset(bindparam("offset", type_=Integer))
+        .limit(bindparam("limit", type_=Integer))
+    )
+    return count, page
+
+
 def list_tasks(
     engine: Engine,
     org_path: str,
@@ -165,30 +212,26 @@ def list_tasks(
     a county's 100,000 open tasks are not counted for every page. The tasks are plain
     rows of every column (the statement an ORM read of ``HumanTask`` sends, without
     making 50 ORM objects of it)."""
-    with Session(engine) as s:
-        q = select(HumanTask).where(
-            col(HumanTask.org_path).startswith(org_path),
-            not_excluded(username, org_path, col(HumanTask.case_id)),
-        )
-        if status:
-            q = q.where(HumanTask.status == status)
-        if mine:
-            q = q.where(HumanTask.assignee == username)
-        if case_id:
-            q = q.where(HumanTask.case_id == case_id)
-        counted = q.with_only_columns(col(HumanTask.id))
-        if count_limit is not None:
-            counted = counted.limit(count_limit + 1)
-        total = s.exec(select(func.count()).select_from(counted.subquery())).one()
-        # Tasks without a due date last. Spelled NULLS LAST rather than as a sort on
-        # ``due_at IS NULL``, so PostgreSQL reads the order off its due-date indexes.
-        order = (col(HumanTask.due_at).asc().nulls_last(), col(HumanTask.created_at))
-        rows = s.execute(
-            q.with_only_columns(*sa_inspect(HumanTask).columns)
-            .order_by(*order)
-            .offset(offset)
-            .limit(limit)
-        ).all()
+    count, page = _task_list_statements(
+        bool(status), mine, bool(case_id), count_limit is not None
+    )
+    params: dict[str, Any] = {
+        "org_path": org_path,
+        "username": username,
+        "reader_path": org_path,
+    }
+    if status:
+        params["status"] = status
+    if mine:
+        params["assignee"] = username
+    if case_id:
+        params["case_id"] = case_id
+    with engine.connect() as conn:
+        total = conn.execute(
+            count,
+            params if count_limit is None else {**params, "limit": count_limit + 1},
+        ).scalar_one()
+        rows = conn.execute(page, {**params, "limit": limit, "offset": offset}).all()
         return list(rows), int(total)
 
 
