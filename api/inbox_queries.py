@@ -9,11 +9,12 @@ tasks are not counted on every view (bench/inbox_bench.py --postgres).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, func, or_
+from sqlalchemy import Integer, String, and_, bindparam, func, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -163,6 +164,81 @@ def _tab_query(user: AuthUser, tab: str) -> Any:
     )
 
 
+@functools.cache
+def _tab_statements(tab: str, sort: str, desc: bool) -> tuple[Any, Any]:
+    """A tab's count (``limit``: where it stops) and page (``limit`` rows from
+    ``offset``) without filters, built once with bound parameters
+    (``_tab_params``): the clauses, order and limits of the statements ``_tab_query``
+    builds, so the SQL the database receives is theirs (only the names of its
+    placeholders differ)."""
+    q = select(HumanTask).where(
+        col(HumanTask.org_path).startswith(bindparam("org_path", type_=String)),
+        not_excluded(
+            bindparam("username", type_=String),
+            bindparam("reader_path", type_=String),
+            col(HumanTask.case_id),
+        ),
+    )
+    status = bindparam("status", type_=String)
+    if tab == "mine":
+        q = q.where(
+            HumanTask.status == status,
+            HumanTask.assignee == bindparam("assignee", type_=String),
+        )
+    elif tab == "done":
+        q = q.where(
+            HumanTask.status == status,
+            HumanTask.completed_by == bindparam("completed_by", type_=String),
+        )
+    else:
+        q = q.where(
+            HumanTask.status == status,
+            col(HumanTask.assignee).is_(None),
+            col(HumanTask.candidate_role).in_(
+                bindparam("roles", type_=String, expanding=True)
+            ),
+        )
+    limit = bindparam("limit", type_=Integer)
+    count = select(func.count()).select_from(
+        q.with_only_columns(col(HumanTask.id)).limit(limit).subquery()
+    )
+    order = SORTS[sort].desc() if desc else SORTS[sort].asc()
+    page = (
+        q.with_only_columns(*LISTED_COLUMNS)
+        .order_by(order, col(HumanTask.id))
+        .offset(bindparam("offset", type_=Integer))
+        .limit(limit)
+    )
+    return count, page
+
+
+def _tab_params(user: AuthUser, tab: str) -> dict[str, Any]:
+    """The values of a ``_tab_statements`` statement's tab and reader."""
+    params: dict[str, Any] = {
+        "org_path": user.org_path,
+        "username": user.username,
+        "reader_path": user.org_path,
+    }
+    if tab == "mine":
+        params.update(status="open", assignee=user.username)
+    elif tab == "done":
+        params.update(status="completed", completed_by=user.username)
+    else:
+        params.update(status="open", roles=list(user.roles))
+    return params
+
+
+_CASES_OF_ROWS = select(
+    Case.id, Case.veteran_id, Case.org_unit_id, Case.spec_version
+).where(col(Case.id).in_(bindparam("ids", expanding=True)))
+_VETERANS_OF_ROWS = select(Veteran.id, Veteran.name, Veteran.id_number).where(
+    col(Veteran.id).in_(bindparam("ids", expanding=True))
+)
+_UNITS_OF_ROWS = select(OrgUnit.id, OrgUnit.name).where(
+    col(OrgUnit.id).in_(bindparam("ids", expanding=True))
+)
+
+
 def _filtered(
     session: Session, query: Any, f: InboxFilters, now: datetime, at_risk: timedelta
 ) -> Any:
@@ -241,38 +317,55 @@ def read_inbox_page(
     risk = timedelta(hours=at_risk_hours)
     counts: dict[str, int] = {}
     capped = set()
+    # Without filters (the tabs as a clerk opens them) the statements are the ones
+    # built once (``_tab_statements``); a filtered view builds its own.
+    unfiltered = not (
+        f.process or f.step or f.due_from or f.due_to or f.org_unit or f.q or f.urgency
+    )
     for tab in TABS:
         # The current tab counts on past its page, so that its next pages show.
         cap = COUNT_CAP + ((f.page - 1) * PER_PAGE if tab == f.tab else 0)
-        rows = _filtered(s, _tab_query(user, tab), f, now, risk)
-        found = s.exec(
-            select(func.count()).select_from(
-                rows.with_only_columns(col(HumanTask.id)).limit(cap + 1).subquery()
-            )
-        ).one()
+        if unfiltered:
+            found = s.execute(
+                _tab_statements(tab, "due", False)[0],
+                {**_tab_params(user, tab), "limit": cap + 1},
+            ).scalar_one()
+        else:
+            rows = _filtered(s, _tab_query(user, tab), f, now, risk)
+            found = s.exec(
+                select(func.count()).select_from(
+                    rows.with_only_columns(col(HumanTask.id)).limit(cap + 1).subquery()
+                )
+            ).one()
         counts[tab] = min(int(found), cap)
         if found > cap:
             capped.add(tab)
-    query = _filtered(s, _tab_query(user, f.tab), f, now, risk)
-    order = SORTS[f.sort].desc() if f.desc else SORTS[f.sort].asc()
-    tasks = [
-        ListedTask(*row)
-        for row in s.execute(
+    if unfiltered:
+        listed = s.execute(
+            _tab_statements(f.tab, f.sort, f.desc)[1],
+            {
+                **_tab_params(user, f.tab),
+                "limit": PER_PAGE,
+                "offset": (f.page - 1) * PER_PAGE,
+            },
+        )
+    else:
+        query = _filtered(s, _tab_query(user, f.tab), f, now, risk)
+        order = SORTS[f.sort].desc() if f.desc else SORTS[f.sort].asc()
+        listed = s.execute(
             query.with_only_columns(*LISTED_COLUMNS)
             .order_by(order, col(HumanTask.id))
             .offset((f.page - 1) * PER_PAGE)
             .limit(PER_PAGE)
-        ).all()
-    ]
+        )
+    tasks = [ListedTask(*row) for row in listed.all()]
     case_ids = {t.case_id for t in tasks}
     # Of a row's case the list needs its subject and version, not its data.
     cases: dict[str, CaseOfRow] = (
         {
             case_id: CaseOfRow(veteran_id, org_unit_id, spec_version)
-            for case_id, veteran_id, org_unit_id, spec_version in s.exec(
-                select(
-                    Case.id, Case.veteran_id, Case.org_unit_id, Case.spec_version
-                ).where(col(Case.id).in_(case_ids))
+            for case_id, veteran_id, org_unit_id, spec_version in s.execute(
+                _CASES_OF_ROWS, {"ids": list(case_ids)}
             ).all()
         }
         if case_ids
@@ -283,10 +376,8 @@ def read_inbox_page(
     vets: dict[int, tuple[str, str]] = (
         {
             vet_id: (name, id_number)
-            for vet_id, name, id_number in s.exec(
-                select(Veteran.id, Veteran.name, Veteran.id_number).where(
-                    col(Veteran.id).in_(vet_ids)
-                )
+            for vet_id, name, id_number in s.execute(
+                _VETERANS_OF_ROWS, {"ids": list(vet_ids)}
             ).all()
             if vet_id is not None
         }
@@ -296,12 +387,8 @@ def read_inbox_page(
     unit_ids = {t.org_unit_id for t in tasks} | {
         c.org_unit_id for c in cases.values() if not c.veteran_id
     }
-    units = (
-        dict(
-            s.exec(
-                select(OrgUnit.id, OrgUnit.name).where(col(OrgUnit.id).in_(unit_ids))
-            ).all()
-        )
+    units: dict[int, str] = (
+        dict(s.execute(_UNITS_OF_ROWS, {"ids": list(unit_ids)}).tuples().all())
         if unit_ids
         else {}
     )
