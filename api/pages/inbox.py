@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from markupsafe import Markup
+from sqlalchemy import Integer, String, bindparam
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, or_, select
 from starlette.concurrency import run_in_threadpool
@@ -28,14 +29,31 @@ from models.tables import OrgUnit, SavedFilter
 router = APIRouter(include_in_schema=False)
 
 
-def _saved_filters(s: Session, user: AuthUser) -> list[SavedFilter]:
-    q = select(SavedFilter).where(
+# The page's two other lists, built once: each request binds the reader's values.
+_SAVED_FILTERS = (
+    select(SavedFilter)
+    .where(
         or_(
-            SavedFilter.owner == user.username,
-            SavedFilter.shared_org_unit_id == user.org_unit_id,
+            SavedFilter.owner == bindparam("owner", type_=String),
+            SavedFilter.shared_org_unit_id == bindparam("unit_id", type_=Integer),
         )
     )
-    return list(s.exec(q.order_by(col(SavedFilter.name))).all())
+    .order_by(col(SavedFilter.name))
+)
+_ORG_UNITS = (
+    select(OrgUnit.id, OrgUnit.name)
+    .where(col(OrgUnit.path).startswith(bindparam("org_path", type_=String)))
+    .order_by(col(OrgUnit.path))
+)
+
+
+def _saved_filters(s: Session, user: AuthUser) -> list[SavedFilter]:
+    return list(
+        s.exec(
+            _SAVED_FILTERS,
+            params={"owner": user.username, "unit_id": user.org_unit_id},
+        ).all()
+    )
 
 
 def _org_units(s: Session, user: AuthUser) -> list[tuple[int | None, str]]:
@@ -43,11 +61,7 @@ def _org_units(s: Session, user: AuthUser) -> list[tuple[int | None, str]]:
     villages: two columns, not whole rows)."""
     return [
         (unit_id, name)
-        for unit_id, name in s.exec(
-            select(OrgUnit.id, OrgUnit.name)
-            .where(col(OrgUnit.path).startswith(user.org_path))
-            .order_by(col(OrgUnit.path))
-        ).all()
+        for unit_id, name in s.execute(_ORG_UNITS, {"org_path": user.org_path})
     ]
 
 
