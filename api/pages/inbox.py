@@ -20,7 +20,7 @@ from api.audit import record_audit
 from api.deps import AuthUser, EngineDep, ReadEngineDep, SettingsDep
 from api.inbox_queries import InboxFilters, read_inbox_page
 from api.params import IdPath
-from api.web.render import render
+from api.web.render import render, translator
 from api.web.session import PageUser
 from models.processes import PROCESSES
 from models.settings import Settings
@@ -61,7 +61,9 @@ def _org_units(s: Session, user: AuthUser) -> list[tuple[int | None, str]]:
     villages: two columns, not whole rows)."""
     return [
         (unit_id, name)
-        for unit_id, name in s.execute(_ORG_UNITS, {"org_path": user.org_path})
+        for unit_id, name in s.connection().execute(
+            _ORG_UNITS, {"org_path": user.org_path}
+        )
     ]
 
 
@@ -79,12 +81,25 @@ def _unit_options(
     )
 
 
+@lru_cache(maxsize=256)
+def _choice_options(options: tuple[tuple[str, str], ...], chosen: str) -> Markup:
+    """The ``<option>`` of each (value, label), the chosen one selected, as the filter's
+    process and step lists were written in the template: the same options and choice
+    give the same HTML, made once (the steps of every process are about 80)."""
+    option = Markup('<option value="{}" {}>{}</option>')
+    return Markup("").join(
+        option.format(key, "selected" if key == chosen else "", label)
+        for key, label in options
+    )
+
+
 def _context(
     request: Request, reads: Engine, settings: Settings, user: AuthUser
 ) -> dict[str, object]:
     params = dict(request.query_params)
     filters = InboxFilters.from_query(params)
     keep = {k: v for k, v in params.items() if v and k != "page"}
+    _ = translator(request).gettext  # the template's ``_``
     with Session(reads) as s:  # one connection for the page's reads
         page = read_inbox_page(
             s, user, filters, datetime.now(UTC), settings.at_risk_hours
@@ -101,6 +116,12 @@ def _context(
         },
         "processes": list(PROCESSES.values()),
         "org_unit_options": _unit_options(tuple(org_units), filters.org_unit),
+        "process_options": _choice_options(
+            tuple((p.key, _(p.title)) for p in PROCESSES.values()), filters.process
+        ),
+        "step_options": _choice_options(
+            tuple((key, _(title)) for key, title in page.steps), filters.step
+        ),
         "saved": saved,
         "now": datetime.now(UTC),
     }
