@@ -264,9 +264,7 @@ class ProcessWorkflow:
             self._rating_links = self._outbox = self._answer_first = True
         else:
             self._v2 = workflow.patched(ENGINE_V2)
-            self._calendar_from_opening = workflow.patched(
-                ENGINE_CALENDAR_FROM_OPENING
-            )
+            self._calendar_from_opening = workflow.patched(ENGINE_CALENDAR_FROM_OPENING)
             self._local = workflow.patched(LOCAL_PROJECTION)
         info = workflow.info()
         self._case = await self._activity(
