@@ -154,11 +154,7 @@ def recorded_writes(history: WorkflowHistory) -> list[tuple[str, Any, Any]]:
         elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             attrs = event.activity_task_scheduled_event_attributes
             name = attrs.activity_type.name
-            if name == PROJECT:
-                # The first write after a completion, run as a regular activity
-                # (engine answer-before-next-step): its result records the write.
-                scheduled[event.event_id] = (PROJECT, None)
-            elif name in WRITES:
+            if name in WRITES:
                 (inp,) = convert.from_payloads(attrs.input.payloads, [WRITES[name][0]])
                 scheduled[event.event_id] = (name, inp)
         elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
@@ -167,15 +163,6 @@ def recorded_writes(history: WorkflowHistory) -> list[tuple[str, Any, Any]]:
             if found is None:
                 continue
             name, inp = found
-            if name == PROJECT:
-                if done.result.payloads:
-                    (record,) = convert.from_payloads(
-                        done.result.payloads, [ProjectionRecord]
-                    )
-                    write = _record_write(record)
-                    if write is not None:
-                        writes.append(write)
-                continue
             result_type = WRITES[name][1]
             result = None
             if result_type is not None and done.result.payloads:
@@ -199,12 +186,6 @@ def _local_write(marker: Any) -> tuple[str, Any, Any] | None:
     (record,) = convert.from_payloads(
         marker.details["result"].payloads, [ProjectionRecord]
     )
-    return _record_write(record)
-
-
-def _record_write(record: ProjectionRecord) -> tuple[str, Any, Any] | None:
-    """The projection write a ``project`` call's result records (None: not one, e.g.
-    a notice queued in the outbox)."""
     if record.activity not in WRITES:
         return None
     kind, result_type, _ = WRITES[record.activity]

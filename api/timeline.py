@@ -118,10 +118,6 @@ def _describe(etype: str, ev: dict[str, Any], title: Any) -> dict[str, Any] | No
         attrs = ev["activityTaskScheduledEventAttributes"]
         name = attrs.get("activityType", {}).get("name", "")
         inp = _first(attrs.get("input")) or {}
-        if name == PROJECT and isinstance(inp, dict):
-            # A projection write run as a regular activity (the first after a
-            # completion, engine answer-before-next-step): its input names the write.
-            name, inp = str(inp.get("activity", "")), inp.get("input") or {}
         return _describe_activity(name, inp, title)
     if etype == "EVENT_TYPE_MARKER_RECORDED":
         # A projection write run as a local activity (cases started after the patch

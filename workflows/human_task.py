@@ -107,21 +107,8 @@ LOCAL_RETRY_THRESHOLD = timedelta(milliseconds=1)
 # that sent one before this patch keep their child workflows to their end. Behind it,
 # only a notice that fails for good becomes a DeliverNoticeWorkflow (its work item).
 NOTICE_OUTBOX = "notice-outbox"
-# The clerk's completion is answered before the steps it leads to are opened. A local
-# activity holds its workflow task, and the Update's answer with it, until it finishes;
-# so the first projection write the case makes after a completion (the next step's
-# row, a notice, a status) runs as a regular activity (``project``, the same function):
-# scheduling it ends the answering workflow task, which holds the task's own closing
-# write and whatever the process decides without waiting (its state changes stay atomic
-# with the completion: a validator never sees the completion without them); the writes
-# after it are local again, in the workflow task its result starts, tens of ms later.
-# (A 1 ms timer would do the same on paper, but Temporal fires timers at a resolution
-# of about a second: measured 0.4-1.0 s on the dev server.) Decided at a case's first
-# completion; cases that completed a step before the patch keep writing the next steps
-# in the answering workflow task.
-ANSWER_FIRST = "answer-before-next-step"
 # A case started on release 0.8.0 or later records this one patch at its start and takes
-# every engine behaviour above (ENGINE_V2 through ANSWER_FIRST) from it, instead of one
+# every engine behaviour above (ENGINE_V2 through NOTICE_OUTBOX) from it, instead of one
 # patch marker each: every marker also upserts the TemporalChangeVersion search attribute,
 # a visibility write on the server for each of a case's five patches. Cases started before
 # it decide each behaviour by its own patch, as before.
@@ -231,8 +218,6 @@ class ProcessWorkflow:
         self._calendar_from_opening = False
         self._local = False
         self._outbox: bool | None = None  # decided at the first notice
-        self._answer_first: bool | None = None  # decided at the first completion
-        self._answer_pending = False  # a completion whose answer goes out first
         self._rating_links: bool | None = None  # decided at the first rating point
 
     def _setup_phase(
@@ -263,7 +248,7 @@ class ProcessWorkflow:
         # The first command of every case: decides which engine the case runs on.
         if workflow.patched(ENGINE_0_8):
             self._v2 = self._calendar_from_opening = self._local = True
-            self._rating_links = self._outbox = self._answer_first = True
+            self._rating_links = self._outbox = True
         else:
             self._v2 = workflow.patched(ENGINE_V2)
             self._calendar_from_opening = workflow.patched(ENGINE_CALENDAR_FROM_OPENING)
@@ -440,11 +425,6 @@ class ProcessWorkflow:
         if self._rating_links is None:
             self._rating_links = workflow.patched(RATING_LINKS)
         return self._rating_links
-
-    def _answers_first(self) -> bool:
-        if self._answer_first is None:
-            self._answer_first = workflow.patched(ANSWER_FIRST)
-        return self._answer_first
 
     def _queues_notices(self) -> bool:
         if self._outbox is None:
@@ -655,8 +635,6 @@ class ProcessWorkflow:
             self._first_handler.setdefault(_handler_key(task.view), inp.actor.username)
         self._completed_steps.append(task.spec.key)
         self._results[task.spec.key] = result
-        if self._local and self._answers_first():
-            self._answer_pending = True
         await self._activity(
             HumanTaskActivities.close_task,
             CloseTaskInput(
@@ -667,7 +645,6 @@ class ProcessWorkflow:
                 seq=task.next_seq(),
             ),
             step=task.spec.key,
-            answering=True,
         )
         return result
 
@@ -844,26 +821,15 @@ class ProcessWorkflow:
         return await self._activity(method, arg, step=step)
 
     async def _activity(
-        self,
-        method: Callable[..., Any] | str,
-        arg: Any,
-        *,
-        step: str,
-        answering: bool = False,
+        self, method: Callable[..., Any] | str, arg: Any, *, step: str
     ) -> Any:
         """Run a projection or lookup activity. Transient faults retry (bounded); a
         permanent fault, or retries used up, opens an incident and the case waits for
-        a person to fix the cause and retry — it never fails or hangs unseen.
-        ``answering``: the completed task's own closing write, which the Update's
-        answer waits for (every other local write after a completion waits for the
-        answer to go out: ANSWER_FIRST)."""
+        a person to fix the cause and retry — it never fails or hangs unseen."""
         name = method if isinstance(method, str) else method.__name__
         while True:
             try:
                 if self._runs_local(name):
-                    if self._answer_pending and not answering:
-                        self._answer_pending = False
-                        return await self._local_write(name, arg, regular=True)
                     return await self._local_write(name, arg)
                 if isinstance(method, str):
                     return await workflow.execute_activity(
@@ -890,31 +856,19 @@ class ProcessWorkflow:
         # The outbox write is local on every engine that queues notices.
         return name in LOCAL_WRITES and (self._local or name == QUEUE_NOTICE)
 
-    async def _local_write(self, name: str, arg: Any, *, regular: bool = False) -> Any:
+    async def _local_write(self, name: str, arg: Any) -> Any:
         """A projection write as a local activity (at least once, like a regular one;
-        the writes are idempotent), with the same bounded retries; ``regular``: the
-        same ``project`` call as a regular activity (ANSWER_FIRST)."""
-        call = ProjectionCall(activity=name, input=arg)
-        if regular:
-            record = await workflow.execute_activity(
-                PROJECT,
-                call,
-                result_type=ProjectionRecord,
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=ACTIVITY_RETRY,
-            )
-        else:
-            record = await workflow.execute_local_activity(
-                PROJECT,
-                call,
-                result_type=ProjectionRecord,
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=ACTIVITY_RETRY,
-                # Every retry waits on a durable timer: a failing write ends the
-                # workflow task, so the case's other commands (an incident, a notice)
-                # go out at once.
-                local_retry_threshold=LOCAL_RETRY_THRESHOLD,
-            )
+        the writes are idempotent), with the same bounded retries."""
+        record = await workflow.execute_local_activity(
+            PROJECT,
+            ProjectionCall(activity=name, input=arg),
+            result_type=ProjectionRecord,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=ACTIVITY_RETRY,
+            # Every retry waits on a durable timer: a failing write ends the workflow
+            # task, so the case's other commands (an incident, a notice) go out at once.
+            local_retry_threshold=LOCAL_RETRY_THRESHOLD,
+        )
         result_type = LOCAL_WRITES[name]
         if result_type is None or record.result is None:
             return None

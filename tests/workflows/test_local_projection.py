@@ -11,7 +11,6 @@ from datetime import timedelta
 
 from sqlmodel import Session, select
 from temporalio.api.enums.v1 import EventType
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import ActivityEnvironment
 
 from activities.cases import CaseActivities
@@ -25,7 +24,6 @@ from models.contracts import (
     ClaimTaskInput,
     CloseTaskInput,
     ProjectionCall,
-    ProjectionRecord,
     TaskResult,
 )
 from models.payload_codec import decode_history
@@ -58,10 +56,7 @@ async def test_a_new_case_writes_its_projection_in_local_activity_markers(
         if ev.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
     ]
     assert "core_patch" in markers  # the patches, local-projection among them
-    # The writes are markers, but the first after a completion, which is a regular
-    # ``project`` activity (engine answer-before-next-step).
-    assert markers.count(LOCAL_ACTIVITY_MARKER) + scheduled.count("project") >= 4
-    assert scheduled.count("project") == 1
+    assert markers.count(LOCAL_ACTIVITY_MARKER) >= 4
     # The markers record each write with its input: the projection can be rebuilt.
     writes = recorded_writes(await decode_history(history, suite_codec()))
     names = [name for name, _, _ in writes]
@@ -176,54 +171,3 @@ async def test_a_local_write_that_fails_for_good_opens_an_incident(
     assert tasks(e, handle.id) == []
     await handle.terminate("test over")
     claiming.cancel()
-
-
-def _local_write_name(ev) -> str:
-    """The write a ``project`` local activity's marker records (any marker's name
-    otherwise)."""
-    marker = ev.marker_recorded_event_attributes
-    if marker.marker_name != LOCAL_ACTIVITY_MARKER or "result" not in marker.details:
-        return marker.marker_name
-    convert = pydantic_data_converter.payload_converter
-    (record,) = convert.from_payloads(
-        marker.details["result"].payloads, [ProjectionRecord]
-    )
-    return record.activity
-
-
-async def test_a_completion_is_answered_before_the_next_steps_are_written(
-    client, settings, demo_engine, worker
-):
-    """Engine answer-before-next-step: the workflow task that answers a clerk's
-    ``complete_task`` Update carries the task's own closing write and no other local
-    write; the next step's row is written by a regular ``project`` activity that the
-    answering task schedules, and the projection rebuild still reads it."""
-    e = demo_engine
-    handle = await start_case(client, settings, veteran_id(e, party_member=True))
-    await complete(handle, e, "archive_review", "county", "approve", {})
-    await open_task(e, handle.id, "information_collection")
-    history = await decode_history(await handle.fetch_history(), suite_codec())
-    # The command events of each workflow task, in order.
-    batches: list[list[str]] = []
-    for ev in history.events:
-        if ev.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
-            batches.append([])
-        elif batches and ev.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
-            batches[-1].append(_local_write_name(ev))
-        elif (
-            batches
-            and ev.event_type
-            == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED
-        ):
-            batches[-1].append("answer")
-        elif batches and ev.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            name = ev.activity_task_scheduled_event_attributes.activity_type.name
-            batches[-1].append(f"activity:{name}")
-    (answer,) = [b for b in batches if "answer" in b]
-    assert "close_task" in answer
-    assert not {"open_task", "queue_notice", "set_case_status"} & set(answer), answer
-    # The answering task scheduled the next write as a regular activity, which the
-    # rebuild reads like a marker: the next step's opening is among the writes.
-    assert "activity:project" in answer, answer
-    writes = [name for name, _, _ in recorded_writes(history)]
-    assert writes.count("open_task") == 2 and "close_task" in writes, writes
