@@ -54,6 +54,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import pytest_asyncio
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel
 from temporalio.client import Client
@@ -82,6 +83,24 @@ class Registry:
             return fn
 
         return register
+
+    def fixture(self) -> Any:
+        """The module's ``journeys`` fixture, module-scoped: ``journeys =
+        journey.fixture()`` (the journeys of the module's selected tests, started)."""
+        registry = self
+
+        @pytest_asyncio.fixture(scope="module", name="journeys")
+        async def journeys(
+            request: pytest.FixtureRequest,
+            temporal_env: WorkflowEnvironment,
+            tmp_path_factory: pytest.TempPathFactory,
+        ) -> AsyncIterator[Journeys]:
+            async with running(
+                registry, request, temporal_env, tmp_path_factory
+            ) as started:
+                yield started
+
+        return journeys
 
     def parameters(self, name: str) -> list[str]:
         """The keyword parameters of the journey ``name`` beyond the four it is given."""

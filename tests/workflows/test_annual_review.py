@@ -7,16 +7,13 @@ joins; the 台账 holds one line per veteran and year."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.testing import WorkflowEnvironment
 
 from models.contracts import (
     Actor,
@@ -42,7 +39,7 @@ from tests.support import (
     wait_for,
 )
 from tests.workflows.conftest import RecordingAdapter
-from tests.workflows.journeys import Journeys, Registry, running
+from tests.workflows.journeys import Journeys, Registry
 
 # SQLite only (README, Testing): the review's SQL runs on both databases in the
 # activity, API and page tests; here the subject is the workflows and their timers.
@@ -54,14 +51,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 journey = Registry()
 
 
-@pytest_asyncio.fixture(scope="module")
-async def journeys(
-    request: pytest.FixtureRequest,
-    temporal_env: WorkflowEnvironment,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[Journeys]:
-    async with running(journey, request, temporal_env, tmp_path_factory) as started:
-        yield started
+journeys = journey.fixture()
 
 
 REPORT = {

@@ -11,16 +11,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
 
 from activities.notify_adapters import WebhookAdapter
 from models.contracts import SEARCH_ATTRIBUTES, ProcessPolicy, TaskPolicy
@@ -37,7 +34,7 @@ from tests.support import (
     wait_for,
 )
 from tests.workflows.conftest import RecordingAdapter, start_case, veteran_id
-from tests.workflows.journeys import Journeys, Registry, running
+from tests.workflows.journeys import Journeys, Registry
 from worker import build_worker
 from workflows.return_home import ReturnHomeWorkflow
 
@@ -52,14 +49,7 @@ ROOT = Path(__file__).resolve().parents[2]
 journey = Registry()
 
 
-@pytest_asyncio.fixture(scope="module")
-async def journeys(
-    request: pytest.FixtureRequest,
-    temporal_env: WorkflowEnvironment,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[Journeys]:
-    async with running(journey, request, temporal_env, tmp_path_factory) as started:
-        yield started
+journeys = journey.fixture()
 
 
 # A dead worker's claim on an outbox row lasts this long (the setting's default is

@@ -3,15 +3,12 @@ the holiday table when an admin changes it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-import pytest_asyncio
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
 
 from models.contracts import (
     CalendarChanged,
@@ -25,7 +22,7 @@ from models.workdays import TZ, WorkCalendar
 from tests.conftest import DB_BACKENDS
 from tests.support import complete, notices, open_task, record_history, tasks, wait_for
 from tests.workflows.conftest import RecordingAdapter, start_case, veteran_id
-from tests.workflows.journeys import Journeys, Registry, running
+from tests.workflows.journeys import Journeys, Registry
 from workflows.return_home import ReturnHomeWorkflow
 
 # Each test's case runs as a journey of its own (tests/workflows/journeys.py): all of
@@ -34,14 +31,7 @@ from workflows.return_home import ReturnHomeWorkflow
 journey = Registry()
 
 
-@pytest_asyncio.fixture(scope="module")
-async def journeys(
-    request: pytest.FixtureRequest,
-    temporal_env: WorkflowEnvironment,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[Journeys]:
-    async with running(journey, request, temporal_env, tmp_path_factory) as started:
-        yield started
+journeys = journey.fixture()
 
 
 INFO = {"hukou_address": "示范县城关镇东关村1号", "education": "高中"}

@@ -4,15 +4,12 @@ rebuilt from the histories (`vetflow projection rebuild`)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
 from sqlalchemy import delete
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
 
 from activities.projection import rebuild_projection
 from models.contracts import (
@@ -26,7 +23,7 @@ from models.tables import Case, HumanTask, Incident
 from tests.conftest import DB_BACKENDS
 from tests.support import actor, complete, open_task, record_history, tasks, wait_for
 from tests.workflows.conftest import RecordingAdapter, start_case, veteran_id
-from tests.workflows.journeys import Journeys, Registry, running
+from tests.workflows.journeys import Journeys, Registry
 from workflows.return_home import ReturnHomeWorkflow
 
 # Each test's case runs as a journey of its own (tests/workflows/journeys.py): all of
@@ -35,14 +32,7 @@ from workflows.return_home import ReturnHomeWorkflow
 journey = Registry()
 
 
-@pytest_asyncio.fixture(scope="module")
-async def journeys(
-    request: pytest.FixtureRequest,
-    temporal_env: WorkflowEnvironment,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[Journeys]:
-    async with running(journey, request, temporal_env, tmp_path_factory) as started:
-        yield started
+journeys = journey.fixture()
 
 
 def snapshot(engine, case_id: str) -> tuple[dict, list[dict]]:

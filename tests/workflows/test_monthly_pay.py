@@ -5,15 +5,11 @@ against the month's list; every history replays."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-import pytest_asyncio
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributeKey
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from models.contracts import SA_ORG_UNIT, SA_PROCESS, SA_STATUS
@@ -31,7 +27,7 @@ from tests.monthly_pay_support import (
 )
 from tests.support import complete, open_task, record_history, wait_for
 from tests.workflows.conftest import RecordingAdapter
-from tests.workflows.journeys import Journeys, Registry, running
+from tests.workflows.journeys import Journeys, Registry
 from workflows.monthly_pay import MonthlyPayWorkflow
 from workflows.registry import ALL_WORKFLOWS
 
@@ -41,14 +37,7 @@ from workflows.registry import ALL_WORKFLOWS
 journey = Registry()
 
 
-@pytest_asyncio.fixture(scope="module")
-async def journeys(
-    request: pytest.FixtureRequest,
-    temporal_env: WorkflowEnvironment,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[Journeys]:
-    async with running(journey, request, temporal_env, tmp_path_factory) as started:
-        yield started
+journeys = journey.fixture()
 
 
 HELD_REASON = "年度登记未提交，待核实"

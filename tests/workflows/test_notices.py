@@ -3,15 +3,12 @@ server with a real local SMS gateway behind the webhook adapter."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-import pytest_asyncio
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
 
 from activities.notify_adapters import WebhookAdapter
 from models.contracts import CompleteTaskInput, ProcessPolicy, TaskPolicy
@@ -20,7 +17,7 @@ from models.tables import HumanTask, Notice, Veteran
 from tests.conftest import DB_BACKENDS
 from tests.support import actor, complete, notices, open_task, record_history, wait_for
 from tests.workflows.conftest import RecordingAdapter, start_case, veteran_id
-from tests.workflows.journeys import Journeys, Registry, running
+from tests.workflows.journeys import Journeys, Registry
 from worker import build_worker
 from workflows.notice_delivery import DeliverNoticeWorkflow
 
@@ -32,14 +29,7 @@ from workflows.notice_delivery import DeliverNoticeWorkflow
 journey = Registry()
 
 
-@pytest_asyncio.fixture(scope="module")
-async def journeys(
-    request: pytest.FixtureRequest,
-    temporal_env: WorkflowEnvironment,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[Journeys]:
-    async with running(journey, request, temporal_env, tmp_path_factory) as started:
-        yield started
+journeys = journey.fixture()
 
 
 SECRET = "gateway-secret"

@@ -23,11 +23,9 @@ from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from temporalio.client import Client, WorkflowHandle
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from api.main import create_app
@@ -59,7 +57,7 @@ from tests.support import (
     wait_for,
 )
 from tests.workflows.conftest import RecordingAdapter
-from tests.workflows.journeys import Journeys, Registry, running
+from tests.workflows.journeys import Journeys, Registry
 from tests.workflows.startup_loan_support import (
     add_staff,
     finish,
@@ -83,14 +81,7 @@ Login = Callable[[str], Awaitable[dict[str, str]]]
 journey = Registry()
 
 
-@pytest_asyncio.fixture(scope="module")
-async def journeys(
-    request: pytest.FixtureRequest,
-    temporal_env: WorkflowEnvironment,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[Journeys]:
-    async with running(journey, request, temporal_env, tmp_path_factory) as started:
-        yield started
+journeys = journey.fixture()
 
 
 def aftercare_policy(

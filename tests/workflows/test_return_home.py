@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-import pytest_asyncio
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.testing import WorkflowEnvironment
 
 from models.contracts import (
     ClaimTaskInput,
@@ -36,7 +33,7 @@ from tests.support import (
     wait_for,
 )
 from tests.workflows.conftest import RecordingAdapter, start_case, veteran_id
-from tests.workflows.journeys import Journeys, Registry, running
+from tests.workflows.journeys import Journeys, Registry
 from workflows.return_home import ReturnHomeWorkflow
 
 # Each test's case runs as a journey of its own (tests/workflows/journeys.py): all of
@@ -45,14 +42,7 @@ from workflows.return_home import ReturnHomeWorkflow
 journey = Registry()
 
 
-@pytest_asyncio.fixture(scope="module")
-async def journeys(
-    request: pytest.FixtureRequest,
-    temporal_env: WorkflowEnvironment,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[Journeys]:
-    async with running(journey, request, temporal_env, tmp_path_factory) as started:
-        yield started
+journeys = journey.fixture()
 
 
 DESK_FORM = {"reference": "R-1"}

@@ -5,14 +5,11 @@ a–f, level-by-level review up to the city (003 §6.1.4) and a truthful case su
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from sqlalchemy.engine import Engine
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.testing import WorkflowEnvironment
 
 from models.contracts import CompleteTaskInput
 from models.forms import COLLECTION_MATERIALS
@@ -31,7 +28,7 @@ from tests.support import (
     wait_for,
 )
 from tests.workflows.conftest import RecordingAdapter, start_case, veteran_id
-from tests.workflows.journeys import Journeys, Registry, running
+from tests.workflows.journeys import Journeys, Registry
 from workflows.return_home import ReturnHomeWorkflow
 
 # Each test's case runs as a journey of its own (tests/workflows/journeys.py): all of
@@ -40,14 +37,7 @@ from workflows.return_home import ReturnHomeWorkflow
 journey = Registry()
 
 
-@pytest_asyncio.fixture(scope="module")
-async def journeys(
-    request: pytest.FixtureRequest,
-    temporal_env: WorkflowEnvironment,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[Journeys]:
-    async with running(journey, request, temporal_env, tmp_path_factory) as started:
-        yield started
+journeys = journey.fixture()
 
 
 def open_steps(engine: Any, case_id: str) -> set[str]:

@@ -11,18 +11,15 @@ history replays."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from models.processes import startup_loan
@@ -37,7 +34,7 @@ from tests.support import (
     wait_for,
 )
 from tests.workflows.conftest import RecordingAdapter
-from tests.workflows.journeys import Journeys, Registry, running
+from tests.workflows.journeys import Journeys, Registry
 from tests.workflows.startup_loan_support import (
     REPAYMENTS,
     add_staff,
@@ -93,14 +90,7 @@ def loan(engine: Any, case_id: str) -> Loan:
 journey = Registry()
 
 
-@pytest_asyncio.fixture(scope="module")
-async def journeys(
-    request: pytest.FixtureRequest,
-    temporal_env: WorkflowEnvironment,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[Journeys]:
-    async with running(journey, request, temporal_env, tmp_path_factory) as started:
-        yield started
+journeys = journey.fixture()
 
 
 @journey()
