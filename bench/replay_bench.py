@@ -178,7 +178,7 @@ class InlineReplays:
 
         from api.replay_pool import ReplayOutcome
         from models.payload_codec import decode_history, make_data_converter
-        from workflows.registry import ALL_WORKFLOWS
+        from workflows.registry import ALL_WORKFLOWS, workflow_runner
 
         if isinstance(stored, bytes):
             events = list(History.FromString(stored).events)
@@ -189,7 +189,9 @@ class InlineReplays:
         digest = sha256 or hashlib.sha256(text.encode()).hexdigest()
         decoded = await decode_history(history, self.codec)
         result = await Replayer(
-            workflows=ALL_WORKFLOWS, data_converter=make_data_converter(None)
+            workflows=ALL_WORKFLOWS,
+            data_converter=make_data_converter(None),
+            workflow_runner=workflow_runner(),
         ).replay_workflow(decoded, raise_on_replay_failure=False)
         failure = str(result.replay_failure) if result.replay_failure else None
         return ReplayOutcome(failure, len(history.events), digest)
@@ -222,10 +224,13 @@ async def direct_rate(workflow_id: str, decoded: str, n: int) -> float:
     from temporalio.worker import Replayer
 
     from models.payload_codec import make_data_converter
-    from workflows.registry import ALL_WORKFLOWS
+    from workflows.registry import ALL_WORKFLOWS, workflow_runner
 
+    # The same sandbox configuration as the API's pool and the workers.
     replayer = Replayer(
-        workflows=ALL_WORKFLOWS, data_converter=make_data_converter(None)
+        workflows=ALL_WORKFLOWS,
+        data_converter=make_data_converter(None),
+        workflow_runner=workflow_runner(),
     )
     history = WorkflowHistory.from_json(workflow_id, decoded)
     await replayer.replay_workflow(history)  # imports and sandbox warm
