@@ -386,8 +386,8 @@ async def extension_moves_the_deadline(
             case = s.get(Case, case_id)
             return case.status if case else None
 
-    # The status row follows the clerk's answer moments later (engine
-    # answer-before-next-step), possibly after the task's new due time.
+    # The status row and the new due time are written by different activities (a
+    # local write and the recompute): wait for each rather than read one after the other.
     assert await wait_for(lambda: case_status() == "awaiting_submission")
     village = actor(engine, "village")
     await finish(client, engine, case_id, "submit_report", village, "submitted", REPORT)
