@@ -89,8 +89,16 @@ async def test_open_once_then_progress_per_station(
             assert again.status_code == 200, again.text
             assert again.json()["id"] == cid
             assert again.json()["opened_by"] == "manager"
-        # The workflow writes the row and opens 刘洋's case (东关村).
-        await wait_for(lambda: _cases(seeded_engine, cid), timeout=30)
+        # The workflow writes the row and opens 刘洋's case (东关村): the case row,
+        # then its status, in two writes a few ms apart; wait for the second.
+        await wait_for(
+            lambda: [
+                c
+                for c in _cases(seeded_engine, cid)
+                if c.status == "awaiting_submission"
+            ],
+            timeout=30,
+        )
         with Session(seeded_engine) as s:
             assert s.get(Campaign, cid) is not None
         r = await http.get(f"/api/campaigns/annual-review/{THIS_YEAR}", headers=manager)
