@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine, Row
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from models.tables import (
     Account,
@@ -157,6 +158,20 @@ def visible_task(
         return task
 
 
+def visible_tasks_bound() -> SelectOfScalar[HumanTask]:
+    """Tasks of the subtree at the bound ``org_path`` that the bound ``username``
+    (reading at ``reader_path``) is not excluded from: the base of the statements
+    built once with bound parameters (the task list here, the inbox tabs)."""
+    return select(HumanTask).where(
+        col(HumanTask.org_path).startswith(bindparam("org_path", type_=String)),
+        not_excluded(
+            bindparam("username", type_=String),
+            bindparam("reader_path", type_=String),
+            col(HumanTask.case_id),
+        ),
+    )
+
+
 @functools.cache
 def _task_list_statements(
     status: bool, mine: bool, case_id: bool, capped: bool
@@ -165,14 +180,7 @@ def _task_list_statements(
     with bound parameters: the clauses, order and limits of a statement built per
     call, so the SQL the database receives is that statement's (only the names of its
     placeholders differ); only the values change between calls."""
-    q = select(HumanTask).where(
-        col(HumanTask.org_path).startswith(bindparam("org_path", type_=String)),
-        not_excluded(
-            bindparam("username", type_=String),
-            bindparam("reader_path", type_=String),
-            col(HumanTask.case_id),
-        ),
-    )
+    q = visible_tasks_bound()
     if status:
         q = q.where(HumanTask.status == bindparam("status", type_=String))
     if mine:

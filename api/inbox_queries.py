@@ -19,7 +19,7 @@ from sqlalchemy import Integer, String, and_, bindparam, func, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from api.case_queries import not_excluded
+from api.case_queries import not_excluded, visible_tasks_bound
 from api.deps import AuthUser
 from api.params import MAX_PAGE, ascii_int, bounded_date
 from api.task_reads import step_holder
@@ -172,14 +172,7 @@ def _tab_statements(tab: str, sort: str, desc: bool) -> tuple[Any, Any]:
     (``_tab_params``): the clauses, order and limits of the statements ``_tab_query``
     builds, so the SQL the database receives is theirs (only the names of its
     placeholders differ)."""
-    q = select(HumanTask).where(
-        col(HumanTask.org_path).startswith(bindparam("org_path", type_=String)),
-        not_excluded(
-            bindparam("username", type_=String),
-            bindparam("reader_path", type_=String),
-            col(HumanTask.case_id),
-        ),
-    )
+    q = visible_tasks_bound()
     status = bindparam("status", type_=String)
     if tab == "mine":
         q = q.where(
