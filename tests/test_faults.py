@@ -117,7 +117,10 @@ async def faults(tmp_path_factory) -> AsyncIterator[FaultStack]:
 
 
 async def _drive_through(
-    f: FaultStack, fault: Callable[[Clerks, str], Awaitable[None]]
+    f: FaultStack,
+    fault: Callable[[Clerks, str], Awaitable[None]],
+    *,
+    own_claims_told: bool = False,
 ) -> Traffic:
     """Start CASES complaints, drive them all at once and inject ``fault`` after the
     first three were verified; then check nothing was lost. ``fault`` gets an open
@@ -164,7 +167,13 @@ async def _drive_through(
         assert not dead, f"{dead} exited\n{f.logs()}"
         assert traffic.errors == [], traffic.errors  # 503s only, never a 500
         assert traffic.retry_after_missing == [], traffic.retry_after_missing
-        await assert_nothing_lost(f.engine, f.client, [probe_case, *case_ids], set())
+        await assert_nothing_lost(
+            f.engine,
+            f.client,
+            [probe_case, *case_ids],
+            set(),
+            own_claims_told=own_claims_told,
+        )
         return traffic
     finally:
         await clerks.aclose()
@@ -254,7 +263,7 @@ async def test_temporal_killed_and_restarted_on_its_state_file(faults: FaultStac
         # Same address, same state file: the processes keep their connection target.
         f.client = await f.temporal.start()
 
-    await _drive_through(f, kill_temporal)
+    await _drive_through(f, kill_temporal, own_claims_told=True)
     health, claim = seen["health"], seen["claim"]
     assert isinstance(health, httpx.Response) and isinstance(claim, httpx.Response)
     assert health.status_code == 503 and health.headers["retry-after"], health.text
