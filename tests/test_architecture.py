@@ -101,7 +101,7 @@ def test_workflows_use_no_wall_clock_or_randomness():
 
 # Modules whose use in workflow code would make a replay differ (the clock, randomness,
 # threads, the process's environment and I/O). The sandbox refuses them at run time in
-# a sandboxed module; vetflow's workflow modules are passed through the sandbox
+# a sandboxed module; vetflow's workflows run without the sandbox
 # (workflows/registry.py), so this check is their guard.
 NONDETERMINISTIC = {
     "time",
@@ -127,11 +127,11 @@ def test_workflows_import_nothing_nondeterministic():
     assert not offences, offences
 
 
-def test_workflow_modules_passed_through_the_sandbox_keep_no_module_state():
+def test_workflow_modules_keep_no_module_state():
     """vetflow's workflow modules are shared by every workflow instance of a worker
-    (passed through the sandbox: workflows/registry.py): no function of them rebinds a
-    module-level name (no ``global`` statement); their module-level tables are
-    constants by review."""
+    (no sandbox: workflows/registry.py): no function of them rebinds a module-level
+    name (no ``global`` statement); their module-level tables are constants by
+    review."""
     offences = [
         f"{p.relative_to(ROOT)}:{n.lineno}"
         for p in modules("workflows")
@@ -139,9 +139,6 @@ def test_workflow_modules_passed_through_the_sandbox_keep_no_module_state():
         if isinstance(n, ast.Global | ast.Nonlocal)
     ]
     assert not offences, offences
-    from workflows.registry import SANDBOX_PASSTHROUGH
-
-    assert "workflows" in SANDBOX_PASSTHROUGH
 
 
 def test_worker_does_not_import_the_api():

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from temporalio.worker.workflow_sandbox import (
-    SandboxedWorkflowRunner,
-    SandboxRestrictions,
-)
+from temporalio.worker import UnsandboxedWorkflowRunner, WorkflowRunner
 
 from workflows.annual_review import AnnualReviewWorkflow
 from workflows.campaign import (
@@ -52,38 +49,20 @@ PROCESS_WORKFLOWS: dict[str, Any] = {
     "complaint": ComplaintWorkflow,
 }
 
-# Imported once for every workflow instance instead of again inside each sandbox:
-# pydantic and the shared contracts and process definitions the workflows read
-# (deterministic, no I/O, no module state that changes after import), and vetflow's own
-# workflow modules, ``workflows`` (the engine and the processes). Re-imported per
-# instance they were most of the worker's workflow CPU: replaying the 0.8.0 return-home
-# histories cost 313-326 ms each with them sandboxed, 145-161 ms with only the engine
-# passed through and 82 ms with the package; a short case's history 109 -> 32 ms, most of
-# it the per-instance import every case start pays. Code in a passed-through module runs
-# without the sandbox's run-time checks, so determinism rests on
+# Workflows run without Temporal's sandbox (``UnsandboxedWorkflowRunner``). Release 0.8.0
+# had already passed every module vetflow's workflows import through the sandbox
+# (``workflows``, pydantic, the contracts and process definitions), so the sandbox's
+# run-time checks no longer applied to any of vetflow's code; what it still cost was a
+# trip into the sandbox for every activation and for every payload's serialization
+# context (the SDK compiles and runs a snippet in the sandbox each time): a third of a
+# full return-home case's CPU in bench/task_bench.py (1.54 -> 1.04 s per case, the
+# floor's 0.69 -> 0.49 s with the same runner). Determinism rests, as it did, on
 # tests/test_architecture.py (no wall clock, randomness, threads or I/O imports in
 # workflows/, no function rebinding a module global) and on the replay gate, which
-# replays every released history in CI.
-SANDBOX_PASSTHROUGH = (
-    "workflows",
-    "pydantic",
-    "pydantic_core",
-    "annotated_types",
-    "models.contracts",
-    "models.process_spec",
-    "models.forms",
-    "models.processes",
-    "models.complaint_contracts",
-    "models.loan_contracts",
-    "models.aftercare_contracts",
-)
+# replays every released history in CI with this runner.
 
 
-def workflow_runner() -> SandboxedWorkflowRunner:
-    """The sandbox every worker and Replayer of vetflow runs workflows in (the replay
+def workflow_runner() -> WorkflowRunner:
+    """The runner every worker and Replayer of vetflow runs workflows with (the replay
     gate and the auditor's replay use the same one as production)."""
-    return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(
-            *SANDBOX_PASSTHROUGH
-        )
-    )
+    return UnsandboxedWorkflowRunner()
