@@ -35,9 +35,9 @@ def build_activities(
     adapter (``settings``: the link key and address, the banks' keys; None reads the
     environment; ``on_notice_queued``: wakes the worker's outbox dispatcher)."""
     cases = CaseActivities(engine)
-    tasks = HumanTaskActivities(engine)
     notices = NotificationActivities(engine, adapter)
     notices.on_queued = on_notice_queued
+    tasks = HumanTaskActivities(engine, notices)
     archive = HistoryArchiveActivities(engine, client)
     incidents = IncidentActivities(engine)
     payroll = PayrollActivities(engine)

@@ -18,10 +18,12 @@ from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.notifications import NotificationActivities
 from models.audit import add_audit_event
 from models.contracts import (
     AssignTaskInput,
     CloseTaskInput,
+    DeliverNoticeInput,
     EscalateTaskInput,
     EscalateTaskResult,
     OpenTaskInput,
@@ -30,6 +32,7 @@ from models.contracts import (
     RecomputeDueResult,
     SkipTaskInput,
     TaskRecipientsInput,
+    task_notice,
 )
 from models.db import session_scope
 from models.processes import spec_of
@@ -128,12 +131,20 @@ def calendar_around(session: Session, start: datetime) -> WorkCalendar:
 class HumanTaskActivities:
     """Owns the `human_task` rows. Deadlines are computed here (they need the holiday table)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self, engine: Engine, notices: NotificationActivities | None = None
+    ) -> None:
         self.engine = engine
+        # The outbox a task's opening queues its announcement in (engine 0.9).
+        self.notices = notices
 
     @activity.defn
     def open_task(self, inp: OpenTaskInput) -> OpenTaskResult:
-        """Create the task row (once), with its due time in working days and its first holder."""
+        """Create the task row (once), with its due time in working days and its first
+        holder. With ``inp.announce`` (engine 0.9) the holder's notice is queued in
+        the same transaction as the row, so it is queued once: a retry finds the row
+        and queues nothing (its result then names nobody as ``announced``). A task
+        with no holder waits in its unit's queue, announced to nobody."""
         with session_scope(self.engine) as session:
             existing = session.get(HumanTask, inp.task_id)
             cal = calendar_around(session, inp.created_at)
@@ -157,6 +168,10 @@ class HumanTaskActivities:
                 escalate_at=escalation_times(inp.policy, due_at, cal),
             )
             result.org_path = apply_open(session, inp, result)
+            if inp.announce is not None and result.assignee:
+                result.announced = self._announce(session, inp, result)
+        if result.announced and self.notices is not None:
+            self.notices.wake()
         _log().info(
             "task_opened",
             task_id=inp.task_id,
@@ -164,6 +179,38 @@ class HumanTaskActivities:
             assignee=result.assignee,
         )
         return result
+
+    def _announce(
+        self, session: Session, inp: OpenTaskInput, result: OpenTaskResult
+    ) -> str | None:
+        """Queue the opening's announcement to the task's holder in ``session``."""
+        announce, holder = inp.announce, result.assignee
+        if announce is None or holder is None:
+            return None
+        if self.notices is None:
+            raise ApplicationError(
+                "this worker's task activities have no notice outbox",
+                type="NoNoticeOutbox",
+                non_retryable=True,
+            )
+        self.notices.queue_in(
+            session,
+            DeliverNoticeInput(
+                notice=task_notice(
+                    task_id=inp.task_id,
+                    case_id=inp.case_id,
+                    title=inp.title,
+                    due_at=result.due_at,
+                    kind=announce.template,
+                    username=holder,
+                    reasons=announce.reasons,
+                ),
+                policy=announce.policy,
+                attempts=announce.attempts,
+                max_interval=announce.max_interval,
+            ),
+        )
+        return holder
 
     @activity.defn
     def record_skipped_step(self, inp: SkipTaskInput) -> None:

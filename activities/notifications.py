@@ -151,6 +151,19 @@ class NotificationActivities:
         now, delivered by activities/notice_outbox.py with ``inp``'s bounded attempts,
         then a notice_failed work item. Once per key: a retry finds the row. A broken
         template is queued already failed, so the dispatcher hands it to a person."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            self.queue_in(session, inp)
+            try:
+                session.commit()
+            except IntegrityError:  # a concurrent attempt queued the same key first
+                session.rollback()
+        self.wake()
+
+    def queue_in(self, session: Session, inp: DeliverNoticeInput) -> None:
+        """Add the outbox row of ``inp`` to ``session`` (the caller commits, then
+        calls :meth:`wake`): the ``queue_notice`` write, or part of another write's
+        transaction (a task's opening that announces it, engine 0.9). Nothing when
+        the key is already queued."""
         outbox = {
             "dispatch": "outbox",
             "next_attempt_at": utcnow(),
@@ -160,10 +173,11 @@ class NotificationActivities:
         }
         with structlog.contextvars.bound_contextvars(**_log_context(inp.notice)):
             try:
-                self._queued(inp.notice, outbox)
+                self._queued(session, inp.notice, outbox)
             except TemplateError as exc:
                 log.error("notice_template_error", error=str(exc))
                 self._queued(
+                    session,
                     inp.notice,
                     {
                         **outbox,
@@ -173,6 +187,9 @@ class NotificationActivities:
                     },
                     render=False,
                 )
+
+    def wake(self) -> None:
+        """Tell the worker's dispatcher a notice was queued (after the commit)."""
         if self.on_queued is not None:
             self.on_queued()
 
@@ -242,7 +259,7 @@ class NotificationActivities:
             )
 
     def _send(self, inp: NoticeInput) -> NoticeResult:
-        notice = self._queued(inp)
+        notice = self._stored(inp)
         channel = notice.channel
         if notice.status != "pending":
             log.info("notice_duplicate", status=notice.status)
@@ -266,27 +283,36 @@ class NotificationActivities:
         log.info("notice_sent", channel=channel, attempts=attempts)
         return NoticeResult(key=inp.key, status="sent", channel=channel)
 
+    def _stored(self, inp: NoticeInput) -> Notice:
+        """The outbox row of ``inp.key``, inserted if new."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            self._queued(session, inp)
+            try:
+                session.commit()
+            except IntegrityError:  # a concurrent attempt queued the same key first
+                session.rollback()
+            return session.exec(select(Notice).where(Notice.key == inp.key)).one()
+
     def _queued(
         self,
+        session: Session,
         inp: NoticeInput,
         extra: dict[str, Any] | None = None,
         *,
         render: bool = True,
-    ) -> Notice:
-        """The outbox row of ``inp.key``, inserted (rendered, addressed, with the
-        ``extra`` columns) if new."""
-        with Session(self.engine, expire_on_commit=False) as session:
-            found = session.exec(select(Notice).where(Notice.key == inp.key)).first()
-            if found is not None:
-                return found
-            subject, body = (
-                render_notice(
-                    inp.template, {**inp.context, **notice_facts(session, inp)}
-                )
-                if render
-                else ("(通知模板错误)", "")
-            )
-            row = Notice(
+    ) -> None:
+        """Add the outbox row of ``inp.key`` (rendered, addressed, with the ``extra``
+        columns) to ``session``, unless it exists."""
+        found = session.exec(select(Notice.id).where(Notice.key == inp.key)).first()
+        if found is not None:
+            return
+        subject, body = (
+            render_notice(inp.template, {**inp.context, **notice_facts(session, inp)})
+            if render
+            else ("(通知模板错误)", "")
+        )
+        session.add(
+            Notice(
                 key=inp.key,
                 case_id=inp.case_id,
                 task_id=inp.task_id,
@@ -299,13 +325,7 @@ class NotificationActivities:
                 body=body,
                 **(extra or {}),
             )
-            session.add(row)
-            try:
-                session.commit()
-            except IntegrityError:  # a concurrent attempt queued the same key first
-                session.rollback()
-                return session.exec(select(Notice).where(Notice.key == inp.key)).one()
-            return row
+        )
 
     def _record(self, key: str, *, status: str, error: str | None) -> int:
         """Count one delivery attempt on the row; returns the attempts so far."""

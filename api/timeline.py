@@ -131,7 +131,10 @@ def _describe(etype: str, ev: dict[str, Any], title: Any) -> dict[str, Any] | No
         if meta.get("activity_type") != PROJECT or not isinstance(record, dict):
             return None
         return _describe_activity(
-            str(record.get("activity", "")), record.get("input") or {}, title
+            str(record.get("activity", "")),
+            record.get("input") or {},
+            title,
+            record.get("result"),
         )
     if etype == "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED":
         attrs = ev["workflowExecutionUpdateAcceptedEventAttributes"]
@@ -152,17 +155,20 @@ def _describe(etype: str, ev: dict[str, Any], title: Any) -> dict[str, Any] | No
 
 
 def _describe_activity(
-    name: str, inp: dict[str, Any], title: Any
+    name: str, inp: dict[str, Any], title: Any, result: Any = None
 ) -> dict[str, Any] | None:
     if name == "open_task":
         step = inp.get("step")
         rnd = inp.get("round", 1)
         suffix = f"(第{rnd}轮)" if rnd and rnd > 1 else ""
+        # Engine 0.9: the opening also queued the holder's notice.
+        told = result.get("announced") if isinstance(result, dict) else None
         return {
             "kind": "task_opened",
             "step": step,
             "step_title": title(step),
-            "text": f"待办生成: {title(step)}{suffix}",
+            "text": f"待办生成: {title(step)}{suffix}"
+            + (f"，通知 {told}" if told else ""),
         }
     if name == "record_skipped_step":
         step = inp.get("task", {}).get("step")

@@ -240,6 +240,19 @@ class CaseState(BaseModel):
 # --- human tasks -----------------------------------------------------------------
 
 
+class TaskAnnouncement(BaseModel):
+    """The notice that tells a task's first holder it is theirs, queued by the task's
+    opening in the same transaction as its row (engine 0.9): ``template``
+    (``task_assigned``, or ``review_returned`` with the reviewer's ``reasons``) and
+    the delivery terms of ``DeliverNoticeInput``."""
+
+    template: str = "task_assigned"
+    reasons: list[str] = Field(default_factory=list)
+    policy: TaskPolicy = Field(default_factory=TaskPolicy)  # of the notice_failed item
+    attempts: int = 8
+    max_interval: timedelta = timedelta(minutes=10)
+
+
 class OpenTaskInput(BaseModel):
     task_id: str
     case_id: str
@@ -261,6 +274,9 @@ class OpenTaskInput(BaseModel):
     seq: int = 0  # projection sequence of this write (0: written before sequences)
     # Accounts recused from the case (回避): never routed the task as B角.
     excluded: list[str] = Field(default_factory=list)
+    # Engine 0.9: tell the task's first holder in the same write (None: the workflow
+    # tells them itself, as engines before it did).
+    announce: TaskAnnouncement | None = None
 
 
 class OpenTaskResult(BaseModel):
@@ -271,6 +287,8 @@ class OpenTaskResult(BaseModel):
     org_path: str = "/"
     # When each rung of the escalation ladder falls due (working days resolved).
     escalate_at: list[datetime] = Field(default_factory=list)
+    # The account the opening's announcement was queued for (engine 0.9), if any.
+    announced: str | None = None
 
 
 class CompleteTaskInput(BaseModel):
@@ -452,6 +470,38 @@ class NoticeInput(BaseModel):
     recipient: str  # username, or the veteran id as text
     template: str  # notices/<template>.txt (first line = subject)
     context: dict[str, Any] = Field(default_factory=dict)
+
+
+def task_notice(
+    *,
+    task_id: str,
+    case_id: str,
+    title: str,
+    due_at: datetime | None,
+    kind: str,
+    username: str,
+    **extra: Any,
+) -> NoticeInput:
+    """A notice to a clerk about one task (assigned, returned, reminder, overdue, B角
+    routed): keyed by task, kind and recipient (``key`` in ``extra``: a suffix, for a
+    kind sent more than once, e.g. each escalation rung)."""
+    suffix = extra.pop("key", None)
+    key = f"{task_id}:{kind}:{username}"
+    return NoticeInput(
+        key=f"{key}:{suffix}" if suffix else key,
+        case_id=case_id,
+        task_id=task_id,
+        kind=kind,
+        recipient_type="staff",
+        recipient=username,
+        template=kind,
+        context={
+            "title": title,
+            "case_id": case_id,
+            "due_at": due_at.isoformat() if due_at else "",
+            **extra,
+        },
+    )
 
 
 class NoticeResult(BaseModel):

@@ -587,16 +587,10 @@ async def assert_nothing_lost(
     case_ids: list[str],
     reassigned: set[str],
     timeout: float = 60,
-    *,
-    own_claims_told: bool = False,
 ) -> None:
     """Every case closed in Temporal and in the projection; its tasks there are
     exactly the workflow's completed steps, one row each (none lost, none twice);
-    each expected notice is one row, sent. ``own_claims_told``: Temporal was
-    restarted mid-run, so a task's opening may be retried after a clerk's claim of it
-    was applied, and that clerk told the task is theirs (a known engine behaviour,
-    README Engine guarantees); such a notice is allowed, to the clerk who did it."""
-    holders: dict[str, str | None] = {}
+    each expected notice is one row, sent."""
     for case_id in case_ids:
         handle = client.get_workflow_handle(case_id, result_type=CaseState)
         state = await handle.result()
@@ -621,7 +615,6 @@ async def assert_nothing_lost(
         )
         assert sorted(state.completed_steps) == ["appeal_review", "verify"], state
         assert {t.status for t in rows} == {"completed"}, rows
-        holders.update((t.id, t.completed_by) for t in rows)
     # Notices travel off the case's path (a child workflow each): wait until sent.
     deadline = time.monotonic() + timeout
     while True:
@@ -634,8 +627,6 @@ async def assert_nothing_lost(
     keys = [n.key for n in got]
     assert len(keys) == len(set(keys)), keys
     assigned = [n for n in got if n.kind == "task_assigned"]
-    if own_claims_told:
-        assigned = [n for n in assigned if n.recipient != holders.get(n.task_id or "")]
     assert sorted(n.case_id or "" for n in assigned) == sorted(reassigned), keys
     assert all(n.recipient == "village2" for n in assigned), keys
 

@@ -67,10 +67,12 @@ with workflow.unsafe.imports_passed_through():
         RetryIncidentInput,
         SkipTaskInput,
         StartCaseInput,
+        TaskAnnouncement,
         TaskPolicy,
         TaskRecipientsInput,
         TaskResult,
         TaskView,
+        task_notice,
     )
     from models.process_spec import ProcessSpec, StepSpec
 
@@ -113,6 +115,14 @@ NOTICE_OUTBOX = "notice-outbox"
 # a visibility write on the server for each of a case's five patches. Cases started before
 # it decide each behaviour by its own patch, as before.
 ENGINE_0_8 = "engine-0.8"
+# Release 0.9.0: a task's opening queues the announcement to its first holder in the
+# same local write (``OpenTaskInput.announce``), instead of a ``queue_notice`` write
+# after it: one local activity and one marker less for every announced task, and the
+# announcement goes to the holder the opening chose, never to a clerk whose claim came
+# in while a retried opening ran. Recorded at a case's start with everything above
+# (ENGINE_0_8's behaviours); a loan's or survivor's phase workflow decides it at its
+# first task. Cases started before it keep announcing with their own notice write.
+ENGINE_0_9 = "engine-0.9"
 QUEUE_NOTICE = "queue_notice"
 # The local projection writes, with the result type each returns (None: nothing).
 LOCAL_WRITES: dict[str, type[Any] | None] = {
@@ -218,6 +228,7 @@ class ProcessWorkflow:
         self._calendar_from_opening = False
         self._local = False
         self._outbox: bool | None = None  # decided at the first notice
+        self._announce_on_open: bool | None = None  # decided at the first task
         self._rating_links: bool | None = None  # decided at the first rating point
 
     def _setup_phase(
@@ -246,13 +257,18 @@ class ProcessWorkflow:
 
     async def register_case(self) -> RegisterCaseResult:
         # The first command of every case: decides which engine the case runs on.
-        if workflow.patched(ENGINE_0_8):
+        if workflow.patched(ENGINE_0_9):
+            self._v2 = self._calendar_from_opening = self._local = True
+            self._rating_links = self._outbox = self._announce_on_open = True
+        elif workflow.patched(ENGINE_0_8):
             self._v2 = self._calendar_from_opening = self._local = True
             self._rating_links = self._outbox = True
+            self._announce_on_open = False
         else:
             self._v2 = workflow.patched(ENGINE_V2)
             self._calendar_from_opening = workflow.patched(ENGINE_CALENDAR_FROM_OPENING)
             self._local = workflow.patched(LOCAL_PROJECTION)
+            self._announce_on_open = False
         info = workflow.info()
         self._case = await self._activity(
             CaseActivities.register_case,
@@ -309,6 +325,16 @@ class ProcessWorkflow:
         veteran no longer owes): the task is then withdrawn (row status
         ``withdrawn``) and None returned."""
         task, opening = self._new_task(step_key, context or {}, due_at=due_at)
+        reasons = (context or {}).get("returned_reasons")
+        announced_by_opening = self._v2 and self._announces_on_open()
+        if announced_by_opening:
+            opening.announce = TaskAnnouncement(
+                template=notice,
+                reasons=reasons or [],
+                policy=self._input.policy.for_step("notice_failed"),
+                attempts=self._input.policy.notice_attempts,
+                max_interval=self._input.policy.notice_max_interval,
+            )
         calendar_seen = self._calendar_changes
         opened: OpenTaskResult = await self._activity(
             HumanTaskActivities.open_task, opening, step=step_key
@@ -328,7 +354,10 @@ class ProcessWorkflow:
             },
         )
         if self._v2:
-            await self._announce(task, notice, (context or {}).get("returned_reasons"))
+            if not announced_by_opening or opened.assignee is None:
+                # Without a holder only a returned review is announced: to the
+                # task's candidates, found by their own activity.
+                await self._announce(task, notice, reasons)
             result = await self._await_completion_v2(
                 task,
                 opened.remind_at,
@@ -430,6 +459,14 @@ class ProcessWorkflow:
         if self._outbox is None:
             self._outbox = workflow.patched(NOTICE_OUTBOX)
         return self._outbox
+
+    def _announces_on_open(self) -> bool:
+        # A phase workflow decides at its first task; engine 0.9 implies the outbox.
+        if self._announce_on_open is None:
+            self._announce_on_open = workflow.patched(ENGINE_0_9)
+            if self._announce_on_open:
+                self._outbox = True
+        return self._announce_on_open
 
     async def notify_veteran(
         self, kind: str, template: str, key: str, context: dict[str, Any]
@@ -1200,22 +1237,14 @@ class ProcessWorkflow:
     def _task_notice(
         self, task: OpenTask, kind: str, username: str, **extra: Any
     ) -> NoticeInput:
-        suffix = extra.pop("key", None)
-        key = f"{task.view.task_id}:{kind}:{username}"
-        return NoticeInput(
-            key=f"{key}:{suffix}" if suffix else key,
-            case_id=self._input.case_id,
+        return task_notice(
             task_id=task.view.task_id,
+            case_id=self._input.case_id,
+            title=task.spec.title,
+            due_at=task.view.due_at,
             kind=kind,
-            recipient_type="staff",
-            recipient=username,
-            template=kind,
-            context={
-                "title": task.spec.title,
-                "case_id": self._input.case_id,
-                "due_at": task.view.due_at.isoformat() if task.view.due_at else "",
-                **extra,
-            },
+            username=username,
+            **extra,
         )
 
     async def _assign(
