@@ -128,8 +128,9 @@ async def replay_history(
     temporal: Client, engine: Engine, workflow_id: str, pool: ReplayPool
 ) -> tuple[str, ReplayOutcome] | None:
     """Replay a case's history from Temporal while it has it, else from the archive
-    (its source and the outcome); None when neither has it. Only the fetch happens in
-    this event loop: parsing, decrypting and replaying happen in the pool."""
+    (its source and the outcome); None when neither has it. Only Temporal's fetch
+    happens in this process: the pool reads the archive's row, and parses, decrypts
+    and replays."""
     try:
         history = await call_temporal(
             temporal.get_workflow_handle(workflow_id).fetch_history(
@@ -146,10 +147,23 @@ async def replay_history(
     except RPCError as exc:
         if exc.status != RPCStatusCode.NOT_FOUND:
             raise
-    row = await run_in_threadpool(_archived, engine, workflow_id)
-    if row is None:
+    url = _shared_url(engine)
+    if url is None:  # a database only this process sees: read the row here
+        row = await run_in_threadpool(_archived, engine, workflow_id)
+        if row is None:
+            return None
+        return "archive", await pool.replay(workflow_id, row.history_json, row.sha256)
+    archived = await pool.replay_archived(workflow_id, url)
+    return None if archived is None else ("archive", archived)
+
+
+def _shared_url(engine: Engine) -> str | None:
+    """The URL another process opens ``engine``'s database by; None for an in-memory
+    SQLite database, which only this process sees."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
         return None
-    return "archive", await pool.replay(workflow_id, row.history_json, row.sha256)
+    return url.render_as_string(hide_password=False)
 
 
 def build_ids(history: dict[str, Any]) -> list[str]:

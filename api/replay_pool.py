@@ -9,8 +9,12 @@ at a lower CPU priority than the API; each pool process keeps one ``Replayer`` w
 every workflow and a copy of the API client's payload codec (its keyring, read again
 from the settings when a payload names a key it lacks, as the API's own does).
 
-The API hands over the history as stored: a serialized ``History`` protobuf (from
-Temporal; a fraction of the JSON's size, parsed in C) or the archive's JSON text.
+The API hands over a history from Temporal as stored (a serialized ``History``
+protobuf: a fraction of the JSON's size, parsed in C); an archived one it does not
+read at all: it names the workflow and the database, and the pool process reads the
+archive's row itself (one engine per database and process), so the ≈ 400 KB text
+never passes through the API process. Authorising the reader, checking the case's
+organisation and recording the replay stay with the API.
 """
 
 from __future__ import annotations
@@ -20,15 +24,20 @@ import hashlib
 import multiprocessing
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from typing import TypeVar
 
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
 from temporalio.api.history.v1 import History
 from temporalio.client import WorkflowHistory
 from temporalio.converter import PayloadCodec
 from temporalio.worker import Replayer
 
+from models.db import make_engine
 from models.payload_codec import (
     AesGcmCodec,
     Keyring,
@@ -38,10 +47,13 @@ from models.payload_codec import (
     make_data_converter,
 )
 from models.settings import Settings
+from models.tables import HistoryArchive
 
 # Pool processes run at a lower CPU priority than the API: when cores are short,
 # requests go first and replays take what is left (Unix ``nice``; 0 = unchanged).
 REPLAY_NICENESS = 10
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -53,6 +65,7 @@ class ReplayOutcome:
 
 _replayer: Replayer | None = None  # one per pool process
 _codec: PayloadCodec | None = None
+_engines: dict[str, Engine] = {}  # per pool process: database URL -> engine
 
 
 def portable(codec: PayloadCodec | None) -> PayloadCodec | Keyring | None:
@@ -122,6 +135,29 @@ def replay_stored(
     return ReplayOutcome(asyncio.run(run()), len(history.events), sha256)
 
 
+def _archive_engine(database_url: str) -> Engine:
+    engine = _engines.get(database_url)
+    if engine is None:
+        engine = _engines[database_url] = make_engine(database_url)
+    return engine
+
+
+def replay_archived(workflow_id: str, database_url: str) -> ReplayOutcome | None:
+    """In a pool process: read the archived history of ``workflow_id`` (its JSON as
+    stored and the SHA-256 archived with it) from ``database_url`` and replay it as
+    :func:`replay_stored` does; None when the archive has no such row."""
+    archive = HistoryArchive.__table__.c  # type: ignore[attr-defined]
+    query = select(archive.history_json, archive.sha256).where(
+        archive.workflow_id == workflow_id
+    )
+    with _archive_engine(database_url).connect() as conn:
+        row = conn.execute(query).first()
+    if row is None:
+        return None
+    text, sha256 = row
+    return replay_stored(workflow_id, text, sha256)
+
+
 class ReplayPool:
     """At most ``processes`` replays at once, each in its own process."""
 
@@ -158,23 +194,32 @@ class ReplayPool:
                 self._executor = None
         broken.shutdown(wait=False, cancel_futures=True)
 
-    async def replay(
-        self, workflow_id: str, stored: bytes | str, sha256: str | None = None
-    ) -> ReplayOutcome:
-        """Replay a history as stored (see :func:`replay_stored`). A pool whose process
-        died (killed, out of memory) is replaced and the replay run once more."""
+    async def _run(self, fn: Callable[..., _T], *args: object) -> _T:
+        """``fn(*args)`` in a pool process. A pool whose process died (killed, out of
+        memory) is replaced and the call made once more."""
         loop = asyncio.get_running_loop()
         for attempt in (1, 2):
             pool = self._pool()
             try:
-                return await loop.run_in_executor(
-                    pool, replay_stored, workflow_id, stored, sha256
-                )
+                return await loop.run_in_executor(pool, fn, *args)
             except BrokenProcessPool:
                 self._drop(pool)
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
+
+    async def replay(
+        self, workflow_id: str, stored: bytes | str, sha256: str | None = None
+    ) -> ReplayOutcome:
+        """Replay a history as stored (see :func:`replay_stored`)."""
+        return await self._run(replay_stored, workflow_id, stored, sha256)
+
+    async def replay_archived(
+        self, workflow_id: str, database_url: str
+    ) -> ReplayOutcome | None:
+        """Replay the archived history of ``workflow_id``, read by the pool process
+        from ``database_url`` (see :func:`replay_archived`); None if not archived."""
+        return await self._run(replay_archived, workflow_id, database_url)
 
     def shutdown(self) -> None:
         """Stop the processes (waits for replays under way)."""

@@ -122,7 +122,8 @@ async def replay_case(
     if not REPLAY_ROLES.intersection(user.roles):
         raise HTTPException(403, detail="仅审计人员可执行回放 (auditors only)")
     case = await _visible(engine, user, case_id)
-    # Off the event loop: the pool parses, hashes, decrypts and replays.
+    # Off the API's process: the pool reads an archived history itself, parses,
+    # decrypts and replays; this process checks, fetches from Temporal and audits.
     replayed = await replay_history(temporal, engine, case.workflow_id, pool)
     if replayed is None:
         raise HTTPException(404, detail="案件历史已不存在 (history not found)")

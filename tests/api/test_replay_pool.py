@@ -88,7 +88,51 @@ async def test_event_loop_keeps_turning_while_two_replays_run(pool):
     assert max(gaps) < max(0.1, elapsed / 4), (max(gaps), elapsed)
 
 
+async def test_pool_reads_the_archived_history_itself(pool, tmp_path):
+    from sqlmodel import Session, SQLModel
+
+    import models.tables  # noqa: F401
+    from models.db import make_engine
+    from models.tables import HistoryArchive
+
+    workflow_id, text = recorded(RECORDED)
+    url = f"sqlite:///{tmp_path}/archive.db"
+    engine = make_engine(url)
+    SQLModel.metadata.create_all(engine)
+    with Session(engine) as s:
+        s.add(
+            HistoryArchive(
+                workflow_id=workflow_id,
+                run_id="r",
+                case_id="c",
+                event_count=1,
+                sha256="as-archived",
+                history_json=text,
+            )
+        )
+        s.commit()
+    engine.dispose()
+    events = len(json.loads(text)["events"])
+    # The SHA-256 is the one archived with the row, not computed again.
+    assert await pool.replay_archived(workflow_id, url) == ReplayOutcome(
+        None, events, "as-archived"
+    )
+    assert await pool.replay_archived("not-archived", url) is None
+
+
 def test_the_replay_bench_decrypts_the_recorded_histories():
     from bench.replay_bench import recorded_keyring
 
     assert recorded_keyring() == TEST_PAYLOAD_KEYS
+
+
+def test_the_pool_is_told_the_database_only_when_it_can_open_it():
+    from sqlalchemy import create_engine
+
+    from api.history_source import _shared_url
+
+    assert _shared_url(create_engine("sqlite://")) is None
+    assert _shared_url(create_engine("sqlite:///:memory:")) is None
+    assert _shared_url(create_engine("sqlite:////tmp/a.db")) == "sqlite:////tmp/a.db"
+    url = "postgresql+psycopg://u:secret@db:5432/app"
+    assert _shared_url(create_engine(url)) == url
