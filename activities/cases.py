@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any, Protocol
+
 import structlog
-from sqlalchemy.engine import Engine
+from sqlalchemy import bindparam, insert
+from sqlalchemy import select as sa_select
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql.elements import Label
 from sqlmodel import Session, col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -16,9 +21,56 @@ from models.contracts import (
     RegisterCaseResult,
 )
 from models.db import session_scope
-from models.tables import AuditEvent, Case, OrgUnit, Veteran
+from models.tables import AuditEvent, Case, OrgUnit, Veteran, utcnow
 
 log = structlog.get_logger(__name__)
+
+
+class Unit(Protocol):
+    """What a chain is read from: an ``OrgUnit``, or a row of its columns."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def level(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def parent_id(self) -> int | None: ...
+
+
+# The registration's statements, built once with bound parameters (SQLAlchemy's
+# statement cache then compiles each once per engine): a case's start reads and
+# writes plain rows on one connection, without the ORM's sessions and unit of work.
+_UNIT_COLUMNS: tuple[Label[Any], ...] = (
+    col(OrgUnit.id).label("id"),
+    col(OrgUnit.level).label("level"),
+    col(OrgUnit.path).label("path"),
+    col(OrgUnit.parent_id).label("parent_id"),
+)
+# The veteran with their unit's columns (None when the unit is missing); no row: no
+# such veteran.
+_VETERAN_HOME = (
+    sa_select(
+        col(Veteran.name),
+        col(Veteran.party_member),
+        col(Veteran.category),
+        *_UNIT_COLUMNS,
+    )
+    .select_from(Veteran)
+    .outerjoin(OrgUnit, col(OrgUnit.id) == col(Veteran.org_unit_id))
+    .where(col(Veteran.id) == bindparam("veteran_id"))
+)
+_UNIT = sa_select(*_UNIT_COLUMNS).where(col(OrgUnit.id) == bindparam("unit_id"))
+_UNITS_IN = sa_select(*_UNIT_COLUMNS).where(
+    col(OrgUnit.id).in_(bindparam("ids", expanding=True))
+)
+_CASE_EXISTS = sa_select(col(Case.id)).where(col(Case.id) == bindparam("case_id"))
+_AUDIT_EXISTS = sa_select(col(AuditEvent.id)).where(
+    col(AuditEvent.dedupe_key) == bindparam("dedupe_key")
+)
+_INSERT_CASE = insert(Case.__table__)  # type: ignore[attr-defined]
+_INSERT_AUDIT = insert(AuditEvent.__table__)  # type: ignore[attr-defined]
 
 
 class CaseActivities:
@@ -31,55 +83,50 @@ class CaseActivities:
         them (for a case about an org unit: that unit and the units above it)."""
         if not inp.veteran_id:
             return self._register_unit_case(inp)
-        with session_scope(self.engine) as session:
-            row = session.exec(
-                select(Veteran, OrgUnit)
-                .join(OrgUnit, col(OrgUnit.id) == Veteran.org_unit_id)
-                .where(Veteran.id == inp.veteran_id)
-            ).first()
-            if row is None and session.get(Veteran, inp.veteran_id) is None:
+        with self.engine.begin() as conn:
+            row = conn.execute(_VETERAN_HOME, {"veteran_id": inp.veteran_id}).first()
+            if row is None:
                 raise ApplicationError(
                     f"veteran {inp.veteran_id} does not exist",
                     type="UnknownVeteran",
                     non_retryable=True,
                 )
-            if row is None:
+            if row.id is None:
                 raise ApplicationError(
                     "the veteran's org unit is missing",
                     type="UnknownOrgUnit",
                     non_retryable=True,
                 )
-            veteran, home = row
-            chain = chain_of(session, home)
-            apply_register(session, inp, home)
+            chain = chain_of(conn, row)
+            write_register(conn, inp, row.id, row.path)
             result = RegisterCaseResult(
-                veteran_name=veteran.name,
-                party_member=veteran.party_member,
-                category=veteran.category,
-                org_unit_id=home.id or 0,
-                org_path=home.path,
+                veteran_name=row.name,
+                party_member=row.party_member,
+                category=row.category,
+                org_unit_id=row.id,
+                org_path=row.path,
                 chain=chain,
             )
         log.info("case_registered", case_id=inp.case_id, process=inp.process)
         return result
 
     def _register_unit_case(self, inp: RegisterCaseInput) -> RegisterCaseResult:
-        with session_scope(self.engine) as session:
-            unit = session.get(OrgUnit, inp.org_unit_id or 0)
+        with self.engine.begin() as conn:
+            unit = conn.execute(_UNIT, {"unit_id": inp.org_unit_id or 0}).first()
             if unit is None:
                 raise ApplicationError(
                     f"org unit {inp.org_unit_id} does not exist",
                     type="UnknownOrgUnit",
                     non_retryable=True,
                 )
-            apply_register(session, inp, unit)
+            write_register(conn, inp, unit.id, unit.path)
             result = RegisterCaseResult(
                 veteran_name="",
                 party_member=False,
                 category="",
                 org_unit_id=unit.id or 0,
                 org_path=unit.path,
-                chain=chain_of(session, unit),
+                chain=chain_of(conn, unit),
             )
         log.info("case_registered", case_id=inp.case_id, process=inp.process)
         return result
@@ -120,71 +167,90 @@ class CaseActivities:
         log.info("case_status", case_id=inp.case_id, status=inp.status)
 
 
-def chain_of(session: Session, home: OrgUnit) -> OrgChain:
+def chain_of(conn: Connection | Session, home: Unit) -> OrgChain:
     """The units serving a veteran of ``home``, by level, up to the top: the units of
     its materialised path ("/1/4/9/", models.orgs), read in one query; a path that
     does not end in the unit's own id is walked up by parent instead."""
     ids = [int(part) for part in home.path.strip("/").split("/") if part.isdigit()]
     if not ids or ids[-1] != home.id:
-        return _walked_chain(session, home)
-    rows = session.exec(
-        select(OrgUnit.id, OrgUnit.level, OrgUnit.path).where(col(OrgUnit.id).in_(ids))
-    ).all()
-    found = {unit_id: (level, path) for unit_id, level, path in rows}
+        return _walked_chain(conn, home)
+    found = {u.id: u for u in conn.execute(_UNITS_IN, {"ids": ids})}
     chain = OrgChain()
     for unit_id in reversed(ids):  # the unit first, as the walk up
         if unit_id in found:
-            level, path = found[unit_id]
-            chain.units[str(level)] = unit_id or 0
-            chain.paths[str(level)] = path
+            unit = found[unit_id]
+            chain.units[str(unit.level)] = unit_id
+            chain.paths[str(unit.level)] = unit.path
     return chain
 
 
-def _walked_chain(session: Session, home: OrgUnit) -> OrgChain:
+def _walked_chain(conn: Connection | Session, home: Unit) -> OrgChain:
     chain = OrgChain()
-    unit: OrgUnit | None = home
+    unit: Unit | None = home
     while unit is not None:
         chain.units[str(unit.level)] = unit.id or 0
         chain.paths[str(unit.level)] = unit.path
-        unit = session.get(OrgUnit, unit.parent_id) if unit.parent_id else None
+        unit = (
+            conn.execute(_UNIT, {"unit_id": unit.parent_id}).first()
+            if unit.parent_id
+            else None
+        )
     return chain
 
 
 def apply_register(session: Session, inp: RegisterCaseInput, home: OrgUnit) -> None:
-    """Insert the case row (once) as the workflow registered it."""
-    if session.get(Case, inp.case_id) is not None:
+    """Insert the case row (once) as the workflow registered it (the projection's
+    rebuild: in ``session``'s transaction)."""
+    write_register(session.connection(), inp, home.id or 0, home.path)
+
+
+def write_register(
+    conn: Connection, inp: RegisterCaseInput, unit_id: int, unit_path: str
+) -> None:
+    """Insert the case row at ``unit_id`` and its ``case_started`` audit record, once:
+    nothing when the row is there (a retry), no second record when one has the key
+    (the record's columns as ``models.audit.add_audit_event`` writes them)."""
+    if conn.execute(_CASE_EXISTS, {"case_id": inp.case_id}).first() is not None:
         return
-    session.add(
-        Case(
-            id=inp.case_id,
-            workflow_id=inp.workflow_id,
-            run_id=inp.run_id,
-            process=inp.process,
-            title=inp.title,
-            veteran_id=inp.veteran_id or None,
-            campaign_id=inp.campaign_id,
-            org_unit_id=home.id or 0,
-            org_path=home.path,
-            status="running",
-            started_by=inp.started_by,
-            started_at=inp.started_at,
-            data=inp.data,
-            spec_version=inp.spec_version,
-        )
-    )
-    add_audit_event(
-        session,
-        actor=inp.started_by,
-        action="case_started",
-        entity_type="case",
-        entity_id=inp.case_id,
-        case_id=inp.case_id,
-        after={
-            "process": inp.process,
-            "veteran_id": inp.veteran_id,
-            "spec_version": inp.spec_version,
+    case: dict[str, Any] = {
+        "id": inp.case_id,
+        "workflow_id": inp.workflow_id,
+        "run_id": inp.run_id,
+        "process": inp.process,
+        "title": inp.title,
+        "veteran_id": inp.veteran_id or None,
+        "campaign_id": inp.campaign_id,
+        "org_unit_id": unit_id,
+        "org_path": unit_path,
+        "status": "running",
+        "started_by": inp.started_by,
+        "started_at": inp.started_at,
+        "closed_at": None,
+        "data": inp.data,
+        "spec_version": inp.spec_version,
+    }
+    conn.execute(_INSERT_CASE, case)
+    dedupe_key = f"case_started:{inp.case_id}"
+    if conn.execute(_AUDIT_EXISTS, {"dedupe_key": dedupe_key}).first() is not None:
+        return
+    conn.execute(
+        _INSERT_AUDIT,
+        {
+            "at": utcnow(),
+            "actor": inp.started_by,
+            "action": "case_started",
+            "entity_type": "case",
+            "entity_id": inp.case_id,
+            "case_id": inp.case_id,
+            "before": None,
+            "after": {
+                "process": inp.process,
+                "veteran_id": inp.veteran_id,
+                "spec_version": inp.spec_version,
+            },
+            "request_id": None,
+            "dedupe_key": dedupe_key,
         },
-        dedupe_key=f"case_started:{inp.case_id}",
     )
 
 
