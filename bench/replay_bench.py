@@ -6,18 +6,26 @@ payloads encrypted) is replayed through ``POST /api/cases/{id}/replay`` (FastAPI
 whole stack in this process, a real dev server answering NOT_FOUND so the archive is
 read). Modes (``--modes``):
 
-- ``process`` — today's API: the replay pool's processes (api/replay_pool.py) parse,
-  decrypt and replay, at nice 10 (``process-nice0``: at the API's priority);
-- ``inline``  — as before: all of that, with a Replayer per call, in the API's loop;
+- ``process`` — today's API: the replay pool's processes (api/replay_pool.py) read
+  the archived row, parse, decrypt and replay, at nice 10 (``process-nice0``: at the
+  API's priority);
+- ``process-api-read`` — as 0.8.0 shipped: the API reads the archived row (in its
+  thread pool) and hands the text to the same pool;
+- ``inline``  — as before: the row read by the API, then all of that, with a Replayer
+  per call, in the API's loop;
 - ``thread``  — the pool's work in a thread of the API process (does it release the
-  GIL?).
+  GIL?);
+- ``pool-only`` — no request: the history handed from memory straight to a pool like
+  ``process``'s, so the API process does nothing for a replay but hand it over and
+  take its outcome. Others' p95 beside that is what replays running on this machine
+  cost them whatever the API does (the latency floor).
 
 For each it prints replays/s through the API (sequential) beside one shared Replayer
 called directly (the floor), and ``GET /api/tasks/{id}`` p50/p95 alone and while two
 replays run without pause, with the ratio against the goal (≤ 1.5×, issue 12).
 
     .venv/bin/python bench/replay_bench.py [--replays 8] [--gets 150] [--rounds 3]
-        [--modes process,inline,thread]
+        [--modes process,inline,thread,pool-only]
 """
 
 from __future__ import annotations
@@ -44,7 +52,14 @@ if __name__ == "__main__":  # run as a script: the checkout on the path
 from bench.campaign_bench import percentile, repo_root
 
 GOAL_RATIO = 1.5
-MODES = ("process", "process-nice0", "inline", "thread")
+MODES = (
+    "process",
+    "process-nice0",
+    "process-api-read",
+    "inline",
+    "thread",
+    "pool-only",
+)
 RECORDED = "0.3.0/ReturnHomeWorkflow/full_case_with_returns__*.json"
 BENCH_CASE = "bench-replay-1"
 
@@ -196,6 +211,23 @@ class InlineReplays:
         failure = str(result.replay_failure) if result.replay_failure else None
         return ReplayOutcome(failure, len(history.events), digest)
 
+    async def replay_archived(self, workflow_id: str, database_url: str) -> Any:
+        """As the API did before the pool read the archive: the row read here."""
+        from sqlmodel import Session
+
+        from models.db import make_engine
+        from models.tables import HistoryArchive
+
+        engine = make_engine(database_url)
+        try:
+            with Session(engine) as s:
+                row = s.get(HistoryArchive, workflow_id)
+        finally:
+            engine.dispose()
+        if row is None:
+            return None
+        return await self.replay(workflow_id, row.history_json, row.sha256)
+
     def shutdown(self) -> None:
         pass
 
@@ -216,6 +248,45 @@ class ThreadReplays(InlineReplays):
         from api.replay_pool import replay_stored
 
         return await asyncio.to_thread(replay_stored, workflow_id, stored, sha256)
+
+    async def replay_archived(self, workflow_id: str, database_url: str) -> Any:
+        from api.replay_pool import replay_archived
+
+        return await asyncio.to_thread(replay_archived, workflow_id, database_url)
+
+
+def api_reads_pool(n: int, codec: Any, settings: Any) -> Any:
+    """A replay pool to which the API hands the archived row's text, read in its own
+    thread pool (release 0.8.0), instead of letting the pool process read it."""
+    from sqlmodel import Session
+    from starlette.concurrency import run_in_threadpool
+
+    from api.replay_pool import ReplayPool
+    from models.db import make_engine
+    from models.tables import HistoryArchive
+
+    class ApiReads(ReplayPool):
+        engine: Any = None
+
+        async def replay_archived(self, workflow_id: str, database_url: str) -> Any:
+            if self.engine is None:
+                self.engine = make_engine(database_url)
+
+            def read() -> HistoryArchive | None:
+                with Session(self.engine) as s:
+                    return s.get(HistoryArchive, workflow_id)
+
+            row = await run_in_threadpool(read)
+            if row is None:
+                return None
+            return await self.replay(workflow_id, row.history_json, row.sha256)
+
+        def shutdown(self) -> None:
+            super().shutdown()
+            if self.engine is not None:
+                self.engine.dispose()
+
+    return ApiReads(n, codec, settings)
 
 
 async def direct_rate(workflow_id: str, decoded: str, n: int) -> float:
@@ -247,8 +318,10 @@ async def run_mode(
 
     codec = app.state.temporal.data_converter.payload_codec
     n, settings = args.processes, app.state.settings
-    if mode == "process":
+    if mode in ("process", "pool-only"):
         app.state.replay_pool = ReplayPool(n, codec, settings)
+    elif mode == "process-api-read":
+        app.state.replay_pool = api_reads_pool(n, codec, settings)
     elif mode == "process-nice0":
         app.state.replay_pool = ReplayPool(n, codec, settings, niceness=0)
     elif mode == "inline":
@@ -258,7 +331,15 @@ async def run_mode(
     result = ModeResult(mode)
     url = f"/api/cases/{BENCH_CASE}/replay"
 
+    workflow_id, stored = recorded_history()
+    digest = hashlib.sha256(stored.encode()).hexdigest()
+
     async def replay_once() -> None:
+        if mode == "pool-only":
+            outcome = await app.state.replay_pool.replay(workflow_id, stored, digest)
+            if outcome.failure:
+                raise RuntimeError(f"replay failed: {outcome.failure[:300]}")
+            return
         r = await http.post(url, headers=headers)
         if r.status_code != 200 or not r.json()["ok"]:
             raise RuntimeError(f"replay failed: {r.status_code} {r.text[:300]}")
