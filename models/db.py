@@ -10,17 +10,24 @@ process with SIGBUS, which no Python code can catch: ``configure_logging`` enabl
 
 from __future__ import annotations
 
+import select
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event, exc, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session, create_engine
 
 # How long the health check waits for SQLite's write lock before calling it a fault.
 HEALTH_LOCK_TIMEOUT_SECONDS = 5.0
+# A pooled PostgreSQL connection idle at least this long is pinged before it is lent.
+PING_AFTER_IDLE_SECONDS = 5.0
+_RETURNED = "vetflow_returned_at"  # the pool entry's info: when it was last returned
 
 
 class DatabaseReadOnly(Exception):
@@ -50,13 +57,60 @@ def make_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
-    return create_engine(
+    engine = create_engine(
         url,
-        pool_pre_ping=True,
         pool_size=10,
         max_overflow=20,
         hide_parameters=True,
     )
+    _ping_when_stale(engine)
+    return engine
+
+
+def _has_input(dbapi_conn: Any) -> bool:
+    """True when an idle connection's socket has something to read (or hung up): the
+    server closed it (a restart, an ended backend: its FATAL message or EOF) or sent
+    an unsolicited message. Answered without a round trip."""
+    if not hasattr(select, "poll"):
+        return True  # no poll(): always ping
+    poller = select.poll()
+    poller.register(
+        dbapi_conn.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP
+    )
+    return bool(poller.poll(0))
+
+
+def _ping_when_stale(engine: Engine) -> None:
+    """Instead of ``pool_pre_ping`` (a round trip on every checkout): a pooled
+    connection is pinged before it is lent only when its socket has input (the server
+    closed it) or it sat idle ``PING_AFTER_IDLE_SECONDS``; a failed ping discards it
+    and every connection pooled before it, and the pool connects anew (as
+    ``pool_pre_ping`` does). A connection lost without either sign fails its first
+    statement: the API answers that with 503 (api/db_errors.py), and SQLAlchemy then
+    discards the pool's older connections."""
+    dbapi_error = engine.dialect.loaded_dbapi.Error
+
+    @event.listens_for(engine, "connect")
+    def _connected(_dbapi_conn: Any, entry: ConnectionPoolEntry) -> None:
+        entry.info[_RETURNED] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_conn: Any, entry: ConnectionPoolEntry) -> None:
+        entry.info[_RETURNED] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn: Any, entry: ConnectionPoolEntry, _proxy: Any) -> None:
+        returned = entry.info.get(_RETURNED)
+        if (
+            returned is not None
+            and time.monotonic() - returned < PING_AFTER_IDLE_SECONDS
+            and not _has_input(dbapi_conn)
+        ):
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except dbapi_error as err:
+            raise exc.InvalidatePoolError(f"ping failed: {err}") from err
 
 
 def check_database(engine: Engine) -> None:
