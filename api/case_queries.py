@@ -6,6 +6,7 @@ Sync SQLModel code; route handlers call it through ``run_in_threadpool``.
 from __future__ import annotations
 
 import functools
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from sqlalchemy import Integer, String, and_, bindparam, cast, func, literal, or_
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select as sa_select
-from sqlalchemy.engine import Engine, Row
+from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlmodel import Session, col, select
@@ -204,7 +205,7 @@ def _task_list_statements(
 
 
 def list_tasks(
-    engine: Engine,
+    bind: Engine | Connection,
     org_path: str,
     *,
     username: str,
@@ -219,7 +220,8 @@ def list_tasks(
     count stops past that many rows (it answers ``count_limit + 1`` when more match):
     a county's 100,000 open tasks are not counted for every page. The tasks are plain
     rows of every column (the statement an ORM read of ``HumanTask`` sends, without
-    making 50 ORM objects of it)."""
+    making 50 ORM objects of it). ``bind``: an engine (a connection of its own) or the
+    connection of the caller's other reads."""
     count, page = _task_list_statements(
         bool(status), mine, bool(case_id), count_limit is not None
     )
@@ -234,7 +236,7 @@ def list_tasks(
         params["assignee"] = username
     if case_id:
         params["case_id"] = case_id
-    with engine.connect() as conn:
+    with bind.connect() if isinstance(bind, Engine) else nullcontext(bind) as conn:
         total = conn.execute(
             count,
             params if count_limit is None else {**params, "limit": count_limit + 1},

@@ -21,7 +21,7 @@ from api.deps import AuthUser, EngineDep, ReadEngineDep, SettingsDep
 from api.inbox_queries import InboxFilters, read_inbox_page
 from api.params import IdPath
 from api.web.render import render, translator
-from api.web.session import PageUser
+from api.web.session import PageSession, PageSessionDep, PageUser
 from models.processes import PROCESSES
 from models.settings import Settings
 from models.tables import OrgUnit, SavedFilter
@@ -94,18 +94,16 @@ def _choice_options(options: tuple[tuple[str, str], ...], chosen: str) -> Markup
 
 
 def _context(
-    request: Request, reads: Engine, settings: Settings, user: AuthUser
+    request: Request, s: Session, settings: Settings, user: AuthUser
 ) -> dict[str, object]:
+    """The page's reads, in ``s`` (one connection for the page's reads)."""
     params = dict(request.query_params)
     filters = InboxFilters.from_query(params)
     keep = {k: v for k, v in params.items() if v and k != "page"}
     _ = translator(request).gettext  # the template's ``_``
-    with Session(reads) as s:  # one connection for the page's reads
-        page = read_inbox_page(
-            s, user, filters, datetime.now(UTC), settings.at_risk_hours
-        )
-        org_units = _org_units(s, user)
-        saved = _saved_filters(s, user)
+    page = read_inbox_page(s, user, filters, datetime.now(UTC), settings.at_risk_hours)
+    org_units = _org_units(s, user)
+    saved = _saved_filters(s, user)
     return {
         "page": page,
         "qs": urlencode(params),
@@ -127,12 +125,24 @@ def _context(
     }
 
 
+def _read(
+    request: Request, session: PageSession, reads: Engine, settings: Settings
+) -> dict[str, object]:
+    """The session's check and the page's reads on one connection."""
+    with Session(reads) as s:
+        user = session.user(s.connection())
+        return _context(request, s, settings, user)
+
+
 @router.get("/inbox", response_class=HTMLResponse)
 async def inbox(
-    request: Request, user: PageUser, reads: ReadEngineDep, settings: SettingsDep
+    request: Request,
+    session: PageSessionDep,
+    reads: ReadEngineDep,
+    settings: SettingsDep,
 ) -> HTMLResponse:
     def page() -> HTMLResponse:  # the reads and the template in one threadpool call
-        ctx = _context(request, reads, settings, user)
+        ctx = _read(request, session, reads, settings)
         flash = request.query_params.get("flash")
         return render(request, "inbox/inbox.html", {**ctx, "flash": flash})
 
@@ -141,14 +151,16 @@ async def inbox(
 
 @router.get("/inbox/list", response_class=HTMLResponse)
 async def inbox_list(
-    request: Request, user: PageUser, reads: ReadEngineDep, settings: SettingsDep
+    request: Request,
+    session: PageSessionDep,
+    reads: ReadEngineDep,
+    settings: SettingsDep,
 ) -> HTMLResponse:
     """The list alone: htmx polls it so the inbox refreshes itself."""
 
     def page() -> HTMLResponse:
-        return render(
-            request, "inbox/_list.html", _context(request, reads, settings, user)
-        )
+        ctx = _read(request, session, reads, settings)
+        return render(request, "inbox/_list.html", ctx)
 
     return await run_in_threadpool(page)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import structlog
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
@@ -15,6 +16,7 @@ from api import task_actions
 from api.case_queries import list_tasks
 from api.deps import (
     AuthUser,
+    BearerSessionDep,
     CurrentUser,
     EngineDep,
     ReadEngineDep,
@@ -48,7 +50,7 @@ async def list_tasks_route(
     engine: EngineDep,
     reads: ReadEngineDep,
     settings: SettingsDep,
-    user: CurrentUser,
+    session: BearerSessionDep,
     status: Annotated[
         str | None, Query(description="open | completed | skipped")
     ] = None,
@@ -69,24 +71,30 @@ async def list_tasks_route(
     """Tasks in my organisation's subtree, soonest due first (then those without a
     due date)."""
 
-    def read() -> TasksPublic:  # the query and the reads in one threadpool call
-        rows, count = list_tasks(
-            reads,
-            user.org_path,
-            username=user.username,
-            status=status,
-            mine=mine,
-            case_id=case_id,
-            limit=limit,
-            offset=offset,
-            count_limit=count_limit,
-        )
+    def read() -> tuple[AuthUser, TasksPublic]:
+        # The session check, the query and the reads in one threadpool call; the
+        # session's row and the tasks read on one connection.
+        with reads.connect() as conn:
+            user = session.user(conn)
+            rows, count = list_tasks(
+                conn,
+                user.org_path,
+                username=user.username,
+                status=status,
+                mine=mine,
+                case_id=case_id,
+                limit=limit,
+                offset=offset,
+                count_limit=count_limit,
+            )
         data = read_tasks(engine, settings, user, rows)
         if count_limit is not None and count > count_limit:
-            return TasksPublic(data=data, count=count_limit, count_capped=True)
-        return TasksPublic(data=data, count=count)
+            return user, TasksPublic(data=data, count=count_limit, count_capped=True)
+        return user, TasksPublic(data=data, count=count)
 
-    return await run_in_threadpool(read)
+    user, page = await run_in_threadpool(read)
+    structlog.contextvars.bind_contextvars(user=user.username)
+    return page
 
 
 @router.get("/{task_id}", response_model=TaskPublic, summary="One task")

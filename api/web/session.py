@@ -15,15 +15,22 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import jwt
 from fastapi import Depends, Request
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from api.deps import AuthUser, ReadEngineDep, SettingsDep, load_session_user
+from api.deps import (
+    AuthUser,
+    ReadEngineDep,
+    SettingsDep,
+    load_session_user,
+    session_user,
+)
 from api.security import (
     ALGORITHM,
     log_out,
@@ -113,6 +120,24 @@ def csrf_token(settings: Settings, claims: dict[str, Any]) -> str:
     ).hexdigest()
 
 
+def _next_url(request: Request) -> str:
+    return str(request.url.path) + (
+        f"?{request.url.query}" if request.url.query else ""
+    )
+
+
+async def _check_csrf(request: Request) -> None:
+    """Every POST must carry the session's CSRF token (``request.state.csrf``)."""
+    if request.method == "POST":
+        sent = request.headers.get("x-csrf-token")
+        if sent is None:
+            form = await request.form()
+            value = form.get("csrf_token")
+            sent = value if isinstance(value, str) else None
+        if not sent or not hmac.compare_digest(sent, request.state.csrf):
+            raise CsrfFailed()
+
+
 async def page_user(
     request: Request, settings: SettingsDep, engine: ReadEngineDep
 ) -> AuthUser:
@@ -128,24 +153,50 @@ async def page_user(
         else None
     )
     if claims is None or user is None:
-        raise LoginRequired(
-            str(request.url.path)
-            + (f"?{request.url.query}" if request.url.query else "")
-        )
+        raise LoginRequired(_next_url(request))
     request.state.csrf = csrf_token(settings, claims)
-    if request.method == "POST":
-        sent = request.headers.get("x-csrf-token")
-        if sent is None:
-            form = await request.form()
-            value = form.get("csrf_token")
-            sent = value if isinstance(value, str) else None
-        if not sent or not hmac.compare_digest(sent, request.state.csrf):
-            raise CsrfFailed()
+    await _check_csrf(request)
     request.state.user = user
     return user
 
 
+@dataclass(frozen=True)
+class PageSession:
+    """A page request's well-signed, unexpired session cookie: the session it names,
+    not yet checked against the session row. For a page whose reads run in one
+    threadpool call on one connection: ``user`` checks the session there (redirecting
+    to /login as ``PageUser`` does) before the reads, instead of a threadpool call and
+    a connection of its own."""
+
+    request: Request
+    session_id: str
+    username: str
+
+    def user(self, conn: Connection) -> AuthUser:
+        """The session's user, read on ``conn`` (and kept in ``request.state`` for the
+        page); a redirect to /login unless the session is open."""
+        user = session_user(conn, self.session_id, self.username, "page")
+        if user is None:
+            raise LoginRequired(_next_url(self.request))
+        self.request.state.user = user
+        return user
+
+
+async def page_session(request: Request, settings: SettingsDep) -> PageSession:
+    """The cookie's session (a redirect to /login without a valid one); every POST
+    must carry the session's CSRF token."""
+    claims = session_claims(request, settings)
+    if claims is None:
+        raise LoginRequired(_next_url(request))
+    request.state.csrf = csrf_token(settings, claims)
+    await _check_csrf(request)
+    return PageSession(request, claims["sid"], str(claims["sub"]))
+
+
 PageUser = Annotated[AuthUser, Depends(page_user)]
+# Authenticated as PageUser is, the session row checked by the page
+# (``PageSession.user``) on the connection of its reads.
+PageSessionDep = Annotated[PageSession, Depends(page_session)]
 
 
 def _login_csrf_for(settings: Settings, nonce: str) -> str:

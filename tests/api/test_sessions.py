@@ -137,3 +137,26 @@ async def test_login_form_needs_its_csrf_token(http, seeded_engine):
     retry = re.search(r'name="csrf_token" value="([^"]+)"', no_cookie.text).group(1)
     ok = await http.post("/login", data={**creds, "csrf_token": retry})
     assert ok.status_code == 303 and COOKIE in http.cookies
+
+
+async def test_the_task_list_and_inbox_check_the_session_row(http, seeded_engine):
+    """The task list and the inbox check the session on the connection of their reads
+    (api/deps.py BearerSession, api/web/session.py PageSession): a revoked token or
+    cookie is refused there as everywhere, and a token of the other kind before."""
+    token = await api_token(http, "village")
+    ok = await http.get("/api/tasks?status=open", headers=bearer(token))
+    assert ok.status_code == 200 and ok.json()["count"] >= 0
+    await http.post("/api/auth/logout", headers=bearer(token))
+    gone = await http.get("/api/tasks?status=open", headers=bearer(token))
+    assert gone.status_code == 401 and gone.headers["www-authenticate"] == "Bearer"
+    assert "data" not in gone.json()
+    csrf = await page_login(http, "village")
+    assert (await http.get("/inbox/list")).status_code == 200
+    page_token = http.cookies[COOKIE]
+    assert (await http.get("/api/tasks", headers=bearer(page_token))).status_code == 401
+    await http.post("/logout", data={"csrf_token": csrf})
+    http.cookies.set(COOKIE, page_token)
+    for path in ("/inbox", "/inbox/list?tab=mine"):
+        r = await http.get(path)
+        assert r.status_code == 303, path
+        assert r.headers["location"].startswith("/login?next=/inbox"), path
