@@ -9,9 +9,12 @@ token of one kind is refused where the other is expected.
 
 from __future__ import annotations
 
+import functools
 import secrets
+import time
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from types import MappingProxyType
+from typing import Any, Literal
 
 import jwt
 from sqlalchemy import update
@@ -49,19 +52,42 @@ def create_access_token(
     return jwt.encode(claims, signing_key(settings), algorithm=ALGORITHM)
 
 
+# The claims a token must carry (every token this module issues does).
+REQUIRED_CLAIMS = ["exp", "sub", "sid", "kind"]
+
+
+@functools.lru_cache(maxsize=1024)
+def _decoded(key: str, token: str) -> tuple[int, MappingProxyType[str, Any]]:
+    """(expiry, claims) of a token that passes every check of ``jwt.decode`` now;
+    raises ``jwt.PyJWTError`` for any other, which is therefore never kept."""
+    claims = jwt.decode(
+        token, key, algorithms=[ALGORITHM], options={"require": REQUIRED_CLAIMS}
+    )
+    return int(claims["exp"]), MappingProxyType(claims)
+
+
+def verified_claims(settings: Settings, token: str) -> dict[str, Any] | None:
+    """The claims of a well-signed, unexpired token (with every claim of
+    ``REQUIRED_CLAIMS``); None otherwise. A token that passed ``jwt.decode`` is kept
+    (the last 1,024, by key and token): the same token is then only checked for expiry
+    again (the one check whose answer changes with time), not signed and parsed
+    again on every request. The caller still checks the session row."""
+    try:
+        exp, claims = _decoded(signing_key(settings), token)
+    except jwt.PyJWTError:
+        return None
+    if exp <= time.time():  # jwt.decode's test, without leeway
+        return None
+    return dict(claims)
+
+
 def token_session(
     settings: Settings, token: str, kind: SessionKind
 ) -> tuple[str, str] | None:
     """(session id, username) of a well-signed, unexpired token of ``kind``; None
     otherwise. The caller still checks the session row."""
-    try:
-        claims = jwt.decode(
-            token,
-            signing_key(settings),
-            algorithms=[ALGORITHM],
-            options={"require": ["exp", "sub", "sid", "kind"]},
-        )
-    except jwt.PyJWTError:
+    claims = verified_claims(settings, token)
+    if claims is None:
         return None
     sub, sid = claims.get("sub"), claims.get("sid")
     if claims.get("kind") != kind or not isinstance(sub, str):

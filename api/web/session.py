@@ -18,7 +18,6 @@ import secrets
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-import jwt
 from fastapi import Depends, Request
 from sqlalchemy.engine import Connection, Engine
 from starlette.concurrency import run_in_threadpool
@@ -32,10 +31,10 @@ from api.deps import (
     session_user,
 )
 from api.security import (
-    ALGORITHM,
     log_out,
     signing_key,
     start_auth_session,
+    verified_claims,
 )
 from models.settings import Settings
 
@@ -100,14 +99,8 @@ def session_claims(request: Request, settings: Settings) -> dict[str, Any] | Non
     token = request.cookies.get(COOKIE)
     if not token:
         return None
-    try:
-        claims: dict[str, Any] = jwt.decode(
-            token,
-            signing_key(settings),
-            algorithms=[ALGORITHM],
-            options={"require": ["exp", "sub", "sid", "kind"]},
-        )
-    except jwt.PyJWTError:
+    claims = verified_claims(settings, token)
+    if claims is None:
         return None
     if claims.get("kind") != "page" or not isinstance(claims.get("sid"), str):
         return None
