@@ -386,7 +386,7 @@ def read_inbox_page(
         c.org_unit_id for c in cases.values() if not c.veteran_id
     }
     units: dict[int, str] = (
-        dict(conn.execute(_UNITS_OF_ROWS, {"ids": list(unit_ids)}).tuples().all())
+        dict(conn.execute(_UNITS_OF_ROWS, {"ids": list(unit_ids)}).all())
         if unit_ids
         else {}
     )
