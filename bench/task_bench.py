@@ -342,6 +342,9 @@ class Result:
     floor_actions_s: float = 0.0
     vetflow_cpu_case_s: float = 0.0
     floor_cpu_case_s: float = 0.0
+    # Of which the Temporal server's (the rest: this process's).
+    vetflow_server_cpu_case_s: float = 0.0
+    floor_server_cpu_case_s: float = 0.0
     vetflow_starts_s: float = 0.0
     floor_starts_s: float = 0.0
     start_p50_ms: float = 0.0
@@ -374,6 +377,10 @@ class Result:
                 round(self.floor_cpu_case_s, 3),
             ],
             "cpu_vs_floor": self.ratio(self.vetflow_cpu_case_s, self.floor_cpu_case_s),
+            "server_cpu_per_case_s": [
+                round(self.vetflow_server_cpu_case_s, 3),
+                round(self.floor_server_cpu_case_s, 3),
+            ],
             "starts_s": [
                 round(self.vetflow_starts_s, 1),
                 round(self.floor_starts_s, 1),
@@ -413,6 +420,10 @@ class Result:
             f"| CPU per case (Temporal + worker + API + client) | {self.vetflow_cpu_case_s:.2f} s"
             f" | {self.floor_cpu_case_s:.2f} s | {cpu:.2f}× |"
             f" ≤ {GOAL_CPU_RATIO}× {verdict(0 < cpu <= GOAL_CPU_RATIO)} |",
+            f"| of which the Temporal server | {self.vetflow_server_cpu_case_s:.2f} s"
+            f" | {self.floor_server_cpu_case_s:.2f} s"
+            f" | {self.ratio(self.vetflow_server_cpu_case_s, self.floor_server_cpu_case_s):.2f}×"
+            " | — |",
             f"| case starts/s, {self.clerks} at once (p50 {self.start_p50_ms:.0f} ms;"
             f" raw {self.raw_start_p50_ms:.0f} ms) | {self.vetflow_starts_s:.1f}"
             f" | {self.floor_starts_s:.1f} | {self.ratio(self.vetflow_starts_s, self.floor_starts_s):.2f}×"
@@ -433,8 +444,12 @@ class Cpu:
         self.t0 = (cpu_seconds(server_pid), time.process_time())
 
     def spent(self) -> float:
+        return sum(self.parts())
+
+    def parts(self) -> tuple[float, float]:
+        """(Temporal server, this process) CPU seconds since the mark."""
         server, own = cpu_seconds(self.pid), time.process_time()
-        return (server - self.t0[0]) + (own - self.t0[1])
+        return server - self.t0[0], own - self.t0[1]
 
 
 async def gather_limited(
@@ -636,6 +651,7 @@ async def bench(args: argparse.Namespace) -> Result:
                     result.vetflow_cpu_case_s = (
                         cpu.spent() - tally.poll_cpu_s
                     ) / args.cases
+                    result.vetflow_server_cpu_case_s = cpu.parts()[0] / args.cases
                     result.vetflow_actions_s = tally.actions / wall
                     result.actions_per_case = tally.actions / args.cases
 
@@ -666,6 +682,7 @@ async def bench(args: argparse.Namespace) -> Result:
                     )
                     wall = time.perf_counter() - t0
                     result.floor_cpu_case_s = cpu.spent() / args.cases
+                    result.floor_server_cpu_case_s = cpu.parts()[0] / args.cases
                     result.floor_actions_s = actions * args.cases / wall
                 raw_ms: list[float] = []
 
