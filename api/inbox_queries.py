@@ -15,8 +15,10 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Integer, String, and_, bindparam, func, or_
+from sqlalchemy import Date, Integer, String, and_, bindparam, func, or_
+from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from api.case_queries import not_excluded, visible_tasks_bound
@@ -25,16 +27,18 @@ from api.params import MAX_PAGE, ascii_int, bounded_date
 from api.task_reads import step_holder
 from models.idnumber import mask_id_number
 from models.processes import PROCESSES
-from models.tables import Case, HumanTask, OrgUnit, Veteran
-from models.workdays import TZ, WorkCalendar, load_overrides
+from models.tables import Case, Holiday, HumanTask, OrgUnit, Veteran
+from models.workdays import TZ, WorkCalendar
 
 TABS = ("mine", "claimable", "done")
-SORTS = {
-    "due": col(HumanTask.due_at),
-    "created": col(HumanTask.created_at),
-    "case": col(HumanTask.case_id),
-    "step": col(HumanTask.step),
+# A sort's name and the task column it orders by.
+SORT_COLUMNS = {
+    "due": "due_at",
+    "created": "created_at",
+    "case": "case_id",
+    "step": "step",
 }
+SORTS = {key: col(getattr(HumanTask, name)) for key, name in SORT_COLUMNS.items()}
 PER_PAGE = 50
 # A tab's count stops here (past the rows before the current page): shown as "999+".
 COUNT_CAP = 999
@@ -60,7 +64,8 @@ class ListedTask:
     org_unit_id: int
 
 
-LISTED_COLUMNS = tuple(col(getattr(HumanTask, f.name)) for f in fields(ListedTask))
+LISTED_NAMES = tuple(f.name for f in fields(ListedTask))
+LISTED_COLUMNS = tuple(col(getattr(HumanTask, name)) for name in LISTED_NAMES)
 
 
 @dataclass
@@ -97,12 +102,6 @@ class InboxFilters:
             desc=params.get("desc") == "1",
             page=ascii_int(page, low=1, high=MAX_PAGE) or 1,
         )
-
-
-class CaseOfRow(NamedTuple):
-    veteran_id: int | None
-    org_unit_id: int
-    spec_version: int
 
 
 @dataclass
@@ -196,12 +195,10 @@ def _tab_statements(tab: str, sort: str, desc: bool) -> tuple[Any, Any]:
     count = select(func.count()).select_from(
         q.with_only_columns(col(HumanTask.id)).limit(limit).subquery()
     )
-    order = SORTS[sort].desc() if desc else SORTS[sort].asc()
-    page = (
-        q.with_only_columns(*LISTED_COLUMNS)
-        .order_by(order, col(HumanTask.id))
-        .offset(bindparam("offset", type_=Integer))
-        .limit(limit)
+    page = _with_subjects(
+        _page_of(q, sort, desc).offset(bindparam("offset", type_=Integer)).limit(limit),
+        sort,
+        desc,
     )
     return count, page
 
@@ -222,15 +219,68 @@ def _tab_params(user: AuthUser, tab: str) -> dict[str, Any]:
     return params
 
 
-_CASES_OF_ROWS = select(
-    Case.id, Case.veteran_id, Case.org_unit_id, Case.spec_version
-).where(col(Case.id).in_(bindparam("ids", expanding=True)))
-_VETERANS_OF_ROWS = select(Veteran.id, Veteran.name, Veteran.id_number).where(
-    col(Veteran.id).in_(bindparam("ids", expanding=True))
+def _page_of(query: Any, sort: str, desc: bool) -> Any:
+    """The listed columns of ``query``'s tasks (and the sort's column), in the page's
+    order: limit and offset it, then ``_with_subjects``."""
+    order = SORTS[sort].desc() if desc else SORTS[sort].asc()
+    extra = [] if SORT_COLUMNS[sort] in LISTED_NAMES else [SORTS[sort]]
+    return query.with_only_columns(*LISTED_COLUMNS, *extra).order_by(
+        order, col(HumanTask.id)
+    )
+
+
+# ``models.workdays.load_overrides`` as plain (day, workday) rows, built once.
+_OVERRIDES = select(col(Holiday.day), col(Holiday.workday)).where(
+    col(Holiday.day) >= bindparam("start", type_=Date),
+    col(Holiday.day) <= bindparam("end", type_=Date),
 )
-_UNITS_OF_ROWS = select(OrgUnit.id, OrgUnit.name).where(
-    col(OrgUnit.id).in_(bindparam("ids", expanding=True))
-)
+_TASK_UNIT = aliased(OrgUnit, name="task_unit")
+_SUBJECT_UNIT = aliased(OrgUnit, name="subject_unit")
+
+
+class RowSubject(NamedTuple):
+    """What the list shows of a row's case, read with the row (``_with_subjects``)."""
+
+    veteran_id: int | None  # None: no case, no veteran, or a case about a unit
+    spec_version: int | None
+    veteran_name: str | None
+    veteran_id_number: str | None
+    unit_name: str | None  # the task's unit
+    subject_unit: str | None  # the unit a case without a veteran is about
+
+
+def _with_subjects(page: Any, sort: str, desc: bool) -> Any:
+    """The page's rows (``ListedTask``'s columns, then ``RowSubject``'s), each with its
+    case's subject and version and its unit's name: one statement, the case, veteran
+    and units joined to the page's rows after its limit (at most ``PER_PAGE``), in
+    the page's order. Of a case the list needs its subject and version, not its
+    data; of a veteran the name and the (masked) ID number."""
+    listed = page.subquery("listed")
+    key = listed.c[SORT_COLUMNS[sort]]
+    columns: list[Any] = [listed.c[name] for name in LISTED_NAMES]
+    return (
+        sa_select(
+            *columns,
+            col(Veteran.id),
+            col(Case.spec_version),
+            col(Veteran.name),
+            col(Veteran.id_number),
+            col(_TASK_UNIT.name),
+            col(_SUBJECT_UNIT.name),
+        )
+        .select_from(listed)
+        .outerjoin(Case, col(Case.id) == listed.c.case_id)
+        .outerjoin(Veteran, col(Veteran.id) == col(Case.veteran_id))
+        .outerjoin(_TASK_UNIT, col(_TASK_UNIT.id) == listed.c.org_unit_id)
+        .outerjoin(
+            _SUBJECT_UNIT,
+            and_(
+                col(_SUBJECT_UNIT.id) == col(Case.org_unit_id),
+                col(Case.veteran_id).is_(None),
+            ),
+        )
+        .order_by(key.desc() if desc else key.asc(), listed.c.id)
+    )
 
 
 def _filtered(
@@ -349,79 +399,44 @@ def read_inbox_page(
         ).all()
     else:
         query = _filtered(s, _tab_query(user, f.tab), f, now, risk)
-        order = SORTS[f.sort].desc() if f.desc else SORTS[f.sort].asc()
-        listed = s.execute(
-            query.with_only_columns(*LISTED_COLUMNS)
-            .order_by(order, col(HumanTask.id))
-            .offset((f.page - 1) * PER_PAGE)
-            .limit(PER_PAGE)
+        page = _page_of(query, f.sort, f.desc)
+        listed = conn.execute(
+            _with_subjects(
+                page.offset((f.page - 1) * PER_PAGE).limit(PER_PAGE), f.sort, f.desc
+            )
         ).all()
-    tasks = [ListedTask(*row) for row in listed]
-    case_ids = {t.case_id for t in tasks}
-    # Of a row's case the list needs its subject and version, not its data.
-    cases: dict[str, CaseOfRow] = (
-        {
-            case_id: CaseOfRow(veteran_id, org_unit_id, spec_version)
-            for case_id, veteran_id, org_unit_id, spec_version in conn.execute(
-                _CASES_OF_ROWS, {"ids": list(case_ids)}
-            ).all()
-        }
-        if case_ids
-        else {}
-    )
-    vet_ids = {c.veteran_id for c in cases.values() if c.veteran_id}
-    # Of a veteran the list shows the name and the (masked) ID number.
-    vets: dict[int, tuple[str, str]] = (
-        {
-            vet_id: (name, id_number)
-            for vet_id, name, id_number in conn.execute(
-                _VETERANS_OF_ROWS, {"ids": list(vet_ids)}
-            ).all()
-            if vet_id is not None
-        }
-        if vet_ids
-        else {}
-    )
-    unit_ids = {t.org_unit_id for t in tasks} | {
-        c.org_unit_id for c in cases.values() if not c.veteran_id
+    n = len(LISTED_NAMES)
+    read = [(ListedTask(*row[:n]), RowSubject(*row[n:])) for row in listed]
+    days = {
+        "start": now.date() - timedelta(days=400),
+        "end": now.date() + timedelta(days=400),
     }
-    units: dict[int, str] = (
-        dict(conn.execute(_UNITS_OF_ROWS, {"ids": list(unit_ids)}).all())
-        if unit_ids
-        else {}
-    )
-    cal = WorkCalendar(
-        load_overrides(
-            s, now.date() - timedelta(days=400), now.date() + timedelta(days=400)
-        )
-    )
+    cal = WorkCalendar(dict(conn.execute(_OVERRIDES, days).all()))
     rows = []
     holders: dict[tuple[str, str, int | None], str] = {}  # a page shares few steps
-    for t in tasks:
-        case = cases.get(t.case_id)
-        version = case.spec_version if case else None
+    for t, subject in read:
+        version = subject.spec_version
         if (t.process, t.step, version) not in holders:
             holders[t.process, t.step, version] = step_holder(
                 t.process, t.step, version
             )
-        vet_id = case.veteran_id if case and case.veteran_id in vets else None
-        vet = vets[vet_id] if vet_id is not None else None
         due = (
             t.due_at.replace(tzinfo=UTC)
             if t.due_at is not None and t.due_at.tzinfo is None
             else t.due_at
         )
         spec = PROCESSES.get(t.process)
+        found = subject.veteran_id is not None
         rows.append(
             InboxRow(
                 task=t,
-                veteran_name=vet[0] if vet else "",
-                veteran_id_masked=mask_id_number(vet[1]) if vet else "",
-                veteran_id=vet_id or 0,
-                org_unit_name=units.get(t.org_unit_id, ""),
-                subject_unit=units.get(case.org_unit_id, "")
-                if case and not case.veteran_id
+                veteran_name=subject.veteran_name or "" if found else "",
+                veteran_id_masked=mask_id_number(subject.veteran_id_number or "")
+                if found
                 else "",
+                veteran_id=subject.veteran_id or 0,
+                org_unit_name=subject.unit_name or "",
+                subject_unit=subject.subject_unit or "",
                 holder=holders[t.process, t.step, version],
                 process_title=spec.title if spec else t.process,
                 urgency=urgency(t, now, risk),

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlmodel import Session, select
 
 from api.deps import load_user
 from api.inbox_queries import PER_PAGE, InboxFilters, inbox_page
 from models.demo import seed_demo
-from models.tables import Case, HumanTask, OrgUnit, Veteran
+from models.tables import Case, Holiday, HumanTask, OrgUnit, Veteran
 
 NOW = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)
 
@@ -139,3 +139,66 @@ def test_filters_read_from_the_query_string():
         "due",
         "overdue",
     )
+
+
+def test_rows_show_their_subject_unit_and_the_admin_calendar(engine):
+    """Each row's veteran (masked) or, for a case about a unit, that unit; the task's
+    unit; remaining working days by the admin's overrides; any sort's order."""
+    build(engine, n_open=8)  # c5, c6 and c7 claimable
+    with Session(engine) as s:
+        county = s.exec(select(OrgUnit).where(OrgUnit.code == "sfx")).one()
+        dg = s.exec(select(OrgUnit).where(OrgUnit.code == "sfx-cgz-dgc")).one()
+        s.add(
+            Case(
+                id="unit-case",
+                workflow_id="unit-case",
+                process="return_home",
+                title="t",
+                veteran_id=None,
+                org_unit_id=county.id,
+                org_path=dg.path,
+            )
+        )
+        s.flush()
+        s.add(
+            HumanTask(
+                id="unit-case.x.1",
+                case_id="unit-case",
+                workflow_id="unit-case",
+                process="return_home",
+                step="home_visit",
+                title="x",
+                candidate_role="village_staff",
+                org_unit_id=dg.id,
+                org_path=dg.path,
+                created_at=NOW - timedelta(days=3),
+                due_at=NOW + timedelta(days=5),
+                status="open",
+                overdue=False,
+            )
+        )
+        s.commit()
+        county_name, dg_name = county.name, dg.name
+    village = load_user(engine, "village")
+    assert village is not None
+
+    def rows(**kw):
+        f = InboxFilters(tab="claimable", **kw)
+        return {r.task.id: r for r in inbox_page(engine, village, f, NOW, 24).rows}
+
+    before = rows()
+    unit_row, vet_row = before["unit-case.x.1"], before["c6.ic.1"]
+    assert (unit_row.subject_unit, unit_row.veteran_name) == (county_name, "")
+    assert unit_row.veteran_id == 0 and unit_row.veteran_id_masked == ""
+    assert vet_row.subject_unit == "" and vet_row.veteran_name == "陈静"
+    assert vet_row.veteran_id > 0 and vet_row.veteran_id_masked.count("*") == 10
+    assert {r.org_unit_name for r in before.values()} == {dg_name}
+    # Monday 23 Nov 2026 made a holiday: one working day fewer before Wednesday.
+    with Session(engine) as s:
+        s.add(Holiday(day=date(2026, 11, 23), workday=False, name="test"))
+        s.commit()
+    after = rows()["unit-case.x.1"]
+    assert after.working_days_left == (unit_row.working_days_left or 0) - 1
+    by_created = list(rows(sort="created", desc=True).values())
+    created = [r.task.id for r in by_created]
+    assert created[-1] == "unit-case.x.1" and len(created) == 4
