@@ -74,9 +74,12 @@ def _has_input(dbapi_conn: Any) -> bool:
     if not hasattr(select, "poll"):
         return True  # no poll(): always ping
     poller = select.poll()
-    poller.register(
-        dbapi_conn.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP
-    )
+    try:
+        poller.register(
+            dbapi_conn.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP
+        )
+    except (OSError, ValueError):  # no socket to poll: ping, which tells
+        return True
     return bool(poller.poll(0))
 
 
@@ -101,13 +104,13 @@ def _ping_when_stale(engine: Engine) -> None:
     @event.listens_for(engine, "checkout")
     def _checkout(dbapi_conn: Any, entry: ConnectionPoolEntry, _proxy: Any) -> None:
         returned = entry.info.get(_RETURNED)
-        if (
-            returned is not None
-            and time.monotonic() - returned < PING_AFTER_IDLE_SECONDS
-            and not _has_input(dbapi_conn)
-        ):
-            return
-        try:
+        try:  # a lost connection's socket (fileno) or ping raises the driver's error
+            if (
+                returned is not None
+                and time.monotonic() - returned < PING_AFTER_IDLE_SECONDS
+                and not _has_input(dbapi_conn)
+            ):
+                return
             engine.dialect.do_ping(dbapi_conn)
         except dbapi_error as err:
             raise exc.InvalidatePoolError(f"ping failed: {err}") from err

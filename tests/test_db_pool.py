@@ -67,3 +67,35 @@ def test_an_idle_connection_is_pinged(pg: Engine, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)
     _pid(pg)
     assert len(pings) == 1
+
+
+def test_a_lost_or_failing_connection_is_replaced(
+    pg: Engine, monkeypatch: pytest.MonkeyPatch
+):
+    """A lost connection has no socket to poll (psycopg raises), a failed ping
+    raises: either way the connection is replaced, and no driver error reaches the
+    caller."""
+    first = _pid(pg)
+    fileno = psycopg.Connection.fileno
+    lost: list[object] = []
+
+    def fileno_once_lost(conn: psycopg.Connection) -> int:
+        if not lost:
+            lost.append(conn)
+            raise psycopg.OperationalError("the connection is lost")
+        return fileno(conn)
+
+    monkeypatch.setattr(psycopg.Connection, "fileno", fileno_once_lost)
+    second = _pid(pg)
+    assert second != first and len(lost) == 1
+    pings: list[object] = []
+
+    def ping_fails_once(dbapi_conn: object) -> bool:
+        pings.append(dbapi_conn)
+        if len(pings) == 1:
+            raise psycopg.OperationalError("server closed the connection")
+        return True
+
+    monkeypatch.setattr(pg.dialect, "do_ping", ping_fails_once)
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)
+    assert _pid(pg) != second and len(pings) == 2  # the new one pinged too
