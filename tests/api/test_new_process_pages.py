@@ -528,11 +528,17 @@ async def test_sensitive_fields_are_masked_unless_the_role_may_see_them(
     rows = _audits(seeded_engine, "unmask_task_data", "county")
     assert len(rows) == 1 and rows[0].entity_id == report
     assert rows[0].case_id == case_id and rows[0].after == {"fields": ["travel_abroad"]}
+    listed = (
+        await http.get("/api/tasks", params={"case_id": case_id}, headers=h)
+    ).json()  # the list shows it in full too, and audits that read
+    assert listed["data"][0]["result"]["travel_abroad"] == TRIPS
+    assert listed["data"][0]["masked_fields"] == []
+    assert len(_audits(seeded_engine, "unmask_task_data", "county")) == 2
     http.cookies.clear()
     await page_login(http, "county")
     page = await http.get(f"/tasks/{report}")
     assert "泰国" in page.text and "新加坡" in page.text
-    assert len(_audits(seeded_engine, "unmask_task_data", "county")) == 2
+    assert len(_audits(seeded_engine, "unmask_task_data", "county")) == 3
 
     # The auditor reads the trail: the completion's data masked there too.
     http.cookies.clear()
