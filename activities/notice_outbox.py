@@ -42,6 +42,7 @@ from models.contracts import (
     NoticeInput,
     TaskPolicy,
 )
+from models.db import one_writer
 from models.tables import Notice, utcnow
 
 log = structlog.get_logger(__name__)
@@ -142,7 +143,7 @@ class NoticeDispatcher:
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        with self.engine.begin() as conn:
+        with one_writer(self.engine), self.engine.begin() as conn:
             rows = conn.execute(
                 update(Notice)
                 .where(col(Notice.id).in_(candidates.scalar_subquery()), due)
@@ -191,31 +192,31 @@ class NoticeDispatcher:
         return row
 
     def _sent(self, row: Notice) -> int:
-        with Session(self.engine) as session:
-            found = session.get(Notice, row.id)
-            if found is None:
-                return 0
-            found.attempts += 1
-            found.status, found.error = "sent", None
-            found.sent_at, found.claimed_until = utcnow(), None
-            session.add(found)
-            session.commit()
-            return found.attempts
+        return self._attempted(
+            row, status="sent", error=None, sent_at=utcnow(), claimed_until=None
+        )
 
     def _failed_attempt(self, row: Notice, error: str) -> int:
         """Count the attempt; the row is due again after the backoff (lease freed)."""
-        with Session(self.engine) as session:
-            found = session.get(Notice, row.id)
-            if found is None:
-                return 0
-            found.attempts += 1
-            found.error = error
-            cap = timedelta(seconds=found.max_interval_seconds or 600)
-            found.next_attempt_at = utcnow() + backoff(found.attempts, cap)
-            found.claimed_until = None
-            session.add(found)
-            session.commit()
-            return found.attempts
+        cap = timedelta(seconds=row.max_interval_seconds or 600)
+        return self._attempted(
+            row,
+            error=error,
+            next_attempt_at=utcnow() + backoff(row.attempts + 1, cap),
+            claimed_until=None,
+        )
+
+    def _attempted(self, row: Notice, **values: object) -> int:
+        """Count one attempt on the row loaded under this dispatcher's lease (no other
+        dispatcher writes it meanwhile), with ``values``; the attempts so far."""
+        attempts = row.attempts + 1
+        with one_writer(self.engine), self.engine.begin() as conn:
+            conn.execute(
+                update(Notice)
+                .where(col(Notice.id) == row.id)
+                .values(attempts=attempts, **values)
+            )
+        return attempts
 
     async def _hand_over(self, row: Notice, error_type: str, message: str) -> None:
         """Start the notice's DeliverNoticeWorkflow for its notice_failed item (once:

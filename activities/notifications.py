@@ -35,7 +35,7 @@ from models.contracts import (
     NoticeResolution,
     NoticeResult,
 )
-from models.db import session_scope
+from models.db import one_writer, session_scope
 from models.tables import Account, Case, Notice, OrgUnit, Veteran, utcnow
 
 log = structlog.get_logger(__name__)
@@ -151,7 +151,7 @@ class NotificationActivities:
         now, delivered by activities/notice_outbox.py with ``inp``'s bounded attempts,
         then a notice_failed work item. Once per key: a retry finds the row. A broken
         template is queued already failed, so the dispatcher hands it to a person."""
-        with Session(self.engine, expire_on_commit=False) as session:
+        with one_writer(self.engine), Session(self.engine) as session:
             self.queue_in(session, inp)
             try:
                 session.commit()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import select
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -151,13 +152,38 @@ def check_database(engine: Engine) -> None:
         conn.rollback()
 
 
+# One writer at a time per SQLite file in this process. SQLite lets one connection
+# write at a time anyway; a writer that finds the lock taken waits in SQLite's busy
+# handler, which sleeps 1, 2, 5, 10, 15 ... ms between tries, so a few of the worker's
+# concurrent projection writes (a completion that opens four desks) queued behind each
+# other for tens of ms. Taken here, the next writer starts as soon as the last one
+# commits. Other processes on the same file still meet SQLite's busy timeout.
+_SQLITE_WRITERS: dict[str, threading.RLock] = {}
+_SQLITE_WRITERS_GUARD = threading.Lock()
+
+
+@contextmanager
+def one_writer(engine: Engine) -> Iterator[None]:
+    """Hold this process's writer lock of ``engine``'s SQLite file for a write
+    transaction (nothing on PostgreSQL, whose writers lock rows, not the database)."""
+    if engine.dialect.name != "sqlite":
+        yield
+        return
+    with _SQLITE_WRITERS_GUARD:
+        lock = _SQLITE_WRITERS.setdefault(engine.url.database or "", threading.RLock())
+    with lock:
+        yield
+
+
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
-    """A session that commits on success and rolls back on error."""
-    with Session(engine, expire_on_commit=False) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    """A session that commits on success and rolls back on error (on SQLite, one
+    such session at a time per database file in this process: ``one_writer``)."""
+    with one_writer(engine):
+        with Session(engine, expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
