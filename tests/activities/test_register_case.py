@@ -14,6 +14,7 @@ from temporalio.exceptions import ApplicationError
 from activities.cases import CaseActivities, _walked_chain, apply_register, chain_of
 from models.contracts import RegisterCaseInput
 from models.tables import AuditEvent, Case, OrgUnit, Veteran
+from tests.support import SQLITE_ONLY
 
 
 def _input(
@@ -123,9 +124,8 @@ def test_a_unit_case_is_registered_once_at_its_unit(seeded_engine) -> None:
     assert failed.value.type == "UnknownOrgUnit" and failed.value.non_retryable
 
 
+@SQLITE_ONLY  # the row is written past SQLite's foreign keys
 def test_a_veteran_whose_unit_is_gone_fails_for_good(seeded_engine) -> None:
-    if seeded_engine.dialect.name != "sqlite":
-        pytest.skip("the row is written past SQLite's foreign keys")
     with seeded_engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
         vet = conn.exec_driver_sql(
