@@ -461,10 +461,11 @@ class ProcessWorkflow:
         return self._outbox
 
     def _announces_on_open(self) -> bool:
-        # A phase workflow decides at its first task; engine 0.9 implies the outbox.
+        # A phase workflow decides at its first task; on engine 0.9 its notices go
+        # through the outbox unless an earlier notice already decided otherwise.
         if self._announce_on_open is None:
             self._announce_on_open = workflow.patched(ENGINE_0_9)
-            if self._announce_on_open:
+            if self._announce_on_open and self._outbox is None:
                 self._outbox = True
         return self._announce_on_open
 
