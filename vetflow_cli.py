@@ -112,6 +112,21 @@ def _port_open(host: str, port: int) -> bool:
         return s.connect_ex((host, port)) == 0
 
 
+def _serving(binary: str, address: str) -> bool:
+    """True when `temporal operator cluster health` finds the frontend serving."""
+    try:
+        check = subprocess.run(
+            [binary, "operator", "cluster", "health", "--address", address],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return False
+    return check.returncode == 0 and "SERVING" in check.stdout
+
+
 def _pid_file(settings: Settings) -> Path:
     """Where `vetflow dev` notes the pid of the Temporal server it started."""
     return Path(settings.temporal_db_file).with_suffix(".pid")
@@ -207,7 +222,12 @@ def start_dev_server(settings: Settings) -> subprocess.Popen[bytes] | None:
     # Survives a crash of this process: the next `vetflow dev` finds and stops it.
     _pid_file(settings).write_text(f"{proc.pid}\n")
     deadline = time.monotonic() + 60
-    while not _port_open(host or "127.0.0.1", port):
+    # The port opens before the frontend serves ("Frontend is not healthy yet"): wait
+    # for the CLI's own health check to answer SERVING.
+    while not (
+        _port_open(host or "127.0.0.1", port)
+        and _serving(binary, settings.temporal_address)
+    ):
         if proc.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(
                 f"the Temporal dev server did not start (exit {proc.returncode})"
