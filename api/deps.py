@@ -236,19 +236,6 @@ def _unauthorized() -> HTTPException:
     )
 
 
-async def get_current_user(
-    token: Annotated[str, Depends(oauth2)], settings: SettingsDep, engine: ReadEngineDep
-) -> AuthUser:
-    found = token_session(settings, token, "api")
-    if found is None:
-        raise _unauthorized()
-    user = await run_in_threadpool(load_session_user, engine, *found, "api")
-    if user is None:
-        raise _unauthorized()
-    structlog.contextvars.bind_contextvars(user=user.username)
-    return user
-
-
 @dataclass(frozen=True)
 class BearerSession:
     """A request's well-signed, unexpired bearer token: the session it names, not yet
@@ -279,6 +266,20 @@ async def bearer_session(
     if found is None:
         raise _unauthorized()
     return BearerSession(*found)
+
+
+async def get_current_user(
+    session: Annotated[BearerSession, Depends(bearer_session)], engine: ReadEngineDep
+) -> AuthUser:
+    """The bearer token's user: its session (``bearer_session``), then the session's
+    row read on a connection of its own; 401 unless the session is open."""
+    user = await run_in_threadpool(
+        load_session_user, engine, session.session_id, session.username, "api"
+    )
+    if user is None:
+        raise _unauthorized()
+    structlog.contextvars.bind_contextvars(user=user.username)
+    return user
 
 
 CurrentUser = Annotated[AuthUser, Depends(get_current_user)]

@@ -230,16 +230,20 @@ class Clerks:
             }
         return self.headers[username]
 
-    def case_tasks(self, case_id: str) -> tuple[list[tuple[str, str, str]], bool]:
-        """The case's open tasks, oldest first, and whether it is closed: one statement
-        on the clerks' own connection to the bench's SQLite file (autocommit: each
+    def db(self) -> sqlite3.Connection:
+        """The clerks' own connection to the bench's SQLite file (autocommit: each
         read sees what was committed before it), not the app's ORM and pool, whose
         cost per poll took the API's and worker's CPU."""
         if self._db is None:
             self._db = sqlite3.connect(
                 self.engine.url.database, timeout=30, isolation_level=None
             )
-        rows = self._db.execute(NEXT_TASK_SQL, (case_id,)).fetchall()
+        return self._db
+
+    def case_tasks(self, case_id: str) -> tuple[list[tuple[str, str, str]], bool]:
+        """The case's open tasks, oldest first, and whether it is closed: one
+        statement on :meth:`db`."""
+        rows = self.db().execute(NEXT_TASK_SQL, (case_id,)).fetchall()
         tasks = [(str(i), str(st), str(r)) for _, i, st, r in rows if i is not None]
         return tasks, bool(rows) and rows[0][0] == "closed"
 
@@ -248,10 +252,7 @@ class Clerks:
         the outbox, every closed case's history archived."""
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
-            if self._db is None:
-                self.case_tasks("")  # opens the connection
-            assert self._db is not None
-            if self._db.execute(SETTLED_SQL).fetchone() == (1,):
+            if self.db().execute(SETTLED_SQL).fetchone() == (1,):
                 return
             await asyncio.sleep(0.05)
         raise RuntimeError(f"closed cases not settled within {within} s")

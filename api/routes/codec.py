@@ -30,6 +30,7 @@ from api.deps import (
     EngineDep,
     SettingsDep,
     TemporalDep,
+    bearer_session,
     get_current_user,
     load_session_user,
 )
@@ -104,7 +105,8 @@ async def _caller(
     auth = request.headers.get("authorization", "")
     if auth[:7].lower() == "bearer ":
         try:
-            return await get_current_user(auth[7:].strip(), settings, engine)
+            session = await bearer_session(auth[7:].strip(), settings)
+            return await get_current_user(session, engine)
         except HTTPException:
             return None
     claims = session_claims(request, settings)
