@@ -13,7 +13,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy.engine import Engine
+from sqlalchemy import bindparam, insert, update
+from sqlalchemy import select as core_select
+from sqlalchemy.engine import Engine, Row
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -34,7 +37,7 @@ from models.contracts import (
     TaskRecipientsInput,
     task_notice,
 )
-from models.db import session_scope
+from models.db import core_connection, session_scope
 from models.processes import spec_of
 from models.tables import Account, HumanTask, OrgUnit
 from models.workdays import (
@@ -76,6 +79,31 @@ def _form_schema(process: str, step: str, version: int | None) -> dict[str, Any]
     return spec.step(step).form.model_json_schema() if spec else {}
 
 
+_ACCOUNTS = Account.__table__  # type: ignore[attr-defined]
+_TASKS = HumanTask.__table__  # type: ignore[attr-defined]
+_UNITS = OrgUnit.__table__  # type: ignore[attr-defined]
+# The hot projection statements, built once and run on the session's connection
+# (Core: no identity map or unit of work for rows the transaction never reads back).
+_ACCOUNT = core_select(
+    _ACCOUNTS.c.username,
+    _ACCOUNTS.c.active,
+    _ACCOUNTS.c.absent,
+    _ACCOUNTS.c.backup_username,
+).where(_ACCOUNTS.c.username == bindparam("username"))
+_UNIT_PATH = core_select(_UNITS.c.path).where(_UNITS.c.id == bindparam("unit_id"))
+_TASK_OPENED = core_select(
+    _TASKS.c.id,
+    _TASKS.c.assignee,
+    _TASKS.c.due_at,
+    _TASKS.c.remind_at,
+    _TASKS.c.org_path,
+).where(_TASKS.c.id == bindparam("task_id"))
+_TASK_STATE = core_select(
+    _TASKS.c.status, _TASKS.c.seq, _TASKS.c.assignee, _TASKS.c.due_at
+).where(_TASKS.c.id == bindparam("task_id"))
+_INSERT_TASK = insert(_TASKS)
+
+
 def available_assignee(
     session: Session, username: str | None, excluded: Sequence[str] = ()
 ) -> str | None:
@@ -84,22 +112,21 @@ def available_assignee(
     recused from the case (``excluded``: the task then waits in the unit's queue)."""
     if not username or username in excluded:
         return None
-    acc = session.exec(select(Account).where(Account.username == username)).first()
+    conn = core_connection(session)
+    acc = conn.execute(_ACCOUNT, {"username": username}).first()
     if acc is None or not acc.active:
         return None
     if not acc.absent:
-        return acc.username
+        return str(acc.username)
     if acc.backup_username:
-        backup = session.exec(
-            select(Account).where(Account.username == acc.backup_username)
-        ).first()
+        backup = conn.execute(_ACCOUNT, {"username": acc.backup_username}).first()
         if (
             backup is not None
             and backup.active
             and not backup.absent
             and backup.username not in excluded
         ):
-            return backup.username
+            return str(backup.username)
     return None
 
 
@@ -113,7 +140,7 @@ def _missing(task_id: str) -> ApplicationError:
     )
 
 
-def _newer(row: HumanTask, seq: int) -> bool:
+def _newer(row: HumanTask | Row[Any], seq: int) -> bool:
     """Apply a write only when it is newer than the row's last (0: before sequences)."""
     return seq == 0 or seq > row.seq
 
@@ -146,7 +173,11 @@ class HumanTaskActivities:
         and queues nothing (its result then names nobody as ``announced``). A task
         with no holder waits in its unit's queue, announced to nobody."""
         with session_scope(self.engine) as session:
-            existing = session.get(HumanTask, inp.task_id)
+            existing = (
+                core_connection(session)
+                .execute(_TASK_OPENED, {"task_id": inp.task_id})
+                .first()
+            )
             cal = calendar_around(session, inp.created_at)
             if existing is not None:
                 return OpenTaskResult(
@@ -323,50 +354,75 @@ class HumanTaskActivities:
 # --- the writes themselves (also replayed by `vetflow projection rebuild`) ---------
 
 
-def _row(inp: OpenTaskInput, org_path: str, **fields: Any) -> HumanTask:
-    """The task row the workflow described in ``inp``, plus what differs by kind."""
-    return HumanTask(
-        id=inp.task_id,
-        case_id=inp.case_id,
-        workflow_id=inp.workflow_id,
-        process=inp.process,
-        step=inp.step,
-        title=inp.title,
-        regulation=inp.regulation,
-        candidate_role=inp.candidate_role,
-        org_unit_id=inp.org_unit_id,
-        org_path=org_path,
-        created_at=inp.created_at,
-        outcomes=inp.outcomes,
-        seq=inp.seq,
+def _row(inp: OpenTaskInput, org_path: str, **fields: Any) -> dict[str, Any]:
+    """The task row the workflow described in ``inp``, plus what differs by kind: every
+    column's value (a Core insert applies none of the model's defaults)."""
+    return {
+        "id": inp.task_id,
+        "case_id": inp.case_id,
+        "workflow_id": inp.workflow_id,
+        "process": inp.process,
+        "step": inp.step,
+        "title": inp.title,
+        "regulation": inp.regulation,
+        "candidate_role": inp.candidate_role,
+        "org_unit_id": inp.org_unit_id,
+        "org_path": org_path,
+        "created_at": inp.created_at,
+        "outcomes": inp.outcomes,
+        "seq": inp.seq,
+        "assignee": None,
+        "status": "open",
+        "overdue": False,
+        "escalation_level": 0,
+        "round": 1,
+        "due_at": None,
+        "remind_at": None,
+        "form_schema": {},
+        "context": {},
+        "outcome": None,
+        "result": {},
+        "comment": None,
+        "completed_by": None,
+        "completed_at": None,
         **fields,
+    }
+
+
+def _task_exists(session: Session, task_id: str) -> bool:
+    return (
+        core_connection(session).execute(_TASK_OPENED, {"task_id": task_id}).first()
+        is not None
     )
 
 
 def apply_open(session: Session, inp: OpenTaskInput, result: OpenTaskResult) -> str:
     """Insert the task row as the workflow opened it; returns the unit's path."""
-    unit = session.get(OrgUnit, inp.org_unit_id)
-    if unit is None:
+    conn = core_connection(session)
+    path = conn.execute(_UNIT_PATH, {"unit_id": inp.org_unit_id}).scalar()
+    if path is None:
         raise ApplicationError(
             f"org unit {inp.org_unit_id} does not exist",
             type="UnknownOrgUnit",
             non_retryable=True,
         )
-    if session.get(HumanTask, inp.task_id) is not None:
-        return unit.path
-    session.add(
+    if _task_exists(session, inp.task_id):
+        return str(path)
+    conn.execute(
+        _INSERT_TASK,
         _row(
             inp,
-            unit.path,
+            path,
             assignee=result.assignee,
             status="open",
             round=inp.round,
             due_at=result.due_at,
             remind_at=result.remind_at,
+            # The cached schema itself: the insert serializes it, nothing mutates it.
             form_schema=inp.form_schema
-            or form_schema_of(inp.process, inp.step, inp.spec_version),
+            or _form_schema(inp.process, inp.step, inp.spec_version),
             context=inp.context,
-        )
+        ),
     )
     add_audit_event(
         session,
@@ -382,23 +438,25 @@ def apply_open(session: Session, inp: OpenTaskInput, result: OpenTaskResult) -> 
         },
         dedupe_key=f"task_opened:{inp.task_id}",
     )
-    return unit.path
+    return str(path)
 
 
 def apply_skip(session: Session, inp: SkipTaskInput) -> None:
     t = inp.task
-    if session.get(HumanTask, t.task_id) is not None:
+    if _task_exists(session, t.task_id):
         return
-    unit = session.get(OrgUnit, t.org_unit_id)
-    session.add(
+    conn = core_connection(session)
+    path = conn.execute(_UNIT_PATH, {"unit_id": t.org_unit_id}).scalar()
+    conn.execute(
+        _INSERT_TASK,
         _row(
             t,
-            unit.path if unit else "/",
+            path or "/",
             status="skipped",
             comment=inp.reason,
             completed_by="system",
             completed_at=t.created_at,
-        )
+        ),
     )
     add_audit_event(
         session,
@@ -436,29 +494,34 @@ def apply_assign(session: Session, inp: AssignTaskInput) -> None:
 
 
 def apply_close(session: Session, inp: CloseTaskInput) -> None:
-    row = session.get(HumanTask, inp.task_id)
+    conn = core_connection(session)
+    row = conn.execute(_TASK_STATE, {"task_id": inp.task_id}).first()
     if row is None:
         raise _missing(inp.task_id)
     if row.status == inp.status or not _newer(row, inp.seq):
         return
     before = {"status": row.status, "assignee": row.assignee}
-    row.status = inp.status
-    row.seq = max(row.seq, inp.seq)
+    values: dict[str, Any] = {"status": inp.status, "seq": max(row.seq, inp.seq)}
     if inp.result is not None:
-        row.outcome = inp.result.outcome
-        row.result = inp.result.data
-        row.comment = inp.result.comment
-        row.completed_by = inp.result.completed_by
-        row.completed_at = inp.result.completed_at
-        row.assignee = inp.result.completed_by
+        values.update(
+            outcome=inp.result.outcome,
+            result=inp.result.data,
+            comment=inp.result.comment,
+            completed_by=inp.result.completed_by,
+            completed_at=inp.result.completed_at,
+            assignee=inp.result.completed_by,
+        )
         due, done_at = _aware(row.due_at), _aware(inp.result.completed_at)
         if inp.seq and due is not None and done_at is not None:
             # One defined result whatever order the writes land in: a task is
             # overdue when it was completed after its due time.
-            row.overdue = done_at > due
+            values["overdue"] = done_at > due
     elif inp.at is not None:
-        row.completed_at = inp.at  # withdrawn: when the process stopped waiting
-    session.add(row)
+        values["completed_at"] = inp.at  # withdrawn: when the process stopped waiting
+    conn.execute(update(_TASKS).where(_TASKS.c.id == inp.task_id).values(values))
+    loaded = session.identity_map.get(identity_key(HumanTask, inp.task_id))
+    if loaded is not None:  # the ORM's copy, if a caller holds one, is now stale
+        session.expire(loaded)
     add_audit_event(
         session,
         actor=inp.result.completed_by if inp.result else "system",

@@ -20,6 +20,8 @@ from typing import Any
 
 import structlog
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
+from sqlalchemy import bindparam, insert
+from sqlalchemy import select as core_select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -35,7 +37,7 @@ from models.contracts import (
     NoticeResolution,
     NoticeResult,
 )
-from models.db import one_writer, session_scope
+from models.db import core_connection, one_writer, session_scope
 from models.tables import Account, Case, Notice, OrgUnit, Veteran, utcnow
 
 log = structlog.get_logger(__name__)
@@ -81,23 +83,52 @@ def render_notice(template: str, context: dict[str, object]) -> tuple[str, str]:
     return subject.strip(), body.strip()
 
 
+_ACCOUNTS = Account.__table__  # type: ignore[attr-defined]
+_CASES = Case.__table__  # type: ignore[attr-defined]
+_NOTICES = Notice.__table__  # type: ignore[attr-defined]
+_UNITS = OrgUnit.__table__  # type: ignore[attr-defined]
+_VETERANS = Veteran.__table__  # type: ignore[attr-defined]
+# Built once; Core on the session's connection: a notice is queued inside another
+# write's transaction (a task's opening), on the hot path of a clerk's action.
+_ACCOUNT = core_select(
+    _ACCOUNTS.c.display_name,
+    _ACCOUNTS.c.phone,
+    _ACCOUNTS.c.email,
+    _ACCOUNTS.c.org_unit_id,
+).where(_ACCOUNTS.c.username == bindparam("username"))
+_CASE = core_select(_CASES.c.veteran_id, _CASES.c.org_unit_id).where(
+    _CASES.c.id == bindparam("case_id")
+)
+_VETERAN = core_select(
+    _VETERANS.c.org_unit_id, _VETERANS.c.phone, _VETERANS.c.email
+).where(_VETERANS.c.id == bindparam("veteran_id"))
+_UNIT = core_select(_UNITS.c.name, _UNITS.c.address, _UNITS.c.phone).where(
+    _UNITS.c.id == bindparam("unit_id")
+)
+_QUEUED = core_select(_NOTICES.c.id).where(_NOTICES.c.key == bindparam("key"))
+_INSERT_NOTICE = insert(_NOTICES)
+
+
 def resolve_address(session: Session, inp: NoticeInput, channel: str) -> str:
     """Where the notice goes on ``channel``: e-mail for smtp, a mobile number for the
     SMS webhook; the log channel takes whatever identifies the person. Empty when
     the recipient has none (the adapter then refuses it and the notice is skipped)."""
+    conn = core_connection(session)
     if inp.recipient_type == "staff":
-        acc = session.exec(
-            select(Account).where(Account.username == inp.recipient)
-        ).first()
+        acc = conn.execute(_ACCOUNT, {"username": inp.recipient}).first()
         if channel == "smtp":
             return (acc.email or "") if acc else ""
         if channel == "webhook":
             return (acc.phone or "") if acc else ""
-        return (acc.phone if acc else None) or inp.recipient
-    vet = session.get(Veteran, int(inp.recipient)) if inp.recipient.isdigit() else None
+        return str((acc.phone if acc else None) or inp.recipient)
+    vet = (
+        conn.execute(_VETERAN, {"veteran_id": int(inp.recipient)}).first()
+        if inp.recipient.isdigit()
+        else None
+    )
     if vet is None:
         return ""
-    return (vet.email or "") if channel == "smtp" else vet.phone
+    return str((vet.email or "") if channel == "smtp" else vet.phone)
 
 
 def notice_facts(session: Session, inp: NoticeInput) -> dict[str, object]:
@@ -105,14 +136,19 @@ def notice_facts(session: Session, inp: NoticeInput) -> dict[str, object]:
     office phone — the nearest station above the veteran in the org tree) and, when
     the context names the handling clerk (``handled_by``), their name, office phone
     and office."""
+    conn = core_connection(session)
     facts: dict[str, object] = {}
-    case = session.get(Case, inp.case_id) if inp.case_id else None
+    case = (
+        conn.execute(_CASE, {"case_id": inp.case_id}).first() if inp.case_id else None
+    )
     veteran = (
-        session.get(Veteran, case.veteran_id) if case and case.veteran_id else None
+        conn.execute(_VETERAN, {"veteran_id": case.veteran_id}).first()
+        if case and case.veteran_id
+        else None
     )
     # A case about an org unit (no veteran): the unit itself.
     home = veteran.org_unit_id if veteran else (case.org_unit_id if case else None)
-    unit = session.get(OrgUnit, home) if home else None
+    unit = conn.execute(_UNIT, {"unit_id": home}).first() if home else None
     if unit is not None:
         facts["station"] = {
             "name": unit.name,
@@ -121,8 +157,10 @@ def notice_facts(session: Session, inp: NoticeInput) -> dict[str, object]:
         }
     handler = inp.context.get("handled_by")
     if handler:
-        acc = session.exec(select(Account).where(Account.username == handler)).first()
-        office = session.get(OrgUnit, acc.org_unit_id) if acc else None
+        acc = conn.execute(_ACCOUNT, {"username": handler}).first()
+        office = (
+            conn.execute(_UNIT, {"unit_id": acc.org_unit_id}).first() if acc else None
+        )
         # The 联系服务卡 of 003 §7.8.2: the clerk's name, office phone and office.
         facts["clerk"] = {
             "name": acc.display_name if acc else str(handler),
@@ -152,8 +190,8 @@ class NotificationActivities:
         then a notice_failed work item. Once per key: a retry finds the row. A broken
         template is queued already failed, so the dispatcher hands it to a person."""
         with one_writer(self.engine), Session(self.engine) as session:
-            self.queue_in(session, inp)
             try:
+                self.queue_in(session, inp)
                 session.commit()
             except IntegrityError:  # a concurrent attempt queued the same key first
                 session.rollback()
@@ -286,8 +324,8 @@ class NotificationActivities:
     def _stored(self, inp: NoticeInput) -> Notice:
         """The outbox row of ``inp.key``, inserted if new."""
         with Session(self.engine, expire_on_commit=False) as session:
-            self._queued(session, inp)
             try:
+                self._queued(session, inp)
                 session.commit()
             except IntegrityError:  # a concurrent attempt queued the same key first
                 session.rollback()
@@ -302,29 +340,41 @@ class NotificationActivities:
         render: bool = True,
     ) -> None:
         """Add the outbox row of ``inp.key`` (rendered, addressed, with the ``extra``
-        columns) to ``session``, unless it exists."""
-        found = session.exec(select(Notice.id).where(Notice.key == inp.key)).first()
-        if found is not None:
+        columns) to ``session``'s transaction, unless it exists."""
+        conn = core_connection(session)
+        if conn.execute(_QUEUED, {"key": inp.key}).first() is not None:
             return
         subject, body = (
             render_notice(inp.template, {**inp.context, **notice_facts(session, inp)})
             if render
             else ("(通知模板错误)", "")
         )
-        session.add(
-            Notice(
-                key=inp.key,
-                case_id=inp.case_id,
-                task_id=inp.task_id,
-                kind=inp.kind,
-                recipient_type=inp.recipient_type,
-                recipient=inp.recipient,
-                address=resolve_address(session, inp, self.adapter.channel),
-                channel=self.adapter.channel,
-                subject=subject,
-                body=body,
+        conn.execute(
+            _INSERT_NOTICE,
+            {
+                "key": inp.key,
+                "case_id": inp.case_id,
+                "task_id": inp.task_id,
+                "kind": inp.kind,
+                "recipient_type": inp.recipient_type,
+                "recipient": inp.recipient,
+                "address": resolve_address(session, inp, self.adapter.channel),
+                "channel": self.adapter.channel,
+                "subject": subject,
+                "body": body,
+                "status": "pending",
+                "attempts": 0,
+                "error": None,
+                "created_at": utcnow(),
+                "sent_at": None,
+                "dispatch": None,
+                "next_attempt_at": None,
+                "claimed_until": None,
+                "max_attempts": None,
+                "max_interval_seconds": None,
+                "failed_policy": None,
                 **(extra or {}),
-            )
+            },
         )
 
     def _record(self, key: str, *, status: str, error: str | None) -> int:

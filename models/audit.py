@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlalchemy import bindparam, insert, select
+from sqlmodel import Session
 
-from models.tables import AuditEvent
+from models.tables import AuditEvent, utcnow
+
+_AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
+# Built once: Core statements on the session's connection, without the ORM's unit of
+# work (an audit row is never read back in the transaction that writes it).
+_INSERT = insert(_AUDIT)
+_DEDUPED = select(_AUDIT.c.id).where(_AUDIT.c.dedupe_key == bindparam("key")).limit(1)
 
 
 def add_audit_event(
@@ -22,25 +29,26 @@ def add_audit_event(
     request_id: str | None = None,
     dedupe_key: str | None = None,
 ) -> None:
-    """Add an audit row to ``session`` (committed with the change it records); with a
-    ``dedupe_key``, a retried writer records the change once."""
+    """Write an audit row in ``session``'s transaction (committed with the change it
+    records); with a ``dedupe_key``, a retried writer records the change once."""
+    conn = session.connection()
     if (
         dedupe_key is not None
-        and session.exec(
-            select(AuditEvent.id).where(AuditEvent.dedupe_key == dedupe_key)
-        ).first()
+        and conn.execute(_DEDUPED, {"key": dedupe_key}).first() is not None
     ):
         return
-    session.add(
-        AuditEvent(
-            actor=actor,
-            action=action,
-            entity_type=entity_type,
-            entity_id=entity_id,
-            case_id=case_id,
-            before=before,
-            after=after,
-            request_id=request_id,
-            dedupe_key=dedupe_key,
-        )
+    conn.execute(
+        _INSERT,
+        {
+            "at": utcnow(),
+            "actor": actor,
+            "action": action,
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "case_id": case_id,
+            "before": before,
+            "after": after,
+            "request_id": request_id,
+            "dedupe_key": dedupe_key,
+        },
     )

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, exc, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session, create_engine
 
@@ -173,6 +173,14 @@ def one_writer(engine: Engine) -> Iterator[None]:
         lock = _SQLITE_WRITERS.setdefault(engine.url.database or "", threading.RLock())
     with lock:
         yield
+
+
+def core_connection(session: Session) -> Connection:
+    """``session``'s connection, for Core statements in its transaction (the hot
+    projection writes: no identity map or unit of work), after flushing what the
+    ORM holds in it, so that they see its earlier changes."""
+    session.flush()
+    return session.connection()
 
 
 @contextmanager

@@ -21,9 +21,12 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar
 import structlog
+from sqlalchemy import bindparam
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from models.contracts import SHANGHAI, TaskPolicy
+from models.db import core_connection
 from models.tables import Holiday
 
 log = structlog.get_logger(__name__)
@@ -136,12 +139,17 @@ def escalation_times(
     return times
 
 
+_HOLIDAYS = Holiday.__table__  # type: ignore[attr-defined]
+# Built once: every task's opening reads the overrides around its start.
+_OVERRIDES = core_select(_HOLIDAYS.c.day, _HOLIDAYS.c.workday).where(
+    _HOLIDAYS.c.day >= bindparam("start"), _HOLIDAYS.c.day <= bindparam("end")
+)
+
+
 def load_overrides(session: Session, start: date, end: date) -> dict[date, bool]:
     """Admin overrides (holidays, adjusted working days) between two dates."""
-    rows = session.exec(
-        select(Holiday).where(col(Holiday.day) >= start, col(Holiday.day) <= end)
-    ).all()
-    return {r.day: r.workday for r in rows}
+    rows = core_connection(session).execute(_OVERRIDES, {"start": start, "end": end})
+    return {row.day: row.workday for row in rows}
 
 
 def calendar_years_covered() -> tuple[int, int]:

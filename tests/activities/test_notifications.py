@@ -163,35 +163,36 @@ def test_a_concurrent_attempt_that_queued_and_sent_the_key_wins(engine, people):
     acts = NotificationActivities(engine, adapter)
     raced: list[str] = []
 
-    def other_attempt(_mapper: Any, _conn: Any, target: Notice) -> None:
-        if raced:
+    def other_attempt(
+        _conn: Any, _cursor: Any, statement: str, params: Any, *_: Any
+    ) -> None:
+        if raced or not statement.startswith("INSERT INTO notice"):
             return
-        raced.append(target.key)
+        raced.append("race-1")
         with engine.begin() as conn:
-            values = {
-                c: getattr(target, c)
-                for c in ("key", "case_id", "kind", "recipient_type", "recipient")
-            }
             conn.execute(
                 insert(Notice).values(
-                    **values,
-                    subject=target.subject,
-                    body=target.body,
+                    key="race-1",
+                    case_id="case-1",
+                    kind="correction_request",
+                    recipient_type="veteran",
+                    recipient=str(people.with_email),
+                    subject="s",
+                    body="b",
                     channel="log",
                     status="sent",
                     attempts=1,
                     address="",
-                    created_at=target.created_at,
                 )
             )
 
-    event.listen(Notice, "before_insert", other_attempt)
+    event.listen(engine, "before_cursor_execute", other_attempt)
     try:
         result = ActivityEnvironment().run(
             acts.send_notice, correction("race-1", people.with_email)
         )
     finally:
-        event.remove(Notice, "before_insert", other_attempt)
+        event.remove(engine, "before_cursor_execute", other_attempt)
     assert raced == ["race-1"]
     assert result.duplicate and result.status == "sent"
     assert adapter.sent == []
