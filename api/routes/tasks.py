@@ -177,8 +177,7 @@ async def complete_task(
 ) -> TaskPublic:
     """Finish the step with an outcome and its form. Wrong outcome or form data: 422 with
     the field errors; a task no longer open or held by someone else: 409."""
-    task = await _task(engine, user, task_id)
-    await task_actions.complete(
-        temporal, engine, task, user, body.outcome, body.data, body.comment
+    await task_actions.complete_by_id(
+        temporal, engine, user, task_id, body.outcome, body.data, body.comment
     )
     return await _public(engine, settings, user, task_id)
