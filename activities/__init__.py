@@ -46,6 +46,7 @@ def build_activities(
     loans = LoanActivities(engine, settings)
     aftercare = AftercareActivities(engine, settings)
     complaints = ComplaintActivities(engine, settings)
+    projection = ProjectionActivities(cases, tasks, notices)
     return [
         cases.register_case,
         cases.case_chain,
@@ -57,8 +58,10 @@ def build_activities(
         tasks.escalate_task,
         tasks.recompute_due,
         tasks.task_recipients,
-        # The same writes as a local activity (cases started after LOCAL_PROJECTION).
-        ProjectionActivities(cases, tasks, notices).project,
+        # The same writes as a local activity (cases started after LOCAL_PROJECTION),
+        # several at once for cases started after ENGINE_0_10.
+        projection.project,
+        projection.project_all,
         notices.send_notice,
         notices.mark_notice_failed,
         notices.resolve_failed_notice,

@@ -40,6 +40,7 @@ from activities.human_tasks import (
 from activities.notifications import NotificationActivities
 from models.contracts import (
     PROJECT,
+    PROJECT_ALL,
     AssignTaskInput,
     CaseStatusInput,
     CloseTaskInput,
@@ -49,7 +50,9 @@ from models.contracts import (
     OpenTaskInput,
     OpenTaskResult,
     ProjectionCall,
+    ProjectionCalls,
     ProjectionRecord,
+    ProjectionRecords,
     RecomputeDueInput,
     RecomputeDueResult,
     RegisterCaseInput,
@@ -131,6 +134,13 @@ class ProjectionActivities:
         inp = kind.model_validate(call.input)
         return ProjectionRecord(activity=call.activity, input=inp, result=run(inp))
 
+    @activity.defn(name=PROJECT_ALL)
+    def project_all(self, calls: ProjectionCalls) -> ProjectionRecords:
+        """Several writes of one workflow activation (engine 0.10), in their order,
+        each in its own transaction as :meth:`project` runs it: a retry runs them all
+        again, and each is idempotent."""
+        return ProjectionRecords(records=[self.project(c) for c in calls.calls])
+
 
 @dataclass
 class RebuildReport:
@@ -148,9 +158,7 @@ def recorded_writes(history: WorkflowHistory) -> list[tuple[str, Any, Any]]:
     writes: list[tuple[str, Any, Any]] = []
     for event in history.events:
         if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
-            local = _local_write(event.marker_recorded_event_attributes)
-            if local is not None:
-                writes.append(local)
+            writes += _local_writes(event.marker_recorded_event_attributes)
         elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             attrs = event.activity_task_scheduled_event_attributes
             name = attrs.activity_type.name
@@ -171,31 +179,39 @@ def recorded_writes(history: WorkflowHistory) -> list[tuple[str, Any, Any]]:
     return writes
 
 
-def _local_write(marker: Any) -> tuple[str, Any, Any] | None:
-    """The projection write a local activity's marker records (a completed
-    ``project``), else None."""
+def _local_writes(marker: Any) -> list[tuple[str, Any, Any]]:
+    """The projection writes a local activity's marker records (a completed
+    ``project``, or the several of a ``project_all``), in order."""
     if marker.marker_name != LOCAL_ACTIVITY_MARKER or "result" not in marker.details:
-        return None
+        return []
     convert = pydantic_data_converter.payload_converter
     data = marker.details.get("data")
-    if data is None or not data.payloads:
-        return None
+    if data is None or not data.payloads or not marker.details["result"].payloads:
+        return []
     (meta,) = convert.from_payloads(data.payloads[:1], [dict])
-    if meta.get("activity_type") != PROJECT or not marker.details["result"].payloads:
-        return None
-    (record,) = convert.from_payloads(
-        marker.details["result"].payloads, [ProjectionRecord]
-    )
-    if record.activity not in WRITES:
-        return None
-    kind, result_type, _ = WRITES[record.activity]
-    inp = kind.model_validate(record.input)
-    result = (
-        result_type.model_validate(record.result)
-        if result_type is not None and record.result is not None
-        else None
-    )
-    return record.activity, inp, result
+    result = marker.details["result"].payloads
+    if meta.get("activity_type") == PROJECT:
+        records = convert.from_payloads(result, [ProjectionRecord])
+    elif meta.get("activity_type") == PROJECT_ALL:
+        (batch,) = convert.from_payloads(result, [ProjectionRecords])
+        records = batch.records
+    else:
+        return []
+    writes = []
+    for record in records:
+        if record.activity not in WRITES:
+            continue
+        kind, result_type, _ = WRITES[record.activity]
+        writes.append(
+            (
+                record.activity,
+                kind.model_validate(record.input),
+                result_type.model_validate(record.result)
+                if result_type is not None and record.result is not None
+                else None,
+            )
+        )
+    return writes
 
 
 def workflow_types() -> set[str]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from models.contracts import PROJECT
+from models.contracts import PROJECT, PROJECT_ALL
 from models.process_spec import OUTCOME_LABELS, ProcessSpec
 from models.processes import PROCESSES
 
@@ -96,14 +96,39 @@ def build_timeline(history: dict[str, Any], process: str) -> list[TimelineEntry]
         at = ev.get("eventTime", "")
         eid = int(ev.get("eventId", 0))
         etype = ev.get("eventType", "")
-        entry = _describe(etype, ev, title)
-        if entry is not None and entry.get("kind") == "task_completed":
-            entry = _by_whom(entry, held)
-        elif entry is not None and entry.get("kind") == "status":
-            entry["text"] = f"案件状态: {_status_words(spec, entry.pop('status'))}"
-        if entry is not None:
+        for entry in _described(etype, ev, title):
+            if entry.get("kind") == "task_completed":
+                entry = _by_whom(entry, held)
+            elif entry.get("kind") == "status":
+                entry["text"] = f"案件状态: {_status_words(spec, entry.pop('status'))}"
             entries.append(TimelineEntry(at=at, event_id=eid, **entry))
     return entries
+
+
+def _described(etype: str, ev: dict[str, Any], title: Any) -> list[dict[str, Any]]:
+    """The entries one event gives: none, one, or (engine 0.10's ``project_all``
+    marker) one for each write it records, in their order."""
+    if etype == "EVENT_TYPE_MARKER_RECORDED":
+        attrs = ev.get("markerRecordedEventAttributes", {})
+        details = attrs.get("details", {})
+        if (
+            attrs.get("markerName") == LOCAL_ACTIVITY_MARKER
+            and (_first(details.get("data")) or {}).get("activity_type") == PROJECT_ALL
+        ):
+            batch = _first(details.get("result")) or {}
+            found = [
+                _describe_activity(
+                    str(record.get("activity", "")),
+                    record.get("input") or {},
+                    title,
+                    record.get("result"),
+                )
+                for record in batch.get("records", [])
+                if isinstance(record, dict)
+            ]
+            return [entry for entry in found if entry is not None]
+    entry = _describe(etype, ev, title)
+    return [] if entry is None else [entry]
 
 
 def _describe(etype: str, ev: dict[str, Any], title: Any) -> dict[str, Any] | None:

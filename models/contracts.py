@@ -214,6 +214,21 @@ class ProjectionRecord(BaseModel):
     result: Any = None
 
 
+# Engine 0.10: the projection writes a case asks for in one activation, as one local
+# activity that runs them in order (workflows/human_task.py, ENGINE_0_10).
+PROJECT_ALL = "project_all"
+
+
+class ProjectionCalls(BaseModel):
+    calls: list[ProjectionCall]
+
+
+class ProjectionRecords(BaseModel):
+    """The records of a ``project_all``, one per call, in the calls' order."""
+
+    records: list[ProjectionRecord]
+
+
 class CaseStatusInput(BaseModel):
     case_id: str
     status: str

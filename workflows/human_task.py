@@ -11,6 +11,7 @@ stale input before anything reaches the history.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -40,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from models.contracts import (
         PROJECT,
+        PROJECT_ALL,
         SA_STATUS,
         SUPERVISOR_ROLES,
         Actor,
@@ -58,7 +60,9 @@ with workflow.unsafe.imports_passed_through():
         OpenTaskInput,
         OpenTaskResult,
         ProjectionCall,
+        ProjectionCalls,
         ProjectionRecord,
+        ProjectionRecords,
         ReassignTaskInput,
         RecomputeDueInput,
         RegisterCaseInput,
@@ -123,6 +127,17 @@ ENGINE_0_8 = "engine-0.8"
 # (ENGINE_0_8's behaviours); a loan's or survivor's phase workflow decides it at its
 # first task. Cases started before it keep announcing with their own notice write.
 ENGINE_0_9 = "engine-0.9"
+# Release 0.10.0: the projection writes a case asks for in one activation — a review's
+# approval that skips a step and opens four, the one-stop desks opening together, a
+# completion and the openings it leads to — go out as one local activity
+# (``project_all``) that runs them in their order, each in its own transaction as
+# before: one marker and one trip through the SDK instead of one per write. A write
+# alone still goes out as ``project``. If a ``project_all`` fails for good (a write
+# refused, or its bounded retries used up), each of its writes runs again on its own,
+# so an incident names the step whose write failed and no other. Recorded at a case's
+# start with everything above; a phase workflow decides it at its first write. Cases
+# started before it write one local activity per write to their end.
+ENGINE_0_10 = "engine-0.10"
 QUEUE_NOTICE = "queue_notice"
 # The local projection writes, with the result type each returns (None: nothing).
 LOCAL_WRITES: dict[str, type[Any] | None] = {
@@ -148,11 +163,43 @@ ACTIVITY_RETRY = RetryPolicy(
     maximum_attempts=20,
     non_retryable_error_types=["UnknownVeteran", "UnknownOrgUnit"],
 )
+# A local projection write: the bounded retries of a regular one, and every retry
+# waits on a durable timer (a failing write ends the workflow task, so the case's
+# other commands — an incident, a notice — go out at once).
+LOCAL_WRITE_OPTIONS: dict[str, Any] = {
+    "start_to_close_timeout": ACTIVITY_TIMEOUT,
+    "retry_policy": ACTIVITY_RETRY,
+    "local_retry_threshold": LOCAL_RETRY_THRESHOLD,
+}
 # The incident writer is the last resort: it retries until the database answers.
 INCIDENT_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=60)
 )
 STATUS_KEY = SearchAttributeKey.for_keyword(SA_STATUS)
+
+
+class _WriteAlone(Exception):
+    """A ``project_all`` failed for good: the write goes again on its own."""
+
+
+def _settle(
+    done: asyncio.Future[Any], result: Any = None, error: BaseException | None = None
+) -> None:
+    """Hand a write's outcome to the coroutine awaiting it (unless it was cancelled)."""
+    if done.done():
+        return
+    if error is not None:
+        done.set_exception(error)
+    else:
+        done.set_result(result)
+
+
+def _result(name: str, record: ProjectionRecord) -> Any:
+    """A local write's result, typed as the write it stands for returns it."""
+    result_type = LOCAL_WRITES[name]
+    if result_type is None or record.result is None:
+        return None
+    return result_type.model_validate(record.result)
 
 
 def reject(kind: str, message: str, **details: Any) -> ApplicationError:
@@ -230,6 +277,11 @@ class ProcessWorkflow:
         self._outbox: bool | None = None  # decided at the first notice
         self._announce_on_open: bool | None = None  # decided at the first task
         self._rating_links: bool | None = None  # decided at the first rating point
+        self._batching: bool | None = None  # decided at the first projection write
+        # Engine 0.10: the writes asked for in this activation, not yet gone out.
+        self._pending_writes: list[tuple[ProjectionCall, asyncio.Future[Any]]] = []
+        self._writer: asyncio.Task[None] | None = None  # the batch collecting now
+        self._writing: set[asyncio.Task[None]] = set()  # batches sent, not yet back
 
     def _setup_phase(
         self,
@@ -257,9 +309,14 @@ class ProcessWorkflow:
 
     async def register_case(self) -> RegisterCaseResult:
         # The first command of every case: decides which engine the case runs on.
-        if workflow.patched(ENGINE_0_9):
+        if workflow.patched(ENGINE_0_10):
             self._v2 = self._calendar_from_opening = self._local = True
             self._rating_links = self._outbox = self._announce_on_open = True
+            self._batching = True
+        elif workflow.patched(ENGINE_0_9):
+            self._v2 = self._calendar_from_opening = self._local = True
+            self._rating_links = self._outbox = self._announce_on_open = True
+            self._batching = False
         elif workflow.patched(ENGINE_0_8):
             self._v2 = self._calendar_from_opening = self._local = True
             self._rating_links = self._outbox = True
@@ -463,8 +520,11 @@ class ProcessWorkflow:
     def _announces_on_open(self) -> bool:
         # A phase workflow decides at its first task; on engine 0.9 its notices go
         # through the outbox unless an earlier notice already decided otherwise.
+        # Engine 0.10 includes 0.9: one decision (and one marker) for both.
         if self._announce_on_open is None:
-            self._announce_on_open = workflow.patched(ENGINE_0_9)
+            self._announce_on_open = self._batches_writes() or workflow.patched(
+                ENGINE_0_9
+            )
             if self._announce_on_open and self._outbox is None:
                 self._outbox = True
         return self._announce_on_open
@@ -894,23 +954,67 @@ class ProcessWorkflow:
         # The outbox write is local on every engine that queues notices.
         return name in LOCAL_WRITES and (self._local or name == QUEUE_NOTICE)
 
+    def _batches_writes(self) -> bool:
+        if self._batching is None:
+            self._batching = workflow.patched(ENGINE_0_10)
+        return self._batching
+
     async def _local_write(self, name: str, arg: Any) -> Any:
         """A projection write as a local activity (at least once, like a regular one;
-        the writes are idempotent), with the same bounded retries."""
-        record = await workflow.execute_local_activity(
-            PROJECT,
-            ProjectionCall(activity=name, input=arg),
-            result_type=ProjectionRecord,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=ACTIVITY_RETRY,
-            # Every retry waits on a durable timer: a failing write ends the workflow
-            # task, so the case's other commands (an incident, a notice) go out at once.
-            local_retry_threshold=LOCAL_RETRY_THRESHOLD,
+        the writes are idempotent), with the same bounded retries. On engine 0.10 it
+        joins the other writes of this activation (:meth:`_write_pending`)."""
+        call = ProjectionCall(activity=name, input=arg)
+        if not self._batches_writes():
+            return _result(name, await self._project(call))
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending_writes.append((call, done))
+        if self._writer is None:  # none collecting: this write starts a batch
+            self._writer = asyncio.create_task(self._write_pending())
+            self._writing.add(self._writer)
+            self._writer.add_done_callback(self._writing.discard)
+        try:
+            record = await done
+        except _WriteAlone:
+            record = await self._project(call)
+        return _result(name, record)
+
+    async def _write_pending(self) -> None:
+        """Once every coroutine this activation woke has asked for its writes, send
+        them: one ``project``, or one ``project_all``; if that fails for good, each
+        write goes again on its own (its coroutine raises its own incident)."""
+        # Conditions are checked once nothing else is ready: the first wait lets the
+        # coroutines this activation woke (a completion's process code) run, the
+        # second the tasks they started (a gather's parallel steps).
+        for _ in range(2):
+            await workflow.wait_condition(lambda: True)
+        batch, self._pending_writes = self._pending_writes, []
+        self._writer = None  # a write from now on starts the next batch
+        if len(batch) == 1:
+            ((call, done),) = batch
+            try:
+                _settle(done, await self._project(call))
+            except (ApplicationError, TimeoutFailure) as err:
+                _settle(done, error=err)
+            return
+        try:
+            records = await workflow.execute_local_activity(
+                PROJECT_ALL,
+                ProjectionCalls(calls=[call for call, _ in batch]),
+                result_type=ProjectionRecords,
+                **LOCAL_WRITE_OPTIONS,
+            )
+        except (ApplicationError, TimeoutFailure):
+            for _, done in batch:
+                _settle(done, error=_WriteAlone())
+            return
+        for (_, done), record in zip(batch, records.records, strict=True):
+            _settle(done, record)
+
+    async def _project(self, call: ProjectionCall) -> ProjectionRecord:
+        record: ProjectionRecord = await workflow.execute_local_activity(
+            PROJECT, call, result_type=ProjectionRecord, **LOCAL_WRITE_OPTIONS
         )
-        result_type = LOCAL_WRITES[name]
-        if result_type is None or record.result is None:
-            return None
-        return result_type.model_validate(record.result)
+        return record
 
     async def _incident(
         self, step: str, activity_name: str, err: ActivityError | FailureError

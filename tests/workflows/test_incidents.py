@@ -4,12 +4,13 @@ rebuilt from the histories (`vetflow projection rebuild`)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 from sqlalchemy import delete
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 
 from activities.projection import rebuild_projection
 from models.contracts import (
@@ -21,6 +22,7 @@ from models.contracts import (
 from models.settings import Settings
 from models.tables import Case, HumanTask, Incident
 from tests.conftest import DB_BACKENDS
+from tests.return_home_forms import RECEIPT
 from tests.support import actor, complete, open_task, record_history, tasks, wait_for
 from tests.workflows.conftest import RecordingAdapter, start_case, veteran_id
 from tests.workflows.journeys import Journeys, Registry
@@ -168,6 +170,65 @@ async def a_lost_row_becomes_an_incident_that_a_manager_retries(
     assert (row.status, row.completed_by) == ("completed", "county")
     await handle.terminate("test over")
     await record_history(handle, "ReturnHomeWorkflow", "incident_retried")
+
+
+@journey()
+async def a_batch_with_one_bad_write_opens_one_incident(
+    client: Client, settings: Settings, e: Engine, adapter: RecordingAdapter
+) -> None:
+    """Engine 0.10: an approval's closing and the four steps it starts go out as one
+    project_all; when the closing fails for good, every write runs again on its own,
+    the steps open, and the one incident names the closing."""
+    handle = await start_case(
+        client, settings, veteran_id(e, party_member=False), version=2
+    )
+    await complete(handle, e, "file_receipt", "county", "received", RECEIPT)
+    review = await open_task(e, handle.id, "archive_review")
+    with Session(e) as s:  # the review's row alone is lost
+        s.exec(delete(HumanTask).where(HumanTask.id == review.id))
+        s.commit()
+    completing = asyncio.create_task(
+        handle.execute_update(
+            ReturnHomeWorkflow.complete_task,
+            CompleteTaskInput(
+                task_id=review.id,
+                actor=actor(e, "county"),
+                outcome="approve",
+                data={},
+            ),
+        )
+    )
+    (incident,) = await wait_for(lambda: incidents(e, handle.id))
+    assert (incident.step, incident.activity, incident.error_type) == (
+        "archive_review",
+        "close_task",
+        "TaskRowMissing",
+    )
+    for step in ("registration", "welcome", "home_visit", "file_filing"):
+        await open_task(e, handle.id, step)
+    (skipped,) = tasks(e, handle.id, step="party_transfer")
+    assert skipped.status == "skipped" and skipped.comment  # with its reason
+    history = await handle.fetch_history()
+    kinds = [
+        ev.marker_recorded_event_attributes.details["data"].payloads[0].data
+        for ev in history.events
+        if ev.marker_recorded_event_attributes.marker_name == "core_local_activity"
+    ]
+    assert any(b"project_all" in k for k in kinds)  # the batch went out (and failed)
+    assert not completing.done()  # the completion waits for the incident's retry
+    completing.cancel()
+    await handle.terminate("test over")
+    with contextlib.suppress(
+        asyncio.CancelledError, WorkflowUpdateRPCTimeoutOrCancelledError
+    ):
+        await completing
+
+
+@pytest.mark.parametrize("backend", DB_BACKENDS)
+async def test_a_batch_with_one_bad_write_opens_one_incident(
+    journeys: Journeys, backend: str
+) -> None:
+    await journeys(a_batch_with_one_bad_write_opens_one_incident, backend)
 
 
 @pytest.mark.parametrize("backend", DB_BACKENDS)

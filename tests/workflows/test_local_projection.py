@@ -56,7 +56,9 @@ async def test_a_new_case_writes_its_projection_in_local_activity_markers(
         if ev.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
     ]
     assert "core_patch" in markers  # the patches, local-projection among them
-    assert markers.count(LOCAL_ACTIVITY_MARKER) >= 4
+    # The case's row, the first opening, then (engine 0.10) the completion's closing
+    # and the opening it leads to in one project_all.
+    assert markers.count(LOCAL_ACTIVITY_MARKER) >= 3
     # The markers record each write with its input: the projection can be rebuilt.
     writes = recorded_writes(await decode_history(history, suite_codec()))
     names = [name for name, _, _ in writes]
