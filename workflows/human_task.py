@@ -188,7 +188,9 @@ def _settle(
     """Hand a write's outcome to the coroutine awaiting it (unless it was cancelled)."""
     if done.done():
         return
-    if error is not None:
+    if isinstance(error, asyncio.CancelledError):
+        done.cancel()
+    elif error is not None:
         done.set_exception(error)
     else:
         done.set_result(result)
@@ -989,11 +991,13 @@ class ProcessWorkflow:
             await workflow.wait_condition(lambda: True)
         batch, self._pending_writes = self._pending_writes, []
         self._writer = None  # a write from now on starts the next batch
+        # Whatever a write's local activity raises reaches the coroutine that asked
+        # for it, as it did when that coroutine ran the activity itself.
         if len(batch) == 1:
             ((call, done),) = batch
             try:
                 _settle(done, await self._project(call))
-            except (ApplicationError, TimeoutFailure) as err:
+            except BaseException as err:
                 _settle(done, error=err)
             return
         try:
@@ -1006,6 +1010,10 @@ class ProcessWorkflow:
         except (ApplicationError, TimeoutFailure):
             for _, done in batch:
                 _settle(done, error=_WriteAlone())
+            return
+        except BaseException as err:
+            for _, done in batch:
+                _settle(done, error=err)
             return
         for (_, done), record in zip(batch, records.records, strict=True):
             _settle(done, record)
