@@ -198,7 +198,7 @@ class HumanTaskActivities:
                 remind_at=remind_at,
                 escalate_at=escalation_times(inp.policy, due_at, cal),
             )
-            result.org_path = apply_open(session, inp, result)
+            result.org_path = _insert_open(session, inp, result, exists=False)
             if inp.announce is not None and result.assignee:
                 result.announced = self._announce(session, inp, result)
         if result.announced and self.notices is not None:
@@ -397,7 +397,16 @@ def _task_exists(session: Session, task_id: str) -> bool:
 
 
 def apply_open(session: Session, inp: OpenTaskInput, result: OpenTaskResult) -> str:
-    """Insert the task row as the workflow opened it; returns the unit's path."""
+    """Insert the task row as the workflow opened it, unless it exists; returns the
+    unit's path."""
+    return _insert_open(session, inp, result, exists=_task_exists(session, inp.task_id))
+
+
+def _insert_open(
+    session: Session, inp: OpenTaskInput, result: OpenTaskResult, *, exists: bool
+) -> str:
+    """:func:`apply_open` once the row's existence is known (``open_task`` has just
+    read it)."""
     conn = core_connection(session)
     path = conn.execute(_UNIT_PATH, {"unit_id": inp.org_unit_id}).scalar()
     if path is None:
@@ -406,7 +415,7 @@ def apply_open(session: Session, inp: OpenTaskInput, result: OpenTaskResult) -> 
             type="UnknownOrgUnit",
             non_retryable=True,
         )
-    if _task_exists(session, inp.task_id):
+    if exists:
         return str(path)
     conn.execute(
         _INSERT_TASK,

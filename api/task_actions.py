@@ -36,13 +36,17 @@ from models.tables import Case, HumanTask
 from workflows.human_task import ProcessWorkflow
 
 
-async def load_task(engine: Engine, user: AuthUser, task_id: str) -> HumanTask:
-    """The task if it lies in the user's subtree; 404 otherwise."""
-    task = await run_in_threadpool(
-        lambda: visible_task(engine, task_id, user.org_path, username=user.username)
-    )
+def visible_or_404(engine: Engine, user: AuthUser, task_id: str) -> HumanTask:
+    """The task if it lies in the user's subtree; 404 otherwise (in the threadpool)."""
+    task = visible_task(engine, task_id, user.org_path, username=user.username)
     if task is None:
         raise HTTPException(404, detail="任务不存在 (task not found)")
+    return task
+
+
+async def load_task(engine: Engine, user: AuthUser, task_id: str) -> HumanTask:
+    """The task if it lies in the user's subtree; 404 otherwise."""
+    task = await run_in_threadpool(visible_or_404, engine, user, task_id)
     structlog.contextvars.bind_contextvars(task_id=task.id, case_id=task.case_id)
     return task
 
@@ -239,9 +243,7 @@ async def complete_by_id(
     422), then the Update."""
 
     def prepare() -> tuple[HumanTask, CompleteTaskInput]:
-        task = visible_task(engine, task_id, user.org_path, username=user.username)
-        if task is None:
-            raise HTTPException(404, detail="任务不存在 (task not found)")
+        task = visible_or_404(engine, user, task_id)
         return task, _completion(engine, task, user, outcome, data, comment)
 
     task, inp = await run_in_threadpool(prepare)

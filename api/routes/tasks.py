@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import structlog
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
 from api import task_actions
-from api.case_queries import list_tasks, visible_task
+from api.case_queries import list_tasks
 from api.deps import (
     AuthUser,
     BearerSessionDep,
@@ -42,9 +42,7 @@ async def _public(
     see them (then the read is audited). One trip to the threadpool for both reads."""
 
     def read() -> TaskPublic:
-        task = visible_task(engine, task_id, user.org_path, username=user.username)
-        if task is None:
-            raise HTTPException(404, detail="任务不存在 (task not found)")
+        task = task_actions.visible_or_404(engine, user, task_id)
         (public,) = read_tasks(engine, settings, user, [task])
         return public
 
