@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 
 import structlog
 from sqlalchemy.engine import Engine
 from temporalio import activity
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHistory
 from temporalio.exceptions import ApplicationError
 
 from models.contracts import ArchiveHistoryInput
@@ -47,22 +46,32 @@ class HistoryArchiveActivities:
                 "the case workflow is still running", type="StillRunning"
             )
         history = await handle.fetch_history()
-        text = history.to_json()
-        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-        count = len(json.loads(text).get("events", []))
-        row = HistoryArchive(
-            workflow_id=inp.workflow_id,
-            run_id=desc.run_id or "",
-            case_id=inp.case_id,
-            event_count=count,
-            sha256=digest,
-            history_json=text,
+        # The export, its digest and the write in a thread: a whole case's history
+        # takes the CPU for tens of milliseconds, which on the event loop would hold
+        # up every other case's workflow tasks and local writes on this worker.
+        count, digest = await asyncio.to_thread(
+            self._store, inp, desc.run_id or "", history
         )
-        await asyncio.to_thread(self._store, row)
         log.info("history_archived", case_id=inp.case_id, events=count, sha256=digest)
         return digest
 
-    def _store(self, row: HistoryArchive) -> None:
+    def _store(
+        self, inp: ArchiveHistoryInput, run_id: str, history: WorkflowHistory
+    ) -> tuple[int, str]:
+        """Export ``history`` as JSON and store it once; (its events, its SHA-256)."""
+        text = history.to_json()
+        count = len(history.events)
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
         with session_scope(self.engine) as session:
-            if session.get(HistoryArchive, row.workflow_id) is None:
-                session.add(row)
+            if session.get(HistoryArchive, inp.workflow_id) is None:
+                session.add(
+                    HistoryArchive(
+                        workflow_id=inp.workflow_id,
+                        run_id=run_id,
+                        case_id=inp.case_id,
+                        event_count=count,
+                        sha256=digest,
+                        history_json=text,
+                    )
+                )
+        return count, digest
