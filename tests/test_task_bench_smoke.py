@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_report_rows_and_ratios() -> None:
     assert vars(parse_args([])) == {
-        "rounds": 30,
+        "rounds": 180,
         "cases": 16,
         "clerks": 16,
         "starts": 64,
@@ -70,6 +70,7 @@ def test_a_tiny_run_prints_every_row() -> None:
         "| api_complete |",
         "| complete_task_update |",
         "| complete p95 vs raw Update p95 |",
+        "| complete p95 vs an Update with one local write, p95 |",
         "| actions/s, 1 clerks",
         "| CPU per case",
         "| case starts/s",
