@@ -138,6 +138,15 @@ ENGINE_0_9 = "engine-0.9"
 # start with everything above; a phase workflow decides it at its first write. Cases
 # started before it write one local activity per write to their end.
 ENGINE_0_10 = "engine-0.10"
+# Release 0.11.0: a step recorded as not applicable (``skip_step``) no longer holds up
+# the process until its row is written: the write joins the activation's batch and the
+# process goes on at once, so the steps opened next (an approval's registration line,
+# the one-stop desks after a skipped subsidy) go out in the same ``project_all`` instead
+# of a second local activity after it. The write keeps its bounded retries and its
+# incident; the case closes (``close_case``) only once every such write is done.
+# Recorded at a case's start with everything above; a phase workflow decides it with
+# ENGINE_0_10 at its first write. Cases started before it wait for each skip's write.
+ENGINE_0_11 = "engine-0.11"
 QUEUE_NOTICE = "queue_notice"
 # The local projection writes, with the result type each returns (None: nothing).
 LOCAL_WRITES: dict[str, type[Any] | None] = {
@@ -180,6 +189,10 @@ STATUS_KEY = SearchAttributeKey.for_keyword(SA_STATUS)
 
 class _WriteAlone(Exception):
     """A ``project_all`` failed for good: the write goes again on its own."""
+
+
+# A write queued in the batch being collected, and where its record will arrive.
+_Queued = tuple[ProjectionCall, "asyncio.Future[Any]"]
 
 
 def _settle(
@@ -280,6 +293,9 @@ class ProcessWorkflow:
         self._announce_on_open: bool | None = None  # decided at the first task
         self._rating_links: bool | None = None  # decided at the first rating point
         self._batching: bool | None = None  # decided at the first projection write
+        self._behind = False  # engine 0.11: skips written behind (with _batching)
+        self._behind_writes: set[asyncio.Task[Any]] = set()  # such writes not yet done
+        self._behind_error: BaseException | None = None
         # Engine 0.10: the writes asked for in this activation, not yet gone out.
         self._pending_writes: list[tuple[ProjectionCall, asyncio.Future[Any]]] = []
         self._writer: asyncio.Task[None] | None = None  # the batch collecting now
@@ -311,7 +327,11 @@ class ProcessWorkflow:
 
     async def register_case(self) -> RegisterCaseResult:
         # The first command of every case: decides which engine the case runs on.
-        if workflow.patched(ENGINE_0_10):
+        if workflow.patched(ENGINE_0_11):
+            self._v2 = self._calendar_from_opening = self._local = True
+            self._rating_links = self._outbox = self._announce_on_open = True
+            self._batching = self._behind = True
+        elif workflow.patched(ENGINE_0_10):
             self._v2 = self._calendar_from_opening = self._local = True
             self._rating_links = self._outbox = self._announce_on_open = True
             self._batching = True
@@ -454,11 +474,21 @@ class ProcessWorkflow:
         ``skipped``), and why."""
         self._skipped[step_key] = (status, reason)
         _, opening = self._new_task(step_key, {}, register=False)
-        await self._activity(
-            HumanTaskActivities.record_skipped_step,
-            SkipTaskInput(task=opening, reason=reason),
-            step=step_key,
-        )
+        skip = SkipTaskInput(task=opening, reason=reason)
+        name = HumanTaskActivities.record_skipped_step.__name__
+        if self._runs_local(name) and self._batches_writes() and self._behind:
+            # Engine 0.11: queued now, in the order asked, and awaited behind the
+            # process (incident included); close_case waits for it.
+            queued = self._queue_write(name, skip)
+            behind = asyncio.create_task(
+                self._activity(name, skip, step=step_key, queued=queued)
+            )
+            self._behind_writes.add(behind)
+            behind.add_done_callback(self._behind_done)
+        else:
+            await self._activity(
+                HumanTaskActivities.record_skipped_step, skip, step=step_key
+            )
         self._completed_steps.append(step_key)
 
     async def notify(self, notice: NoticeInput) -> None:
@@ -568,6 +598,10 @@ class ProcessWorkflow:
     async def close_case(self) -> CaseState:
         """Close the case, wait for in-flight handlers, and hand its history to the archive."""
         await workflow.wait_condition(workflow.all_handlers_finished)
+        if self._behind_writes:  # engine 0.11: every skip's row written first
+            await workflow.wait_condition(lambda: not self._behind_writes)
+        if self._behind_error is not None:  # a fault no incident took: the task fails
+            raise self._behind_error
         await self.set_status("closed", closed=True)
         if self.spec.rated_on_close:
             await self._offer_rating(None, None)
@@ -921,14 +955,24 @@ class ProcessWorkflow:
         return await self._activity(method, arg, step=step)
 
     async def _activity(
-        self, method: Callable[..., Any] | str, arg: Any, *, step: str
+        self,
+        method: Callable[..., Any] | str,
+        arg: Any,
+        *,
+        step: str,
+        queued: _Queued | None = None,
     ) -> Any:
         """Run a projection or lookup activity. Transient faults retry (bounded); a
         permanent fault, or retries used up, opens an incident and the case waits for
-        a person to fix the cause and retry — it never fails or hangs unseen."""
+        a person to fix the cause and retry — it never fails or hangs unseen.
+        ``queued``: a local write already queued (:meth:`_queue_write`), awaited
+        first; a retry after its incident writes it again."""
         name = method if isinstance(method, str) else method.__name__
         while True:
             try:
+                if queued is not None:
+                    (call, done), queued = queued, None
+                    return await self._written(name, call, done)
                 if self._runs_local(name):
                     return await self._local_write(name, arg)
                 if isinstance(method, str):
@@ -957,23 +1001,50 @@ class ProcessWorkflow:
         return name in LOCAL_WRITES and (self._local or name == QUEUE_NOTICE)
 
     def _batches_writes(self) -> bool:
-        if self._batching is None:
-            self._batching = workflow.patched(ENGINE_0_10)
+        if self._batching is None:  # a phase workflow, at its first write
+            if workflow.patched(ENGINE_0_11):
+                self._batching = self._behind = True
+            else:
+                self._batching = workflow.patched(ENGINE_0_10)
         return self._batching
 
     async def _local_write(self, name: str, arg: Any) -> Any:
         """A projection write as a local activity (at least once, like a regular one;
         the writes are idempotent), with the same bounded retries. On engine 0.10 it
         joins the other writes of this activation (:meth:`_write_pending`)."""
-        call = ProjectionCall(activity=name, input=arg)
         if not self._batches_writes():
+            call = ProjectionCall(activity=name, input=arg)
             return _result(name, await self._project(call))
+        return await self._written(name, *self._queue_write(name, arg))
+
+    def _behind_done(self, write: asyncio.Task[Any]) -> None:
+        """A skip's write behind the process ended; a fault its incident loop did not
+        take (a bug, not a refused write) is kept for close_case to raise, as the
+        process would have raised it at the skip."""
+        self._behind_writes.discard(write)
+        if not write.cancelled() and write.exception() is not None:
+            self._behind_error = write.exception()
+            workflow.logger.error(
+                "a skipped step's write failed",
+                extra={"case_id": self._input.case_id},
+            )
+
+    def _queue_write(self, name: str, arg: Any) -> _Queued:
+        """Add a write to the batch this activation collects (engine 0.10)."""
+        call = ProjectionCall(activity=name, input=arg)
         done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending_writes.append((call, done))
         if self._writer is None:  # none collecting: this write starts a batch
             self._writer = asyncio.create_task(self._write_pending())
             self._writing.add(self._writer)
             self._writer.add_done_callback(self._writing.discard)
+        return call, done
+
+    async def _written(
+        self, name: str, call: ProjectionCall, done: asyncio.Future[Any]
+    ) -> Any:
+        """The result of a queued write: from its batch, or, when the batch failed
+        for good, from the write run again alone."""
         try:
             record = await done
         except _WriteAlone:
