@@ -12,7 +12,8 @@ transport, in this process), then prints side by side:
    cases, and the ``complete_task`` Update it sends, sent directly (the engine
    without the API). Goal: (c) p95 ≤ 2 × (a) p95. Both sides alike: one untimed
    case (workflow) first; then cases of 18 actions (floor workflows of 18 Updates),
-   each action sent once a query finds its case at rest, each case started once the
+   each action sent once its case is at rest (no workflow task, no activity in
+   flight: ``at_rest``), each case started once the
    cases before it have settled (notices sent, histories archived), so that one
    action meets no other work; the steps of the slowest 5 % are printed.
 2. **Throughput, ``--clerks`` concurrent clerks** driving ``--cases`` whole
@@ -114,10 +115,6 @@ class FloorWorkflow:
                 FLOOR_WRITE, key, start_to_close_timeout=timedelta(seconds=30)
             )
         self.done += 1
-        return self.done
-
-    @workflow.query
-    def updates(self) -> int:
         return self.done
 
 
@@ -337,10 +334,9 @@ class Clerks:
             task_id, step, role = task
             outcome, data = step_action(step)
             if self.at_rest is not None:
-                # Temporal answers a query once the workflow task in flight has
-                # completed: the action then meets an idle case, as each of the
-                # floor's Updates meets an idle workflow.
-                await self.at_rest.get_workflow_handle(case_id).query("get_state")
+                # The action then meets an idle case, as each of the floor's
+                # Updates meets an idle workflow.
+                await at_rest(self.at_rest.get_workflow_handle(case_id))
             if self.temporal is not None:  # the engine alone, without the API
                 t0 = time.perf_counter()
                 await self.direct(task_id, holder_of(role), outcome, data)
@@ -496,6 +492,13 @@ def print_slowest(name: str, tally: Tally, n: int = 5) -> None:
     counts = collections.Counter(step for _, step in tail)
     spread = ", ".join(f"{step} ×{k}" for step, k in counts.most_common())
     print(f"{name} slowest 5% by step: {spread}", file=sys.stderr)
+    by_step: dict[str, list[float]] = collections.defaultdict(list)
+    for ms, step in slowest:
+        by_step[step].append(ms)
+    medians = ", ".join(
+        f"{step} {percentile(by_step[step], 50):.0f}" for step in counts
+    )
+    print(f"{name} p50 of those steps (ms): {medians}", file=sys.stderr)
 
 
 def row_of(name: str, values: Sequence[float]) -> Row:
@@ -533,11 +536,24 @@ async def gather_limited(
     return results
 
 
+async def at_rest(handle: Any, within: float = 5.0) -> None:
+    """Wait (untimed) until the workflow has no workflow task and no activity in
+    flight. A query alone is not enough: Temporal answers it between two workflow
+    tasks, e.g. while a regular activity the last action started (a rating link) is
+    out, and the next action would then queue behind the task that follows it."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        raw = (await handle.describe()).raw_description
+        if not raw.pending_activities and not raw.HasField("pending_workflow_task"):
+            return
+        await asyncio.sleep(0.005)
+
+
 async def floor_latency(client: Any, tq: str, mode: str, rounds: int) -> list[float]:
     """``rounds`` Updates timed one at a time, on minimal workflows of a case's shape:
     a new workflow every ``FLOOR_CASE_UPDATES`` Updates, its first Update timed as
-    vetflow's first action on a new case is, each Update sent once a query finds the
-    workflow at rest (untimed, as vetflow's actions wait). One whole workflow first,
+    vetflow's first action on a new case is, each Update sent once the workflow is at
+    rest (untimed, as vetflow's actions wait). One whole workflow first,
     untimed, as vetflow drives one untimed case first."""
     ms: list[float] = []
     warm = True
@@ -551,7 +567,7 @@ async def floor_latency(client: Any, tq: str, mode: str, rounds: int) -> list[fl
         for i in range(FLOOR_CASE_UPDATES):
             if not warm and len(ms) >= rounds:
                 break
-            await handle.query(FloorWorkflow.updates)
+            await at_rest(handle)
             t0 = time.perf_counter()
             await handle.execute_update("act", i)
             if not warm:
