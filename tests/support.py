@@ -24,7 +24,15 @@ from models.demo import DESK_CLERK_OF
 from models.payload_codec import AesGcmCodec, Keyring, decode_history
 from models.rating_link import sign_rating_link
 from models.settings import Settings
-from models.tables import Account, HumanTask, Notice, OrgUnit, RatingLink, Veteran
+from models.tables import (
+    Account,
+    HumanTask,
+    Incident,
+    Notice,
+    OrgUnit,
+    RatingLink,
+    Veteran,
+)
 
 T = TypeVar("T")
 
@@ -80,6 +88,18 @@ def tasks(engine: Engine, case_id: str, **where: Any) -> list[HumanTask]:
         for k, v in where.items():
             q = q.where(getattr(HumanTask, k) == v)
         return list(s.exec(q.order_by(HumanTask.created_at)).all())
+
+
+def incidents(engine: Engine, case_id: str, status: str = "open") -> list[Incident]:
+    """A case's incidents of ``status`` (open until a person retries them)."""
+    with Session(engine) as s:
+        return list(
+            s.exec(
+                select(Incident).where(
+                    Incident.case_id == case_id, Incident.status == status
+                )
+            ).all()
+        )
 
 
 async def open_task(

@@ -297,7 +297,7 @@ class ProcessWorkflow:
         self._behind_writes: set[asyncio.Task[Any]] = set()  # such writes not yet done
         self._behind_error: BaseException | None = None
         # Engine 0.10: the writes asked for in this activation, not yet gone out.
-        self._pending_writes: list[tuple[ProjectionCall, asyncio.Future[Any]]] = []
+        self._pending_writes: list[_Queued] = []
         self._writer: asyncio.Task[None] | None = None  # the batch collecting now
         self._writing: set[asyncio.Task[None]] = set()  # batches sent, not yet back
 

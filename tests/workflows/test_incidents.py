@@ -20,10 +20,18 @@ from models.contracts import (
     RetryIncidentInput,
 )
 from models.settings import Settings
-from models.tables import Case, HumanTask, Incident
+from models.tables import Case, HumanTask
 from tests.conftest import DB_BACKENDS
 from tests.return_home_forms import RECEIPT
-from tests.support import actor, complete, open_task, record_history, tasks, wait_for
+from tests.support import (
+    actor,
+    complete,
+    incidents,
+    open_task,
+    record_history,
+    tasks,
+    wait_for,
+)
 from tests.workflows.conftest import RecordingAdapter, start_case, veteran_id
 from tests.workflows.journeys import Journeys, Registry
 from workflows.return_home import ReturnHomeWorkflow
@@ -56,17 +64,6 @@ def drop_projection(engine, case_id: str) -> None:
         s.exec(delete(HumanTask).where(HumanTask.case_id == case_id))
         s.exec(delete(Case).where(Case.id == case_id))
         s.commit()
-
-
-def incidents(engine, case_id: str, status: str = "open") -> list[Incident]:
-    with Session(engine) as s:
-        return list(
-            s.exec(
-                select(Incident).where(
-                    Incident.case_id == case_id, Incident.status == status
-                )
-            ).all()
-        )
 
 
 @journey()

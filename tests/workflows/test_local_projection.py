@@ -27,8 +27,16 @@ from models.contracts import (
     TaskResult,
 )
 from models.payload_codec import decode_history
-from models.tables import AuditEvent, HumanTask, Incident
-from tests.support import actor, complete, open_task, suite_codec, tasks, wait_for
+from models.tables import AuditEvent, HumanTask
+from tests.support import (
+    actor,
+    complete,
+    incidents,
+    open_task,
+    suite_codec,
+    tasks,
+    wait_for,
+)
 from tests.workflows.conftest import start_case, veteran_id
 from tests.workflows.test_incidents import drop_projection
 from tests.workflows.test_races import T0, opened
@@ -147,13 +155,7 @@ async def test_a_local_write_that_fails_for_good_opens_an_incident(
         )
     )
 
-    def incidents() -> list[Incident]:
-        with Session(e) as s:
-            return list(
-                s.exec(select(Incident).where(Incident.case_id == handle.id)).all()
-            )
-
-    (incident,) = await wait_for(incidents)
+    (incident,) = await wait_for(lambda: incidents(e, handle.id))
     assert (incident.step, incident.activity, incident.error_type) == (
         "archive_review",
         "assign_task",

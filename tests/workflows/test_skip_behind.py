@@ -23,9 +23,9 @@ from temporalio.worker import Worker
 from activities.human_tasks import HumanTaskActivities
 from models.contracts import CompleteTaskInput, RetryIncidentInput, SkipTaskInput
 from models.settings import Settings
-from models.tables import AuditEvent, Incident
+from models.tables import AuditEvent
 from tests.return_home_forms import RECEIPT
-from tests.support import actor, complete, open_task, tasks, wait_for
+from tests.support import actor, complete, incidents, open_task, tasks, wait_for
 from tests.workflows.conftest import start_case, veteran_id
 from workflows.return_home import ReturnHomeWorkflow
 
@@ -136,13 +136,7 @@ async def test_a_refused_skip_is_an_incident_and_the_case_goes_on(
     )
     assert result.outcome == "approve"
 
-    def open_incidents() -> list[Incident]:
-        with Session(e) as s:
-            return list(
-                s.exec(select(Incident).where(Incident.case_id == handle.id)).all()
-            )
-
-    (incident,) = await wait_for(open_incidents)
+    (incident,) = await wait_for(lambda: incidents(e, handle.id))
     assert (incident.step, incident.activity, incident.error_type) == (
         "party_transfer",
         "record_skipped_step",
