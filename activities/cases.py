@@ -20,7 +20,7 @@ from models.contracts import (
     RegisterCaseInput,
     RegisterCaseResult,
 )
-from models.db import one_writer, session_scope
+from models.db import session_scope, write_connection
 from models.tables import AuditEvent, Case, OrgUnit, Veteran, utcnow
 
 log = structlog.get_logger(__name__)
@@ -83,7 +83,7 @@ class CaseActivities:
         them (for a case about an org unit: that unit and the units above it)."""
         if not inp.veteran_id:
             return self._register_unit_case(inp)
-        with one_writer(self.engine), self.engine.begin() as conn:
+        with write_connection(self.engine) as conn:
             row = conn.execute(_VETERAN_HOME, {"veteran_id": inp.veteran_id}).first()
             if row is None:
                 raise ApplicationError(
@@ -111,7 +111,7 @@ class CaseActivities:
         return result
 
     def _register_unit_case(self, inp: RegisterCaseInput) -> RegisterCaseResult:
-        with one_writer(self.engine), self.engine.begin() as conn:
+        with write_connection(self.engine) as conn:
             unit = conn.execute(_UNIT, {"unit_id": inp.org_unit_id or 0}).first()
             if unit is None:
                 raise ApplicationError(

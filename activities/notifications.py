@@ -37,7 +37,12 @@ from models.contracts import (
     NoticeResolution,
     NoticeResult,
 )
-from models.db import core_connection, one_writer, session_scope
+from models.db import (
+    after_commit,
+    core_connection,
+    in_write_batch,
+    session_scope,
+)
 from models.tables import Account, Case, Notice, OrgUnit, Veteran, utcnow
 
 log = structlog.get_logger(__name__)
@@ -189,12 +194,12 @@ class NotificationActivities:
         now, delivered by activities/notice_outbox.py with ``inp``'s bounded attempts,
         then a notice_failed work item. Once per key: a retry finds the row. A broken
         template is queued already failed, so the dispatcher hands it to a person."""
-        with one_writer(self.engine), Session(self.engine) as session:
-            try:
+        try:
+            with session_scope(self.engine) as session:
                 self.queue_in(session, inp)
-                session.commit()
-            except IntegrityError:  # a concurrent attempt queued the same key first
-                session.rollback()
+        except IntegrityError:  # a concurrent attempt queued the same key first
+            if in_write_batch(self.engine):
+                raise  # the batch's transaction is spoilt: its retry finds the row
         self.wake()
 
     def queue_in(self, session: Session, inp: DeliverNoticeInput) -> None:
@@ -227,9 +232,10 @@ class NotificationActivities:
                 )
 
     def wake(self) -> None:
-        """Tell the worker's dispatcher a notice was queued (after the commit)."""
+        """Tell the worker's dispatcher a notice was queued, once it is committed
+        (inside a ``write_batch``, after the batch commits)."""
         if self.on_queued is not None:
-            self.on_queued()
+            after_commit(self.engine, self.on_queued)
 
     @activity.defn
     def send_notice(self, inp: NoticeInput) -> NoticeResult:

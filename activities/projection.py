@@ -58,7 +58,7 @@ from models.contracts import (
     RegisterCaseInput,
     SkipTaskInput,
 )
-from models.db import session_scope
+from models.db import session_scope, write_batch
 from models.payload_codec import decode_history
 from models.processes import SPEC_VERSIONS, SUPPORT_SPECS
 from models.tables import Case, HistoryArchive, OrgUnit, Veteran
@@ -108,6 +108,7 @@ class ProjectionActivities:
         tasks: HumanTaskActivities,
         notices: NotificationActivities | None = None,
     ) -> None:
+        self.engine = tasks.engine
         self.calls: dict[str, tuple[type[BaseModel], Callable[[Any], Any]]] = {
             "register_case": (RegisterCaseInput, cases.register_case),
             "set_case_status": (CaseStatusInput, cases.set_case_status),
@@ -137,9 +138,17 @@ class ProjectionActivities:
     @activity.defn(name=PROJECT_ALL)
     def project_all(self, calls: ProjectionCalls) -> ProjectionRecords:
         """Several writes of one workflow activation (engine 0.10), in their order,
-        each in its own transaction as :meth:`project` runs it: a retry runs them all
-        again, and each is idempotent."""
-        return ProjectionRecords(records=[self.project(c) for c in calls.calls])
+        in one transaction (``write_batch``): they land together or not at all, and a
+        retry runs them all again (each is idempotent). Each write sees the ones
+        before it, as it did when each committed on its own, and starts with none of
+        their ORM objects in the session (a later write reads rows afresh)."""
+        records = []
+        with write_batch(self.engine) as session:
+            for call in calls.calls:
+                records.append(self.project(call))
+                session.flush()
+                session.expunge_all()
+        return ProjectionRecords(records=records)
 
 
 @dataclass

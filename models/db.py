@@ -14,8 +14,10 @@ import select
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -183,10 +185,79 @@ def core_connection(session: Session) -> Connection:
     return session.connection()
 
 
+@dataclass
+class _Batch:
+    engine: Engine
+    session: Session
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+
+# The write batch open in this thread (``write_batch``), if any.
+_BATCH: ContextVar[_Batch | None] = ContextVar("vetflow_write_batch", default=None)
+
+
+def _batch_of(engine: Engine) -> _Batch | None:
+    batch = _BATCH.get()
+    return batch if batch is not None and batch.engine is engine else None
+
+
+@contextmanager
+def write_batch(engine: Engine) -> Iterator[Session]:
+    """One transaction for every write made inside on ``engine`` in this thread: each
+    :func:`session_scope` and :func:`write_connection` joins it instead of committing
+    on its own. It commits once at the end, so the writes land all together or, on
+    an error, none of them; then the callbacks given to :func:`after_commit` run (a
+    notice queued inside wakes its dispatcher only once it can be read)."""
+    if _BATCH.get() is not None:
+        raise RuntimeError("write batches do not nest")
+    with session_scope(engine) as session:
+        batch = _Batch(engine, session)
+        token = _BATCH.set(batch)
+        try:
+            yield session
+        finally:
+            _BATCH.reset(token)
+    for callback in batch.after_commit:
+        callback()
+
+
+def in_write_batch(engine: Engine) -> bool:
+    """True inside a :func:`write_batch` of ``engine`` (in this thread)."""
+    return _batch_of(engine) is not None
+
+
+def after_commit(engine: Engine, callback: Callable[[], None]) -> None:
+    """Call ``callback`` once the write just made on ``engine`` is committed: at once,
+    or, inside a :func:`write_batch`, after the batch commits (never if it fails)."""
+    batch = _batch_of(engine)
+    if batch is None:
+        callback()
+    else:
+        batch.after_commit.append(callback)
+
+
+@contextmanager
+def write_connection(engine: Engine) -> Iterator[Connection]:
+    """A Core connection in a write transaction that commits at the end (on SQLite
+    under ``one_writer``); inside a :func:`write_batch`, the batch's."""
+    batch = _batch_of(engine)
+    if batch is not None:
+        yield core_connection(batch.session)
+        return
+    with one_writer(engine), engine.begin() as conn:
+        yield conn
+
+
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """A session that commits on success and rolls back on error (on SQLite, one
-    such session at a time per database file in this process: ``one_writer``)."""
+    such session at a time per database file in this process: ``one_writer``).
+    Inside a :func:`write_batch` of ``engine``, the batch's session: the batch
+    commits, or rolls back whatever raises out of here."""
+    batch = _batch_of(engine)
+    if batch is not None:
+        yield batch.session
+        return
     with one_writer(engine):
         with Session(engine, expire_on_commit=False) as session:
             try:
