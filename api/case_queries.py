@@ -150,13 +150,42 @@ def visible_task(
 ) -> HumanTask | None:
     """The task if it lies in the caller's subtree and its case is not kept from them
     (``not_excluded``), else None (404)."""
+    found = visible_task_and_version(engine, task_id, org_path, username=username)
+    return found[0] if found is not None else None
+
+
+def visible_task_and_version(
+    engine: Engine, task_id: str, org_path: str, *, username: str
+) -> tuple[HumanTask, int | None] | None:
+    """:func:`visible_task`, with the version of the process definition its case runs
+    (None: the case has no row, or predates versions): one statement, built once."""
     with Session(engine) as s:
-        task = s.get(HumanTask, task_id)
-        if task is None or not task.org_path.startswith(org_path):
-            return None
-        if case_is_excluded(s, task.case_id, username=username, org_path=org_path):
-            return None
-        return task
+        row = s.execute(
+            _visible_task_statement(),
+            params={
+                "task_id": task_id,
+                "org_path": org_path,
+                "reader_path": org_path,
+                "username": username,
+            },
+        ).first()
+    if row is None:
+        return None
+    task, version = row
+    return task, version
+
+
+@functools.cache
+def _visible_task_statement() -> Select[Any]:
+    """The task by id within the bound subtree, unless its case is kept from the
+    reader (the rule of the task list, ``visible_tasks_bound``), and its case's
+    definition version."""
+    return (
+        visible_tasks_bound()
+        .add_columns(col(Case.spec_version))
+        .outerjoin(Case, col(Case.id) == col(HumanTask.case_id))
+        .where(col(HumanTask.id) == bindparam("task_id", type_=String))
+    )
 
 
 def visible_tasks_bound() -> SelectOfScalar[HumanTask]:

@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
-from api.case_queries import account_with_unit, visible_task
+from api.case_queries import account_with_unit, visible_task_and_version
 from api.deps import AuthUser
 from api.errors import invalid
 from api.update_errors import call_temporal, http_error_for, rpc_timeout
@@ -38,10 +38,19 @@ from workflows.human_task import ProcessWorkflow
 
 def visible_or_404(engine: Engine, user: AuthUser, task_id: str) -> HumanTask:
     """The task if it lies in the user's subtree; 404 otherwise (in the threadpool)."""
-    task = visible_task(engine, task_id, user.org_path, username=user.username)
-    if task is None:
+    return _visible_with_version(engine, user, task_id)[0]
+
+
+def _visible_with_version(
+    engine: Engine, user: AuthUser, task_id: str
+) -> tuple[HumanTask, int | None]:
+    """:func:`visible_or_404` and the definition version its case runs."""
+    found = visible_task_and_version(
+        engine, task_id, user.org_path, username=user.username
+    )
+    if found is None:
         raise HTTPException(404, detail="任务不存在 (task not found)")
-    return task
+    return found
 
 
 async def load_task(engine: Engine, user: AuthUser, task_id: str) -> HumanTask:
@@ -164,8 +173,15 @@ def form_bounds_errors(data: dict[str, Any]) -> list[dict[str, Any]]:
     return errors
 
 
+def case_spec_version(engine: Engine, case_id: str) -> int | None:
+    """The definition version the case runs (None: no row, or before versions)."""
+    with Session(engine) as session:
+        case = session.get(Case, case_id)
+    return case.spec_version if case else None
+
+
 def normalised_form_data(
-    engine: Engine, task: HumanTask, outcome: str, data: dict[str, Any]
+    task: HumanTask, spec_version: int | None, outcome: str, data: dict[str, Any]
 ) -> dict[str, Any]:
     """The form data as the step's form (of the version the case runs) dumps it, so
     the case records every field. 422 (FastAPI's item shape, ``loc`` under
@@ -186,9 +202,7 @@ def normalised_form_data(
                 }
             ]
         )
-    with Session(engine) as session:
-        case = session.get(Case, task.case_id)
-    spec = spec_of(task.process, case.spec_version if case else None)
+    spec = spec_of(task.process, spec_version)
     if spec is None:
         return data
     try:
@@ -224,7 +238,9 @@ async def complete(
     comment: str,
 ) -> None:
     inp = await run_in_threadpool(
-        _completion, engine, task, user, outcome, data, comment
+        lambda: _completion(
+            task, case_spec_version(engine, task.case_id), user, outcome, data, comment
+        )
     )
     await _update(temporal, task, ProcessWorkflow.complete_task, inp)
 
@@ -243,8 +259,8 @@ async def complete_by_id(
     422), then the Update."""
 
     def prepare() -> tuple[HumanTask, CompleteTaskInput]:
-        task = visible_or_404(engine, user, task_id)
-        return task, _completion(engine, task, user, outcome, data, comment)
+        task, version = _visible_with_version(engine, user, task_id)
+        return task, _completion(task, version, user, outcome, data, comment)
 
     task, inp = await run_in_threadpool(prepare)
     structlog.contextvars.bind_contextvars(task_id=task.id, case_id=task.case_id)
@@ -252,8 +268,8 @@ async def complete_by_id(
 
 
 def _completion(
-    engine: Engine,
     task: HumanTask,
+    spec_version: int | None,
     user: AuthUser,
     outcome: str,
     data: dict[str, Any],
@@ -267,7 +283,7 @@ def _completion(
         task_id=task.id,
         actor=user.actor(),
         outcome=outcome,
-        data=normalised_form_data(engine, task, outcome, data),
+        data=normalised_form_data(task, spec_version, outcome, data),
         comment=comment,
     )
 
