@@ -145,20 +145,13 @@ def case_notices(engine: Engine, case_id: str) -> list[Notice]:
         )
 
 
-def visible_task(
-    engine: Engine, task_id: str, org_path: str, *, username: str
-) -> HumanTask | None:
-    """The task if it lies in the caller's subtree and its case is not kept from them
-    (``not_excluded``), else None (404)."""
-    found = visible_task_and_version(engine, task_id, org_path, username=username)
-    return found[0] if found is not None else None
-
-
 def visible_task_and_version(
     engine: Engine, task_id: str, org_path: str, *, username: str
 ) -> tuple[HumanTask, int | None] | None:
-    """:func:`visible_task`, with the version of the process definition its case runs
-    (None: the case has no row, or predates versions): one statement, built once."""
+    """The task if it lies in the caller's subtree and its case is not kept from them
+    (``not_excluded``), else None (404); with the version of the process definition
+    its case runs (None: the case has no row, or predates versions). One statement,
+    built once."""
     with Session(engine) as s:
         row = s.execute(
             _visible_task_statement(),

@@ -130,10 +130,10 @@ ENGINE_0_9 = "engine-0.9"
 # Release 0.10.0: the projection writes a case asks for in one activation — a review's
 # approval that skips a step and opens four, the one-stop desks opening together, a
 # completion and the openings it leads to — go out as one local activity
-# (``project_all``) that runs them in their order (each in its own transaction until
-# 0.12.0, in one since: activities/projection.py): one marker and one trip through
-# the SDK instead of one per write. A write
-# alone still goes out as ``project``. If a ``project_all`` fails for good (a write
+# (``project_all``) that runs them in their order (each in its own transaction on
+# 0.10.0's and 0.11.0's workers, in one since: activities/projection.py): one marker
+# and one trip through the SDK instead of one per write. A write alone still goes out
+# as ``project``. If a ``project_all`` fails for good (a write
 # refused, or its bounded retries used up), each of its writes runs again on its own,
 # so an incident names the step whose write failed and no other. Recorded at a case's
 # start with everything above; a phase workflow decides it at its first write. Cases
