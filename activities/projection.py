@@ -108,6 +108,11 @@ class ProjectionActivities:
         tasks: HumanTaskActivities,
         notices: NotificationActivities | None = None,
     ) -> None:
+        # One engine for all: a project_all's writes join its batch by engine.
+        if cases.engine is not tasks.engine or (
+            notices is not None and notices.engine is not tasks.engine
+        ):
+            raise ValueError("the projection's activities must share one engine")
         self.engine = tasks.engine
         self.calls: dict[str, tuple[type[BaseModel], Callable[[Any], Any]]] = {
             "register_case": (RegisterCaseInput, cases.register_case),

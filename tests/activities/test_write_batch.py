@@ -25,7 +25,7 @@ from models.contracts import (
     RegisterCaseInput,
     TaskResult,
 )
-from models.db import after_commit, session_scope, write_batch
+from models.db import after_commit, make_engine, session_scope, write_batch
 from models.tables import AuditEvent, Case, HumanTask, Notice, OrgUnit, Veteran
 from tests.activities.test_task_announcement import opening
 
@@ -184,3 +184,14 @@ def test_batches_do_not_nest_and_callbacks_wait_for_the_commit(
     assert called == ["alone"]  # a batch that failed calls nobody
     with Session(e) as s:
         assert s.get(Case, "case-x") is None
+
+
+def test_the_projection_refuses_activities_on_two_engines(
+    seeded_engine: Engine, tmp_path
+) -> None:
+    """A batch's writes join it by engine: on another engine they would open a second
+    connection and, on SQLite, wait for the batch's own write lock."""
+    other = make_engine(f"sqlite:///{tmp_path / 'other.db'}")
+    with pytest.raises(ValueError, match="one engine"):
+        ProjectionActivities(CaseActivities(other), HumanTaskActivities(seeded_engine))
+    other.dispose()
