@@ -12,10 +12,11 @@ transport, in this process), then prints side by side:
    cases, and the ``complete_task`` Update it sends, sent directly (the engine
    without the API). Goal: (c) p95 ≤ 2 × (a) p95. Both sides alike: one untimed
    case (workflow) first; then cases of 18 actions (floor workflows of 18 Updates),
-   each action sent once its case is at rest (no workflow task, no activity in
-   flight: ``at_rest``), each case started once the
-   cases before it have settled (notices sent, histories archived), so that one
-   action meets no other work; the steps of the slowest 5 % are printed.
+   the five paths taking turns case by case (so that a noisy machine's slow minutes
+   fall on all of them), each action sent once its case is at rest (no workflow
+   task, no activity in flight: ``at_rest``), each case started once the cases
+   before it have settled (notices sent, histories archived), so that one action
+   meets no other work; the steps of the slowest 5 % are printed.
 2. **Throughput, ``--clerks`` concurrent clerks** driving ``--cases`` whole
    return-home cases (every step the happy path has, each completed by its holder
    through the API) against the floor: the same clerks driving minimal workflows
@@ -549,32 +550,27 @@ async def at_rest(handle: Any, within: float = 5.0) -> None:
         await asyncio.sleep(0.005)
 
 
-async def floor_latency(client: Any, tq: str, mode: str, rounds: int) -> list[float]:
-    """``rounds`` Updates timed one at a time, on minimal workflows of a case's shape:
-    a new workflow every ``FLOOR_CASE_UPDATES`` Updates, its first Update timed as
-    vetflow's first action on a new case is, each Update sent once the workflow is at
-    rest (untimed, as vetflow's actions wait). One whole workflow first,
-    untimed, as vetflow drives one untimed case first."""
-    ms: list[float] = []
-    warm = True
-    while len(ms) < rounds:
-        handle = await client.start_workflow(
-            FLOOR_WORKFLOW,
-            FloorInput(mode),
-            id=f"floor-{mode}-{uuid.uuid4().hex[:8]}",
-            task_queue=tq,
-        )
-        for i in range(FLOOR_CASE_UPDATES):
-            if not warm and len(ms) >= rounds:
-                break
-            await at_rest(handle)
-            t0 = time.perf_counter()
-            await handle.execute_update("act", i)
-            if not warm:
-                ms.append((time.perf_counter() - t0) * 1000)
-        warm = False
-        await handle.terminate("bench over")
-    return ms
+async def floor_workflow(
+    client: Any, tq: str, mode: str, ms: list[float] | None, limit: int
+) -> None:
+    """One minimal workflow of a case's shape (``FLOOR_CASE_UPDATES`` Updates), each
+    Update sent once the workflow is at rest (untimed, as vetflow's actions wait) and
+    timed into ``ms`` (None: untimed, the warm-up), at most ``limit`` of them."""
+    handle = await client.start_workflow(
+        FLOOR_WORKFLOW,
+        FloorInput(mode),
+        id=f"floor-{mode}-{uuid.uuid4().hex[:8]}",
+        task_queue=tq,
+    )
+    for i in range(FLOOR_CASE_UPDATES):
+        if ms is not None and i >= limit:
+            break
+        await at_rest(handle)
+        t0 = time.perf_counter()
+        await handle.execute_update("act", i)
+        if ms is not None:
+            ms.append((time.perf_counter() - t0) * 1000)
+    await handle.terminate("bench over")
 
 
 async def floor_case(client: Any, tq: str, actions: int) -> int:
@@ -699,51 +695,52 @@ async def bench(args: argparse.Namespace) -> Result:
             resting = Clerks(http, engine, at_rest=client)
             resting.headers = clerks.headers
             starts_only = getattr(args, "only", None) == "starts"
-            if not starts_only:
-                print("latency …", file=sys.stderr)
-                async with floor_worker():
-                    raw = await floor_latency(client, floor_tq, "none", args.rounds)
-                    act = await floor_latency(client, floor_tq, "activity", args.rounds)
-                    local = await floor_latency(client, floor_tq, "local", args.rounds)
-                result.latency += [
-                    row_of("raw_update", raw),
-                    row_of("update_with_activity", act),
-                    row_of("update_with_local_activity", local),
-                ]
+            floor_modes = ("none", "activity", "local")
             async with build_worker(client, settings, engine):
                 if not starts_only:
-                    await resting.drive(veterans[-2], Tally())  # warm-up, untimed
-                    tally = Tally()
-                    for i in range(latency_cases):
-                        left = args.rounds - len(tally.latencies_ms)
-                        if left <= 0:
-                            break
-                        # One action at a time: the case before has closed, its
-                        # notices are sent and its history archived (untimed).
-                        await resting.settled()
-                        await resting.drive(veterans[i], tally, limit=left)
-                    result.latency.append(row_of("api_complete", tally.latencies_ms))
-                    print_slowest("api_complete", tally)
-                    resting.close()
-                    tally = Tally()
-                    engine_only = Clerks(http, engine, client)
-                    engine_only.headers = clerks.headers
-                    await engine_only.drive(veterans[-1], Tally())  # warm-up, untimed
-                    for i in range(latency_cases):
-                        left = args.rounds - len(tally.latencies_ms)
-                        if left <= 0:
-                            break
-                        await engine_only.settled()
-                        await engine_only.drive(
-                            veterans[latency_cases + args.cases + args.starts + i],
-                            tally,
-                            limit=left,
-                        )
-                    engine_only.close()
-                    result.latency.append(
-                        row_of("complete_task_update", tally.latencies_ms)
-                    )
-                    print_slowest("complete_task_update", tally)
+                    async with floor_worker():
+                        # The five paths take turns, a case (or a floor workflow
+                        # of as many Updates) each, so that they meet the
+                        # machine's noise alike; each path's first one untimed.
+                        print("latency …", file=sys.stderr)
+                        engine_only = Clerks(http, engine, client)
+                        engine_only.headers = clerks.headers
+                        floor_ms: dict[str, list[float]] = {m: [] for m in floor_modes}
+                        api, direct = Tally(), Tally()
+                        for mode in floor_modes:
+                            await floor_workflow(client, floor_tq, mode, None, 0)
+                        await resting.drive(veterans[-2], Tally())
+                        await engine_only.drive(veterans[-1], Tally())
+                        for i in range(latency_cases):
+                            left = args.rounds - len(api.latencies_ms)
+                            if left <= 0:
+                                break
+                            # Each path's case meets an idle worker: what the cases
+                            # before it left (notices, archives) is done.
+                            await resting.settled()
+                            for mode in floor_modes:
+                                await floor_workflow(
+                                    client, floor_tq, mode, floor_ms[mode], left
+                                )
+                            await resting.settled()
+                            await resting.drive(veterans[i], api, limit=left)
+                            await engine_only.settled()
+                            await engine_only.drive(
+                                veterans[latency_cases + args.cases + args.starts + i],
+                                direct,
+                                limit=min(left, args.rounds - len(direct.latencies_ms)),
+                            )
+                        resting.close()
+                        engine_only.close()
+                        result.latency += [
+                            row_of("raw_update", floor_ms["none"]),
+                            row_of("update_with_activity", floor_ms["activity"]),
+                            row_of("update_with_local_activity", floor_ms["local"]),
+                            row_of("api_complete", api.latencies_ms),
+                            row_of("complete_task_update", direct.latencies_ms),
+                        ]
+                        print_slowest("api_complete", api)
+                        print_slowest("complete_task_update", direct)
 
                     print("throughput …", file=sys.stderr)
                     tally = Tally()
