@@ -15,14 +15,14 @@ from typing import Any
 import structlog
 from fastapi import HTTPException
 from pydantic import ValidationError
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from api.case_queries import account_with_unit, visible_task_and_version
-from api.deps import AuthUser, BearerSession
+from api.deps import AuthUser
 from api.errors import invalid
 from api.update_errors import call_temporal, http_error_for, rpc_timeout
 from models.contracts import (
@@ -42,11 +42,11 @@ def visible_or_404(engine: Engine, user: AuthUser, task_id: str) -> HumanTask:
 
 
 def _visible_with_version(
-    bind: Engine | Connection, user: AuthUser, task_id: str
+    engine: Engine, user: AuthUser, task_id: str
 ) -> tuple[HumanTask, int | None]:
     """:func:`visible_or_404` and the definition version its case runs."""
     found = visible_task_and_version(
-        bind, task_id, user.org_path, username=user.username
+        engine, task_id, user.org_path, username=user.username
     )
     if found is None:
         raise HTTPException(404, detail="任务不存在 (task not found)")
@@ -247,29 +247,24 @@ async def complete(
 
 async def complete_by_id(
     temporal: Client,
-    reads: Engine,
-    session: BearerSession,
+    engine: Engine,
+    user: AuthUser,
     task_id: str,
     outcome: str,
     data: dict[str, Any],
     comment: str,
-) -> AuthUser:
-    """The session's check, :func:`load_task` and :func:`complete`'s checks in one
-    trip to the threadpool, on one connection of ``reads`` (the same answers in the
-    same order: 401, 404, 403, 422), then the Update; the session's user."""
+) -> None:
+    """:func:`load_task` and :func:`complete` with one trip to the threadpool for the
+    task's read and the form's checks (the same answers in the same order: 404, 403,
+    422), then the Update."""
 
-    def prepare() -> tuple[AuthUser, HumanTask, CompleteTaskInput]:
-        with reads.connect() as conn:
-            user = session.user(conn)
-            task, version = _visible_with_version(conn, user, task_id)
-        return user, task, _completion(task, version, user, outcome, data, comment)
+    def prepare() -> tuple[HumanTask, CompleteTaskInput]:
+        task, version = _visible_with_version(engine, user, task_id)
+        return task, _completion(task, version, user, outcome, data, comment)
 
-    user, task, inp = await run_in_threadpool(prepare)
-    structlog.contextvars.bind_contextvars(
-        user=user.username, task_id=task.id, case_id=task.case_id
-    )
+    task, inp = await run_in_threadpool(prepare)
+    structlog.contextvars.bind_contextvars(task_id=task.id, case_id=task.case_id)
     await _update(temporal, task, ProcessWorkflow.complete_task, inp)
-    return user
 
 
 def _completion(

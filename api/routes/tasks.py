@@ -169,14 +169,13 @@ async def complete_task(
     task_id: str,
     body: TaskComplete,
     engine: EngineDep,
-    reads: ReadEngineDep,
     temporal: TemporalDep,
     settings: SettingsDep,
-    session: BearerSessionDep,
+    user: CurrentUser,
 ) -> TaskPublic:
     """Finish the step with an outcome and its form. Wrong outcome or form data: 422 with
     the field errors; a task no longer open or held by someone else: 409."""
-    user = await task_actions.complete_by_id(
-        temporal, reads, session, task_id, body.outcome, body.data, body.comment
+    await task_actions.complete_by_id(
+        temporal, engine, user, task_id, body.outcome, body.data, body.comment
     )
     return await _public(engine, settings, user, task_id)
