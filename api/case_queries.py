@@ -304,22 +304,11 @@ def start_facts(
     process) a case of that id that a check for nobody in particular sees
     (``visible_case`` with "/" and no user name). One statement (the veteran joined
     to their unit and their cases), one hop from the event loop."""
-    mine = and_(col(Case.veteran_id) == veteran_id, col(Case.process) == process)
+    params: dict[str, Any] = {"veteran_id": veteran_id, "process": process}
+    if once_id is not None:
+        params["once_id"] = once_id
     with Session(engine) as s:
-        rows = s.execute(
-            sa_select(
-                col(Veteran.category),
-                col(OrgUnit.path),
-                col(Case.id),
-                col(Case.status),
-                col(Case.org_path),
-                mine.label("mine"),
-            )
-            .select_from(Veteran)
-            .join(OrgUnit, col(OrgUnit.id) == Veteran.org_unit_id)
-            .outerjoin(Case, or_(mine, col(Case.id) == once_id) if once_id else mine)
-            .where(col(Veteran.id) == veteran_id)
-        ).all()
+        rows = s.execute(_start_facts_statement(once_id is not None), params).all()
         if not rows or not str(rows[0][1]).startswith(org_path):
             return None
         # (id, status, org_path, the veteran's case of the process); none: no case.
@@ -345,6 +334,32 @@ def start_facts(
                 None,
             )
         return StartFacts(str(rows[0][0]), str(rows[0][1]), cases, existing)
+
+
+@functools.cache
+def _start_facts_statement(once: bool) -> Select[str, str, str, str, str, bool]:
+    """``start_facts``'s statement, built once with bound parameters (``veteran_id``,
+    ``process`` and, for a once-per-veteran process, ``once_id``)."""
+    veteran_id = bindparam("veteran_id", type_=Integer)
+    mine = and_(
+        col(Case.veteran_id) == veteran_id,
+        col(Case.process) == bindparam("process", type_=String),
+    )
+    joined = or_(mine, col(Case.id) == bindparam("once_id", type_=String))
+    return (
+        sa_select(
+            col(Veteran.category),
+            col(OrgUnit.path),
+            col(Case.id),
+            col(Case.status),
+            col(Case.org_path),
+            mine.label("mine"),
+        )
+        .select_from(Veteran)
+        .join(OrgUnit, col(OrgUnit.id) == Veteran.org_unit_id)
+        .outerjoin(Case, joined if once else mine)
+        .where(col(Veteran.id) == veteran_id)
+    )
 
 
 def case_subject(engine: Engine, case: Case) -> tuple[Veteran | None, OrgUnit | None]:
