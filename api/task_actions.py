@@ -16,7 +16,6 @@ import structlog
 from fastapi import HTTPException
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
@@ -32,7 +31,7 @@ from models.contracts import (
     ReassignTaskInput,
 )
 from models.processes import spec_of
-from models.tables import Case, HumanTask
+from models.tables import HumanTask
 from workflows.human_task import ProcessWorkflow
 
 
@@ -55,9 +54,19 @@ def _visible_with_version(
 
 async def load_task(engine: Engine, user: AuthUser, task_id: str) -> HumanTask:
     """The task if it lies in the user's subtree; 404 otherwise."""
-    task = await run_in_threadpool(visible_or_404, engine, user, task_id)
+    return (await load_task_and_version(engine, user, task_id))[0]
+
+
+async def load_task_and_version(
+    engine: Engine, user: AuthUser, task_id: str
+) -> tuple[HumanTask, int | None]:
+    """:func:`load_task` and the definition version its case runs (for
+    :func:`complete`)."""
+    task, version = await run_in_threadpool(
+        _visible_with_version, engine, user, task_id
+    )
     structlog.contextvars.bind_contextvars(task_id=task.id, case_id=task.case_id)
-    return task
+    return task, version
 
 
 async def _update(temporal: Client, task: HumanTask, update: Any, inp: Any) -> None:
@@ -173,13 +182,6 @@ def form_bounds_errors(data: dict[str, Any]) -> list[dict[str, Any]]:
     return errors
 
 
-def case_spec_version(engine: Engine, case_id: str) -> int | None:
-    """The definition version the case runs (None: no row, or before versions)."""
-    with Session(engine) as session:
-        case = session.get(Case, case_id)
-    return case.spec_version if case else None
-
-
 def normalised_form_data(
     task: HumanTask, spec_version: int | None, outcome: str, data: dict[str, Any]
 ) -> dict[str, Any]:
@@ -230,17 +232,17 @@ def normalised_form_data(
 
 async def complete(
     temporal: Client,
-    engine: Engine,
     task: HumanTask,
+    spec_version: int | None,
     user: AuthUser,
     outcome: str,
     data: dict[str, Any],
     comment: str,
 ) -> None:
+    """Complete ``task`` (read with its case's ``spec_version``,
+    :func:`load_task_and_version`)."""
     inp = await run_in_threadpool(
-        lambda: _completion(
-            task, case_spec_version(engine, task.case_id), user, outcome, data, comment
-        )
+        _completion, task, spec_version, user, outcome, data, comment
     )
     await _update(temporal, task, ProcessWorkflow.complete_task, inp)
 

@@ -241,7 +241,7 @@ async def complete_form(
     engine: EngineDep,
     temporal: TemporalDep,
 ) -> Response:
-    task = await task_actions.load_task(engine, user, task_id)
+    task, version = await task_actions.load_task_and_version(engine, user, task_id)
     form = await request.form()
     data = data_from_form(task.form_schema, form)
     outcome = str(form.get("outcome") or "")
@@ -255,7 +255,7 @@ async def complete_form(
         )
     try:
         await task_actions.complete(
-            temporal, engine, task, user, outcome, data, comment
+            temporal, task, version, user, outcome, data, comment
         )
     except HTTPException as exc:
         detail = _detail(exc)
