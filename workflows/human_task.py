@@ -148,6 +148,19 @@ ENGINE_0_10 = "engine-0.10"
 # Recorded at a case's start with everything above; a phase workflow decides it with
 # ENGINE_0_10 at its first write. Cases started before it wait for each skip's write.
 ENGINE_0_11 = "engine-0.11"
+# Release 0.12.0: a case's status changes and its notices are written behind the process
+# too, as skips are since 0.11.0: the write joins the activation's batch and the process
+# goes on, so the step it opens next goes out in the same ``project_all`` (a complaint's
+# or a loan's status beside its next step, a one-time notice beside the supplement
+# tasks) instead of a second local activity after it. And a case's closing starts its
+# archive child (and offers its rating link) before it writes the closed status: the
+# step that ends the case is answered once its own batch is written, not after a second
+# local activity. Each such write keeps its bounded retries and its incident; the case
+# writes its closed status only once every write behind it is done. Recorded at a
+# case's start with everything above. A phase workflow (a loan's servicing, a
+# survivor's allowance) ends without ``close_case``, so it keeps 0.11's writes. Cases
+# started before it wait for each status and notice write, and close as before.
+ENGINE_0_12 = "engine-0.12"
 QUEUE_NOTICE = "queue_notice"
 # The local projection writes, with the result type each returns (None: nothing).
 LOCAL_WRITES: dict[str, type[Any] | None] = {
@@ -295,6 +308,9 @@ class ProcessWorkflow:
         self._rating_links: bool | None = None  # decided at the first rating point
         self._batching: bool | None = None  # decided at the first projection write
         self._behind = False  # engine 0.11: skips written behind (with _batching)
+        # Engine 0.12 (cases, not phases): status changes and notices written behind
+        # too; the closed status after the archive child's start.
+        self._status_behind = False
         self._behind_writes: set[asyncio.Task[Any]] = set()  # such writes not yet done
         self._behind_error: BaseException | None = None
         # Engine 0.10: the writes asked for in this activation, not yet gone out.
@@ -328,7 +344,11 @@ class ProcessWorkflow:
 
     async def register_case(self) -> RegisterCaseResult:
         # The first command of every case: decides which engine the case runs on.
-        if workflow.patched(ENGINE_0_11):
+        if workflow.patched(ENGINE_0_12):
+            self._v2 = self._calendar_from_opening = self._local = True
+            self._rating_links = self._outbox = self._announce_on_open = True
+            self._batching = self._behind = self._status_behind = True
+        elif workflow.patched(ENGINE_0_11):
             self._v2 = self._calendar_from_opening = self._local = True
             self._rating_links = self._outbox = self._announce_on_open = True
             self._batching = self._behind = True
@@ -478,14 +498,7 @@ class ProcessWorkflow:
         skip = SkipTaskInput(task=opening, reason=reason)
         name = HumanTaskActivities.record_skipped_step.__name__
         if self._runs_local(name) and self._batches_writes() and self._behind:
-            # Engine 0.11: queued now, in the order asked, and awaited behind the
-            # process (incident included); close_case waits for it.
-            queued = self._queue_write(name, skip)
-            behind = asyncio.create_task(
-                self._activity(name, skip, step=step_key, queued=queued)
-            )
-            self._behind_writes.add(behind)
-            behind.add_done_callback(self._behind_done)
+            self._write_behind(name, skip, step=step_key)  # engine 0.11
         else:
             await self._activity(
                 HumanTaskActivities.record_skipped_step, skip, step=step_key
@@ -499,16 +512,16 @@ class ProcessWorkflow:
         notice before that patch hand each to its own child workflow
         (``DeliverNoticeWorkflow``); cases before ENGINE_V2 deliver inline."""
         if self._v2 and self._queues_notices():
-            await self._activity(
-                QUEUE_NOTICE,
-                DeliverNoticeInput(
-                    notice=notice,
-                    policy=self._input.policy.for_step("notice_failed"),
-                    attempts=self._input.policy.notice_attempts,
-                    max_interval=self._input.policy.notice_max_interval,
-                ),
-                step="notice",
+            queued = DeliverNoticeInput(
+                notice=notice,
+                policy=self._input.policy.for_step("notice_failed"),
+                attempts=self._input.policy.notice_attempts,
+                max_interval=self._input.policy.notice_max_interval,
             )
+            if self._writes_behind(QUEUE_NOTICE):  # engine 0.12
+                self._write_behind(QUEUE_NOTICE, queued, step="notice")
+            else:
+                await self._activity(QUEUE_NOTICE, queued, step="notice")
             return
         if not self._v2:
             try:
@@ -585,16 +598,17 @@ class ProcessWorkflow:
         self._status = status
         self._status_changes += 1
         workflow.upsert_search_attributes([STATUS_KEY.value_set(status)])
-        await self._activity(
-            CaseActivities.set_case_status,
-            CaseStatusInput(
-                case_id=self._input.case_id,
-                status=status,
-                closed_at=workflow.now() if closed else None,
-                seq=self._status_changes,
-            ),
-            step="case_status",
+        change = CaseStatusInput(
+            case_id=self._input.case_id,
+            status=status,
+            closed_at=workflow.now() if closed else None,
+            seq=self._status_changes,
         )
+        name = CaseActivities.set_case_status.__name__
+        if not closed and self._writes_behind(name):  # engine 0.12
+            self._write_behind(name, change, step="case_status")
+            return
+        await self._activity(CaseActivities.set_case_status, change, step="case_status")
 
     async def close_case(self) -> CaseState:
         """Close the case, wait for in-flight handlers, and hand its history to the archive."""
@@ -603,9 +617,28 @@ class ProcessWorkflow:
             await workflow.wait_condition(lambda: not self._behind_writes)
         if self._behind_error is not None:  # a fault no incident took: the task fails
             raise self._behind_error
+        if self._writes_behind(CaseActivities.set_case_status.__name__):
+            # Engine 0.12: the rating link's activity or the archive child's start
+            # ends this workflow task, so the step that closed the case is answered
+            # now; the closed status goes out in the next one. Every write behind
+            # the process is done by now (above), and any written since is waited for.
+            if self.spec.rated_on_close:
+                await self._offer_rating(None, None)
+            await self._start_archive()
+            if self._behind_writes:
+                await workflow.wait_condition(lambda: not self._behind_writes)
+            if self._behind_error is not None:
+                raise self._behind_error
+            await self.set_status("closed", closed=True)
+            return self.get_state()
         await self.set_status("closed", closed=True)
         if self.spec.rated_on_close:
             await self._offer_rating(None, None)
+        await self._start_archive()
+        return self.get_state()
+
+    async def _start_archive(self) -> None:
+        """The history archive: an abandoned child that waits for this case to close."""
         info = workflow.info()
         await workflow.start_child_workflow(
             "ArchiveHistoryWorkflow",
@@ -617,7 +650,6 @@ class ProcessWorkflow:
             id=f"archive-{info.workflow_id}",
             parent_close_policy=workflow.ParentClosePolicy.ABANDON,
         )
-        return self.get_state()
 
     async def _offer_rating(
         self, task: OpenTask | None, result: TaskResult | None
@@ -1009,6 +1041,21 @@ class ProcessWorkflow:
                 self._batching = workflow.patched(ENGINE_0_10)
         return self._batching
 
+    def _writes_behind(self, name: str) -> bool:
+        """Whether a status change or a notice (``name``) is written behind the
+        process: engine 0.12's local, batched writes."""
+        return self._runs_local(name) and self._batches_writes() and self._status_behind
+
+    def _write_behind(self, name: str, arg: Any, *, step: str) -> None:
+        """Queue a write now, in the order asked, and await it behind the process
+        (its retries and incident included); close_case waits for it."""
+        queued = self._queue_write(name, arg)
+        behind = asyncio.create_task(
+            self._activity(name, arg, step=step, queued=queued)
+        )
+        self._behind_writes.add(behind)
+        behind.add_done_callback(self._behind_done)
+
     async def _local_write(self, name: str, arg: Any) -> Any:
         """A projection write as a local activity (at least once, like a regular one;
         the writes are idempotent), with the same bounded retries. On engine 0.10 it
@@ -1019,14 +1066,15 @@ class ProcessWorkflow:
         return await self._written(name, *self._queue_write(name, arg))
 
     def _behind_done(self, write: asyncio.Task[Any]) -> None:
-        """A skip's write behind the process ended; a fault its incident loop did not
-        take (a bug, not a refused write) is kept for close_case to raise, as the
-        process would have raised it at the skip."""
+        """A write behind the process (a skip; on engine 0.12 a status change or a
+        notice) ended; a fault its incident loop did not take (a bug, not a refused
+        write) is kept for close_case to raise, as the process would have raised it
+        where it asked for the write."""
         self._behind_writes.discard(write)
         if not write.cancelled() and write.exception() is not None:
             self._behind_error = write.exception()
             workflow.logger.error(
-                "a skipped step's write failed",
+                "a write behind the process failed",
                 extra={"case_id": self._input.case_id},
             )
 

@@ -1,0 +1,234 @@
+"""Engine 0.12 (workflows/human_task.py, ENGINE_0_12): a case's status changes and its
+notices are written behind the process, and a case's closing answers its last step
+before it writes the closed status.
+
+A refusal ends a return-home case: the clerk's Update is answered after one local
+activity (the review's closing and the refusal notice, in one ``project_all``), and the
+closed status follows in a later workflow task, after the rating link and the archive
+child; the case still closes, is rated and archived. A complaint's first status goes
+out with its first step's opening; a status write refused for good is an incident on
+``case_status`` while the case goes on, and a manager's retry writes it."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowUpdateStage
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import Worker
+
+from activities.cases import CaseActivities
+from models.contracts import CaseStatusInput, CompleteTaskInput, RetryIncidentInput
+from models.payload_codec import decode_history
+from models.settings import Settings
+from models.tables import AuditEvent, HistoryArchive, Notice, RatingLink
+from tests.return_home_forms import RECEIPT
+from tests.support import (
+    actor,
+    complete,
+    incidents,
+    open_task,
+    suite_codec,
+    wait_for,
+)
+from tests.workflows.conftest import start_case, veteran_id
+from tests.workflows.startup_loan_support import statuses
+from tests.workflows.test_complaint import bad_rating, case_status, policy, start
+from workflows.complaint import ComplaintWorkflow
+from workflows.return_home import ReturnHomeWorkflow
+
+LOCAL_MARKER = "core_local_activity"
+
+
+def _marker(attrs: Any) -> bytes:
+    """A local activity's marker as text: its metadata (the activity's name) and its
+    result (a projection write's records name each write and its input)."""
+    details = attrs.details
+    parts = [p.data for p in details["data"].payloads]
+    if "result" in details:
+        parts += [p.data for p in details["result"].payloads]
+    return b" ".join(parts)
+
+
+async def _history(handle: Any) -> Any:
+    """The case's history, its payloads decrypted."""
+    return await decode_history(await handle.fetch_history(), suite_codec())
+
+
+def _workflow_tasks_after(history: Any, update_id: str) -> list[list[bytes]]:
+    """The local-activity markers of each workflow task from the one that accepted
+    ``update_id`` on, one list per workflow task; the first ends where the Update's
+    answer was recorded (WORKFLOW_EXECUTION_UPDATE_COMPLETED)."""
+    events = list(history.events)
+    start = next(
+        i
+        for i, ev in enumerate(events)
+        if ev.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+        and ev.workflow_execution_update_accepted_event_attributes.protocol_instance_id
+        == update_id
+    )
+    tasks: list[list[bytes]] = [[]]
+    answered = False
+    for ev in events[start:]:
+        if ev.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED:
+            answered = True
+        elif ev.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            tasks.append([])
+        attrs = ev.marker_recorded_event_attributes
+        if ev.event_type == EventType.EVENT_TYPE_MARKER_RECORDED and (
+            attrs.marker_name == LOCAL_MARKER
+        ):
+            tasks[-1].append(_marker(attrs))
+    assert answered
+    return [markers for markers in tasks if markers] + [[]]
+
+
+async def test_a_closing_step_is_answered_before_the_closed_status(
+    client: Client, settings: Settings, demo_engine: Engine, worker: Worker
+) -> None:
+    e = demo_engine
+    handle = await start_case(
+        client, settings, veteran_id(e, party_member=False), version=2
+    )
+    await complete(handle, e, "file_receipt", "county", "received", RECEIPT)
+    review = await open_task(e, handle.id, "archive_review")
+    refusal = await handle.start_update(
+        ReturnHomeWorkflow.complete_task,
+        CompleteTaskInput(
+            task_id=review.id,
+            actor=actor(e, "county"),
+            outcome="refuse",
+            data={"refusal_reason": "不属于本地安置对象"},
+        ),
+        wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+    )
+    await refusal.result()
+    state = await handle.result()
+    assert state.status == "closed"
+
+    history = await _history(handle)
+    first, *later = _workflow_tasks_after(history, refusal.id)
+    # The Update's own workflow task: one local activity, the review's closing with
+    # the refusal notice, and not the closed status.
+    (answered,) = first
+    assert b"project_all" in answered and b"close_task" in answered
+    assert b"queue_notice" in answered and b"set_case_status" not in answered
+    closing = [m for markers in later for m in markers if b"set_case_status" in m]
+    assert len(closing) == 1 and b'"closed"' in closing[0]
+    # Every event after the answer: the rating link, the archive's start, the status.
+    kinds = [
+        ev.event_type
+        for ev in history.events
+        if ev.event_type
+        in (
+            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED,
+            EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
+            EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED,
+        )
+    ][-3:]
+    assert kinds == [
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED,
+        EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
+        EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED,
+    ]
+
+    # The projection: the refusal told, the rating offered, the case closed and
+    # archived; the closed status after the review's closing in the audit trail.
+    with Session(e) as s:
+        kinds_sent = {
+            n.kind for n in s.exec(select(Notice).where(Notice.case_id == handle.id))
+        }
+        assert {"refusal", "rating_invite"} <= kinds_sent
+        assert s.exec(select(RatingLink).where(RatingLink.case_id == handle.id)).all()
+        order = [
+            (a.action, (a.after or {}).get("status"))
+            for a in s.exec(
+                select(AuditEvent)
+                .where(AuditEvent.case_id == handle.id)
+                .order_by(col(AuditEvent.id))
+            )
+        ]
+    assert order[-1] == ("case_status", "closed")
+    assert statuses(e, handle.id)[-1] == "closed"
+    await wait_for(lambda: _archived(e, handle.id))
+
+
+def _archived(engine: Engine, case_id: str) -> bool:
+    with Session(engine) as s:
+        return s.get(HistoryArchive, case_id) is not None
+
+
+@pytest.fixture
+def refused_statuses() -> Iterator[set[tuple[str, str]]]:
+    """While (case id, status) is in the set, that status's write is refused for good."""
+    refusing: set[tuple[str, str]] = set()
+    original = CaseActivities.set_case_status
+
+    @functools.wraps(original)  # keeps its activity definition
+    def write(self: CaseActivities, inp: CaseStatusInput) -> None:
+        if (inp.case_id, inp.status) in refusing:
+            raise ApplicationError("refused", type="StatusRefused", non_retryable=True)
+        original(self, inp)
+
+    CaseActivities.set_case_status = write  # type: ignore[method-assign]
+    try:
+        yield refusing
+    finally:
+        CaseActivities.set_case_status = original  # type: ignore[method-assign]
+
+
+async def test_a_status_goes_out_with_the_next_step_and_a_refused_one_is_an_incident(
+    client: Client,
+    settings: Settings,
+    demo_engine: Engine,
+    refused_statuses: set[tuple[str, str]],
+    worker: Worker,
+) -> None:
+    e = demo_engine
+    # A first complaint: "verifying" is written in the batch that opens "verify".
+    first = await start(
+        client, settings, e, "sfx-cgz-dgc", bad_rating(), policy(improve=60.0)
+    )
+    await open_task(e, first.id, "verify")
+    await wait_for(lambda: case_status(e, first.id) == "verifying")
+    markers = [
+        _marker(ev.marker_recorded_event_attributes)
+        for ev in (await _history(first)).events
+        if ev.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        and ev.marker_recorded_event_attributes.marker_name == LOCAL_MARKER
+    ]
+    (batch,) = [m for m in markers if b'"verifying"' in m]
+    assert b"project_all" in batch and b"open_task" in batch
+    await first.terminate("test over")
+
+    # A second one whose "verifying" is refused: an incident on the case's status,
+    # and the verification opens anyway.
+    handle = await start(
+        client, settings, e, "sfx-cgz-dgc", bad_rating(), policy(improve=60.0)
+    )
+    refused_statuses.add((handle.id, "verifying"))
+    (incident,) = await wait_for(lambda: incidents(e, handle.id))
+    assert (incident.step, incident.activity, incident.error_type) == (
+        "case_status",
+        "set_case_status",
+        "StatusRefused",
+    )
+    await open_task(e, handle.id, "verify")
+    assert case_status(e, handle.id) != "verifying"
+    state = await handle.query(ComplaintWorkflow.get_state)
+    assert state.open_incidents == [incident.id] and state.status == "verifying"
+
+    refused_statuses.discard((handle.id, "verifying"))  # fixed; a manager retries
+    await handle.execute_update(
+        ComplaintWorkflow.retry_incident,
+        RetryIncidentInput(incident_id=incident.id, actor=actor(e, "manager")),
+    )
+    await wait_for(lambda: case_status(e, handle.id) == "verifying")
+    assert (await handle.query(ComplaintWorkflow.get_state)).open_incidents == []
+    await handle.terminate("test over")
