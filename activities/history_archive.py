@@ -11,12 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from typing import Any
 
 import structlog
 from sqlalchemy.engine import Engine
 from temporalio import activity
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
-from temporalio.client import Client, WorkflowHistory
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowHistory,
+    WorkflowHistoryEventFilterType,
+)
 from temporalio.exceptions import ApplicationError
 
 from models.contracts import ArchiveHistoryInput
@@ -24,6 +30,19 @@ from models.db import session_scope
 from models.tables import HistoryArchive
 
 log = structlog.get_logger(__name__)
+
+# How long one attempt waits for the case to close: under the activity's 60 s
+# start-to-close timeout (workflows/history_archive.py); then "StillRunning" and a retry.
+CLOSE_WAIT_S = 45.0
+
+
+async def _closed(handle: WorkflowHandle[Any, Any]) -> None:
+    """Return once the workflow run has closed (a long poll for its close event)."""
+    async for _ in handle.fetch_history_events(
+        wait_new_event=True,
+        event_filter_type=WorkflowHistoryEventFilterType.CLOSE_EVENT,
+    ):
+        return
 
 
 class HistoryArchiveActivities:
@@ -33,7 +52,8 @@ class HistoryArchiveActivities:
 
     @activity.defn
     async def archive_history(self, inp: ArchiveHistoryInput) -> str:
-        """Store the case's history once its workflow has closed; retried until it has."""
+        """Store the case's history once its workflow has closed: an attempt waits up
+        to CLOSE_WAIT_S for the close, and is retried until it has come."""
         handle = self.client.get_workflow_handle(
             inp.workflow_id, run_id=inp.run_id or None
         )
@@ -42,9 +62,14 @@ class HistoryArchiveActivities:
             desc.raw_description.workflow_execution_info.status
             == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
         ):
-            raise ApplicationError(
-                "the case workflow is still running", type="StillRunning"
-            )
+            # The case starts its archive moments before it closes: wait for the
+            # close (a long poll on the server) rather than fail and retry later.
+            try:
+                await asyncio.wait_for(_closed(handle), CLOSE_WAIT_S)
+            except TimeoutError:
+                raise ApplicationError(
+                    "the case workflow is still running", type="StillRunning"
+                ) from None
         history = await handle.fetch_history()
         # The export, its digest and the write in a thread: a whole case's history
         # takes the CPU for tens of milliseconds, which on the event loop would hold

@@ -5,6 +5,7 @@ would hold up every other case's workflow tasks on the worker (bench/RESULTS.md)
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import threading
@@ -14,7 +15,9 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from temporalio.client import Client, WorkflowHistory
+from temporalio.exceptions import ApplicationError
 
+from activities import history_archive
 from activities.history_archive import HistoryArchiveActivities
 from models.contracts import ArchiveHistoryInput
 from models.tables import HistoryArchive
@@ -53,3 +56,39 @@ async def test_the_export_runs_off_the_event_loop_and_is_stored_once(
 
     # A retry stores nothing twice and answers the same digest.
     assert await archive.archive_history(inp) == digest
+
+
+async def test_an_archive_started_before_the_close_waits_for_it(
+    client: Client, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A case starts its archive just before it closes (engine 0.12: before its closed
+    status is written): the attempt waits for the close instead of failing
+    ("StillRunning") and waiting out a retry; past CLOSE_WAIT_S it fails as before."""
+    workflow_id = f"archive-test-{uuid.uuid4().hex[:8]}"
+    handle = await client.start_workflow(
+        "NoSuchWorkflow", id=workflow_id, task_queue=f"none-{workflow_id}"
+    )
+    archive = HistoryArchiveActivities(engine, client)
+    inp = ArchiveHistoryInput(case_id="case-y", workflow_id=workflow_id, run_id="")
+    attempt = asyncio.create_task(archive.archive_history(inp))
+    await asyncio.sleep(0.3)
+    assert not attempt.done()  # waiting for the close, not failed
+    await handle.terminate("closed while the archive waits")
+    digest = await asyncio.wait_for(attempt, 10)
+    with Session(engine) as s:
+        row = s.get(HistoryArchive, workflow_id)
+    assert row is not None and row.sha256 == digest
+    assert json.loads(row.history_json)["events"][-1]["eventType"] == (
+        "EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED"
+    )
+
+    # A case that does not close within the wait: "StillRunning", retried later.
+    still = await client.start_workflow(
+        "NoSuchWorkflow", id=f"{workflow_id}-2", task_queue=f"none-{workflow_id}"
+    )
+    monkeypatch.setattr(history_archive, "CLOSE_WAIT_S", 0.2)
+    with pytest.raises(ApplicationError, match="still running"):
+        await archive.archive_history(
+            ArchiveHistoryInput(case_id="case-z", workflow_id=still.id, run_id="")
+        )
+    await still.terminate("test over")
