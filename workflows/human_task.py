@@ -152,11 +152,13 @@ ENGINE_0_11 = "engine-0.11"
 # too, as skips are since 0.11.0: the write joins the activation's batch and the process
 # goes on, so the step it opens next goes out in the same ``project_all`` (a complaint's
 # or a loan's status beside its next step, a one-time notice beside the supplement
-# tasks) instead of a second local activity after it. And a case's closing starts its
-# archive child (and offers its rating link) before it writes the closed status: the
-# step that ends the case is answered once its own batch is written, not after a second
-# local activity. Each such write keeps its bounded retries and its incident; the case
-# writes its closed status only once every write behind it is done. Recorded at a
+# tasks) instead of a second local activity after it. And a case's closing offers its
+# rating link (a regular activity) or, without one, starts its archive child before it
+# writes the closed status: the step that ends the case is answered once its own batch
+# is written, not after a second local activity; the closed status then goes out with
+# the rating link's notice, in one batch. Each such write keeps its bounded retries and
+# its incident; the closed status is written only with or after every write behind the
+# process. Recorded at a
 # case's start with everything above. A phase workflow (a loan's servicing, a
 # survivor's allowance) ends without ``close_case``, so it keeps 0.11's writes. Cases
 # started before it wait for each status and notice write, and close as before.
@@ -595,20 +597,25 @@ class ProcessWorkflow:
         )
 
     async def set_status(self, status: str, *, closed: bool = False) -> None:
-        self._status = status
-        self._status_changes += 1
-        workflow.upsert_search_attributes([STATUS_KEY.value_set(status)])
-        change = CaseStatusInput(
-            case_id=self._input.case_id,
-            status=status,
-            closed_at=workflow.now() if closed else None,
-            seq=self._status_changes,
-        )
+        change = self._status_change(status, closed=closed)
         name = CaseActivities.set_case_status.__name__
         if not closed and self._writes_behind(name):  # engine 0.12
             self._write_behind(name, change, step="case_status")
             return
         await self._activity(CaseActivities.set_case_status, change, step="case_status")
+
+    def _status_change(self, status: str, *, closed: bool) -> CaseStatusInput:
+        """Take ``status`` (the workflow's own state and search attribute); the write
+        that records it in the projection."""
+        self._status = status
+        self._status_changes += 1
+        workflow.upsert_search_attributes([STATUS_KEY.value_set(status)])
+        return CaseStatusInput(
+            case_id=self._input.case_id,
+            status=status,
+            closed_at=workflow.now() if closed else None,
+            seq=self._status_changes,
+        )
 
     async def close_case(self) -> CaseState:
         """Close the case, wait for in-flight handlers, and hand its history to the archive."""
@@ -618,24 +625,46 @@ class ProcessWorkflow:
         if self._behind_error is not None:  # a fault no incident took: the task fails
             raise self._behind_error
         if self._writes_behind(CaseActivities.set_case_status.__name__):
-            # Engine 0.12: the rating link's activity or the archive child's start
-            # ends this workflow task, so the step that closed the case is answered
-            # now; the closed status goes out in the next one. Every write behind
-            # the process is done by now (above), and any written since is waited for.
-            if self.spec.rated_on_close:
-                await self._offer_rating(None, None)
-            await self._start_archive()
-            if self._behind_writes:
-                await workflow.wait_condition(lambda: not self._behind_writes)
-            if self._behind_error is not None:
-                raise self._behind_error
-            await self.set_status("closed", closed=True)
+            await self._close_answered_first()
             return self.get_state()
         await self.set_status("closed", closed=True)
         if self.spec.rated_on_close:
             await self._offer_rating(None, None)
         await self._start_archive()
         return self.get_state()
+
+    async def _close_answered_first(self) -> None:
+        """Engine 0.12's closing. The rating link's activity, or else the archive
+        child's start, ends this workflow task, so the step that closed the case is
+        answered now, before the closed status is written. After a rating link the
+        closed status joins its notice's batch (one transaction) and the archive starts
+        beside it; if that batch fails, the notice goes again alone (its retries, its
+        incident) and the closed status waits for it. Every other write behind the
+        process is done by now (close_case waited for them)."""
+        offered = self.spec.rated_on_close and await self._offer_rating(None, None)
+        if not offered:
+            await self._start_archive()
+        name = CaseActivities.set_case_status.__name__
+        change = self._status_change("closed", closed=True)
+        call, done = self._queue_write(name, change)
+        try:
+            _result(name, await done)
+        except _WriteAlone:
+            await self._after_behind_writes()
+            await self._activity(name, change, step="case_status")
+        except (ApplicationError, TimeoutFailure):  # written alone: its incident
+            await self._activity(name, change, step="case_status", queued=(call, done))
+        if offered:
+            await self._start_archive()
+        await self._after_behind_writes()
+
+    async def _after_behind_writes(self) -> None:
+        """Wait until every write behind the process is done; raise a fault that no
+        incident took."""
+        if self._behind_writes:
+            await workflow.wait_condition(lambda: not self._behind_writes)
+        if self._behind_error is not None:
+            raise self._behind_error
 
     async def _start_archive(self) -> None:
         """The history archive: an abandoned child that waits for this case to close."""
@@ -653,15 +682,15 @@ class ProcessWorkflow:
 
     async def _offer_rating(
         self, task: OpenTask | None, result: TaskResult | None
-    ) -> None:
+    ) -> bool:
         """好差评 (003 §9.1.3): a signed, expiring, single-use rating link sent to the
         veteran, for the step ``task`` just completed (its clerk and unit are rated)
         or, with None, for the closed case (rating its first handler's unit: 首办负责,
         003 §7.8). The link row is written once (its id is the business key), so a
         retried activity issues the same link. No link for a case without a veteran,
-        nor for the veteran's own step."""
+        nor for the veteran's own step. True when a link was issued."""
         if not self._input.veteran_id:
-            return
+            return False
         if task is not None and result is not None:
             served: tuple[OpenTask, TaskResult] | None = (task, result)
             if result.completed_by.startswith("veteran:"):
@@ -669,7 +698,7 @@ class ProcessWorkflow:
         else:
             served = self._first_served()
         if served is None or not self._offers_ratings():
-            return
+            return False
         by, done = served
         ttl = self._input.policy.timers.get("rating_link_ttl", RATING_LINK_TTL)
         link_id = by.view.task_id if task is not None else f"{self._input.case_id}:case"
@@ -704,6 +733,7 @@ class ProcessWorkflow:
                 "process_title": self.spec.title,
             },
         )
+        return True
 
     def _first_served(self) -> tuple[OpenTask, TaskResult] | None:
         """The first step a clerk completed (its clerk is the case's first handler)."""

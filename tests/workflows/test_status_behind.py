@@ -4,8 +4,8 @@ before it writes the closed status.
 
 A refusal ends a return-home case: the clerk's Update is answered after one local
 activity (the review's closing and the refusal notice, in one ``project_all``), and the
-closed status follows in a later workflow task, after the rating link and the archive
-child; the case still closes, is rated and archived. A complaint's first status goes
+closed status follows in a later workflow task, after the rating link's activity, in one
+batch with its notice; the case still closes, is rated and archived. A complaint's first status goes
 out with its first step's opening; a status write refused for good is an incident on
 ``case_status`` while the case goes on, and a manager's retry writes it."""
 
@@ -121,7 +121,9 @@ async def test_a_closing_step_is_answered_before_the_closed_status(
     assert b"queue_notice" in answered and b"set_case_status" not in answered
     closing = [m for markers in later for m in markers if b"set_case_status" in m]
     assert len(closing) == 1 and b'"closed"' in closing[0]
-    # Every event after the answer: the rating link, the archive's start, the status.
+    # The closed status went out in one batch with the rating link's notice.
+    assert b"project_all" in closing[0] and b"rating_invite" in closing[0]
+    # Every event after the answer: the rating link, then the archive's start.
     kinds = [
         ev.event_type
         for ev in history.events
@@ -232,3 +234,44 @@ async def test_a_status_goes_out_with_the_next_step_and_a_refused_one_is_an_inci
     await wait_for(lambda: case_status(e, handle.id) == "verifying")
     assert (await handle.query(ComplaintWorkflow.get_state)).open_incidents == []
     await handle.terminate("test over")
+
+
+async def test_a_refused_closed_status_waits_for_its_retry(
+    client: Client,
+    settings: Settings,
+    demo_engine: Engine,
+    refused_statuses: set[tuple[str, str]],
+    worker: Worker,
+) -> None:
+    """The closed status's batch with the rating notice fails: the notice is written
+    alone, the closed status becomes an incident, and the case closes on the retry."""
+    e = demo_engine
+    handle = await start_case(
+        client, settings, veteran_id(e, party_member=False), version=2
+    )
+    refused_statuses.add((handle.id, "closed"))
+    await complete(handle, e, "file_receipt", "county", "received", RECEIPT)
+    await complete(
+        handle,
+        e,
+        "archive_review",
+        "county",
+        "refuse",
+        {"refusal_reason": "不属于本地安置对象"},
+    )
+    (incident,) = await wait_for(lambda: incidents(e, handle.id))
+    assert (incident.step, incident.activity) == ("case_status", "set_case_status")
+    with Session(e) as s:
+        kinds = {
+            n.kind for n in s.exec(select(Notice).where(Notice.case_id == handle.id))
+        }
+    assert "rating_invite" in kinds  # written alone, before the status
+    assert case_status(e, handle.id) != "closed"
+
+    refused_statuses.discard((handle.id, "closed"))
+    await handle.execute_update(
+        ReturnHomeWorkflow.retry_incident,
+        RetryIncidentInput(incident_id=incident.id, actor=actor(e, "manager")),
+    )
+    state = await handle.result()
+    assert state.status == "closed" and case_status(e, handle.id) == "closed"
