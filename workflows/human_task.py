@@ -152,13 +152,12 @@ ENGINE_0_11 = "engine-0.11"
 # too, as skips are since 0.11.0: the write joins the activation's batch and the process
 # goes on, so the step it opens next goes out in the same ``project_all`` (a complaint's
 # or a loan's status beside its next step, a one-time notice beside the supplement
-# tasks) instead of a second local activity after it. And a case's closing offers its
-# rating link (a regular activity) or, without one, starts its archive child before it
-# writes the closed status: the step that ends the case is answered once its own batch
-# is written, not after a second local activity; the closed status then goes out with
-# the rating link's notice, in one batch. Each such write keeps its bounded retries and
-# its incident; the closed status is written only with or after every write behind the
-# process. Recorded at a
+# tasks) instead of a second local activity after it. And a case's closed status joins
+# the batch of the step that ends the case (the report to the province with the
+# veteran's summary, a refusal with its notice) when nothing else is pending, so that
+# step is answered after one local activity, not two, with its case closed in the same
+# transaction. Each such write keeps its bounded retries and its incident; the closed
+# status is written only with or after every write behind the process. Recorded at a
 # case's start with everything above. A phase workflow (a loan's servicing, a
 # survivor's allowance) ends without ``close_case``, so it keeps 0.11's writes. Cases
 # started before it wait for each status and notice write, and close as before.
@@ -619,31 +618,29 @@ class ProcessWorkflow:
 
     async def close_case(self) -> CaseState:
         """Close the case, wait for in-flight handlers, and hand its history to the archive."""
+        joined = self._writes_behind(CaseActivities.set_case_status.__name__) and (
+            await self._close_in_batch()
+        )
         await workflow.wait_condition(workflow.all_handlers_finished)
-        if self._behind_writes:  # engine 0.11: every skip's row written first
-            await workflow.wait_condition(lambda: not self._behind_writes)
-        if self._behind_error is not None:  # a fault no incident took: the task fails
-            raise self._behind_error
-        if self._writes_behind(CaseActivities.set_case_status.__name__):
-            await self._close_answered_first()
-            return self.get_state()
-        await self.set_status("closed", closed=True)
+        await self._after_behind_writes()  # engine 0.11: every skip's row written first
+        if not joined:
+            await self.set_status("closed", closed=True)
         if self.spec.rated_on_close:
             await self._offer_rating(None, None)
         await self._start_archive()
         return self.get_state()
 
-    async def _close_answered_first(self) -> None:
-        """Engine 0.12's closing. The rating link's activity, or else the archive
-        child's start, ends this workflow task, so the step that closed the case is
-        answered now, before the closed status is written. After a rating link the
-        closed status joins its notice's batch (one transaction) and the archive starts
-        beside it; if that batch fails, the notice goes again alone (its retries, its
-        incident) and the closed status waits for it. Every other write behind the
-        process is done by now (close_case waited for them)."""
-        offered = self.spec.rated_on_close and await self._offer_rating(None, None)
-        if not offered:
-            await self._start_archive()
+    async def _close_in_batch(self) -> bool:
+        """Engine 0.12: while the writes of the step that ends the case are still being
+        collected, the closed status joins their batch, last (one transaction with
+        them), so the step is answered after one local activity with its case closed.
+        Only when nothing else is pending: no other batch on its way, no incident
+        open. If that batch fails, its writes go again alone and the closed status
+        waits for every write behind the process, then goes alone (its own retries
+        and incident). False when it did not join (close_case writes it as before)."""
+        pending = self._writer is not None and self._writing == {self._writer}
+        if not pending or any(i.retried_by is None for i in self._incidents.values()):
+            return False
         name = CaseActivities.set_case_status.__name__
         change = self._status_change("closed", closed=True)
         call, done = self._queue_write(name, change)
@@ -652,11 +649,9 @@ class ProcessWorkflow:
         except _WriteAlone:
             await self._after_behind_writes()
             await self._activity(name, change, step="case_status")
-        except (ApplicationError, TimeoutFailure):  # written alone: its incident
+        except (ApplicationError, TimeoutFailure):  # its write alone failed: incident
             await self._activity(name, change, step="case_status", queued=(call, done))
-        if offered:
-            await self._start_archive()
-        await self._after_behind_writes()
+        return True
 
     async def _after_behind_writes(self) -> None:
         """Wait until every write behind the process is done; raise a fault that no

@@ -1,12 +1,12 @@
 """Engine 0.12 (workflows/human_task.py, ENGINE_0_12): a case's status changes and its
-notices are written behind the process, and a case's closing answers its last step
-before it writes the closed status.
+notices are written behind the process, and a case's closed status joins the batch of
+the step that ends it.
 
 A refusal ends a return-home case: the clerk's Update is answered after one local
-activity (the review's closing and the refusal notice, in one ``project_all``), and the
-closed status follows in a later workflow task, after the rating link's activity, in one
-batch with its notice; the case still closes, is rated and archived. A complaint's first status goes
-out with its first step's opening; a status write refused for good is an incident on
+activity (the review's closing, the refusal notice and the closed status, in one
+``project_all``), then the rating link and the archive follow; if that batch fails, the
+closed status waits for the others and is its own incident. A complaint's first status
+goes out with its first step's opening; a status write refused for good is an incident on
 ``case_status`` while the case goes on, and a manager's retry writes it."""
 
 from __future__ import annotations
@@ -33,8 +33,10 @@ from tests.support import (
     actor,
     complete,
     incidents,
+    notices,
     open_task,
     suite_codec,
+    tasks,
     wait_for,
 )
 from tests.workflows.conftest import start_case, veteran_id
@@ -89,7 +91,7 @@ def _workflow_tasks_after(history: Any, update_id: str) -> list[list[bytes]]:
     return [markers for markers in tasks if markers] + [[]]
 
 
-async def test_a_closing_step_is_answered_before_the_closed_status(
+async def test_a_closing_step_is_answered_after_one_local_write_with_its_case_closed(
     client: Client, settings: Settings, demo_engine: Engine, worker: Worker
 ) -> None:
     e = demo_engine
@@ -109,21 +111,20 @@ async def test_a_closing_step_is_answered_before_the_closed_status(
         wait_for_stage=WorkflowUpdateStage.ACCEPTED,
     )
     await refusal.result()
+    # Answered with the case closed: its status was in the answer's transaction.
+    assert case_status(e, handle.id) == "closed"
     state = await handle.result()
     assert state.status == "closed"
 
     history = await _history(handle)
-    first, *later = _workflow_tasks_after(history, refusal.id)
-    # The Update's own workflow task: one local activity, the review's closing with
-    # the refusal notice, and not the closed status.
+    first, *_ = _workflow_tasks_after(history, refusal.id)
+    # The Update's own workflow task: one local activity, the review's closing, the
+    # refusal notice and the closed status, in that order.
     (answered,) = first
-    assert b"project_all" in answered and b"close_task" in answered
-    assert b"queue_notice" in answered and b"set_case_status" not in answered
-    closing = [m for markers in later for m in markers if b"set_case_status" in m]
-    assert len(closing) == 1 and b'"closed"' in closing[0]
-    # The closed status went out in one batch with the rating link's notice.
-    assert b"project_all" in closing[0] and b"rating_invite" in closing[0]
-    # Every event after the answer: the rating link, then the archive's start.
+    assert b"project_all" in answered
+    at = [answered.index(w) for w in (b"close_task", b"queue_notice", b'"closed"')]
+    assert at == sorted(at)
+    # After the answer: the rating link (a regular activity), then the archive.
     kinds = [
         ev.event_type
         for ev in history.events
@@ -149,14 +150,16 @@ async def test_a_closing_step_is_answered_before_the_closed_status(
         assert {"refusal", "rating_invite"} <= kinds_sent
         assert s.exec(select(RatingLink).where(RatingLink.case_id == handle.id)).all()
         order = [
-            (a.action, (a.after or {}).get("status"))
+            (a.action, a.entity_id, (a.after or {}).get("status"))
             for a in s.exec(
                 select(AuditEvent)
                 .where(AuditEvent.case_id == handle.id)
                 .order_by(col(AuditEvent.id))
             )
         ]
-    assert order[-1] == ("case_status", "closed")
+    assert order.index(("task_completed", review.id, "completed")) < order.index(
+        ("case_status", handle.id, "closed")
+    )
     assert statuses(e, handle.id)[-1] == "closed"
     await wait_for(lambda: _archived(e, handle.id))
 
@@ -243,8 +246,9 @@ async def test_a_refused_closed_status_waits_for_its_retry(
     refused_statuses: set[tuple[str, str]],
     worker: Worker,
 ) -> None:
-    """The closed status's batch with the rating notice fails: the notice is written
-    alone, the closed status becomes an incident, and the case closes on the retry."""
+    """The closing's batch fails: its writes go again alone, the closed status (after
+    the refusal notice is written) becomes an incident, and the case closes, offers its
+    rating and ends on the manager's retry."""
     e = demo_engine
     handle = await start_case(
         client, settings, veteran_id(e, party_member=False), version=2
@@ -265,8 +269,11 @@ async def test_a_refused_closed_status_waits_for_its_retry(
         kinds = {
             n.kind for n in s.exec(select(Notice).where(Notice.case_id == handle.id))
         }
-    assert "rating_invite" in kinds  # written alone, before the status
+    assert "refusal" in kinds  # its batch failed; written again alone
+    assert "rating_invite" not in kinds  # offered once the case is closed
     assert case_status(e, handle.id) != "closed"
+    (review,) = [t for t in tasks(e, handle.id) if t.step == "archive_review"]
+    assert review.status == "completed"
 
     refused_statuses.discard((handle.id, "closed"))
     await handle.execute_update(
@@ -275,3 +282,4 @@ async def test_a_refused_closed_status_waits_for_its_retry(
     )
     state = await handle.result()
     assert state.status == "closed" and case_status(e, handle.id) == "closed"
+    await wait_for(lambda: notices(e, handle.id, "rating_invite"))
