@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import functools
 import hashlib
 import os
 import secrets
 import time
 import tomllib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,6 +20,7 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
+from temporalio.exceptions import ApplicationError
 
 from models.contracts import Actor
 from models.demo import DESK_CLERK_OF
@@ -80,6 +83,28 @@ async def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {fn}")
         await asyncio.sleep(interval)
+
+
+@contextlib.contextmanager
+def refusing(
+    owner: type, method: str, refused: Callable[[Any], bool], error_type: str
+) -> Iterator[None]:
+    """While inside, the activity ``owner.method`` refuses for good (a non-retryable
+    ``error_type``) every input ``refused`` picks, and runs the others as usual. The
+    wrapper keeps the activity's definition, so a worker built inside registers it."""
+    original = getattr(owner, method)
+
+    @functools.wraps(original)
+    def write(self: Any, inp: Any) -> Any:
+        if refused(inp):
+            raise ApplicationError("refused", type=error_type, non_retryable=True)
+        return original(self, inp)
+
+    setattr(owner, method, write)
+    try:
+        yield
+    finally:
+        setattr(owner, method, original)
 
 
 def tasks(engine: Engine, case_id: str, **where: Any) -> list[HumanTask]:

@@ -310,7 +310,7 @@ class ProcessWorkflow:
         self._batching: bool | None = None  # decided at the first projection write
         self._behind = False  # engine 0.11: skips written behind (with _batching)
         # Engine 0.12 (cases, not phases): status changes and notices written behind
-        # too; the closed status after the archive child's start.
+        # too; the closed status in the batch of the step that ends the case.
         self._status_behind = False
         self._behind_writes: set[asyncio.Task[Any]] = set()  # such writes not yet done
         self._behind_error: BaseException | None = None

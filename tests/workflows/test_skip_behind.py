@@ -8,7 +8,6 @@ case goes on, and the case closes only once a manager has retried it."""
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +16,6 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowUpdateStage
-from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from activities.human_tasks import HumanTaskActivities
@@ -25,7 +23,15 @@ from models.contracts import CompleteTaskInput, RetryIncidentInput, SkipTaskInpu
 from models.settings import Settings
 from models.tables import AuditEvent
 from tests.return_home_forms import RECEIPT
-from tests.support import actor, complete, incidents, open_task, tasks, wait_for
+from tests.support import (
+    actor,
+    complete,
+    incidents,
+    open_task,
+    refusing,
+    tasks,
+    wait_for,
+)
 from tests.workflows.conftest import start_case, veteran_id
 from workflows.return_home import ReturnHomeWorkflow
 
@@ -93,20 +99,13 @@ async def test_an_approval_that_skips_answers_after_one_local_write(
 @pytest.fixture
 def refused_skips() -> Iterator[set[str]]:
     """While a case id is in the set, its skips' writes are refused for good."""
-    refusing: set[str] = set()
-    original = HumanTaskActivities.record_skipped_step
+    refused: set[str] = set()
 
-    @functools.wraps(original)  # keeps its activity definition
-    def record(self: HumanTaskActivities, inp: SkipTaskInput) -> None:
-        if inp.task.case_id in refusing:
-            raise ApplicationError("refused", type="SkipRefused", non_retryable=True)
-        original(self, inp)
+    def picks(inp: SkipTaskInput) -> bool:
+        return inp.task.case_id in refused
 
-    HumanTaskActivities.record_skipped_step = record  # type: ignore[method-assign]
-    try:
-        yield refusing
-    finally:
-        HumanTaskActivities.record_skipped_step = original  # type: ignore[method-assign]
+    with refusing(HumanTaskActivities, "record_skipped_step", picks, "SkipRefused"):
+        yield refused
 
 
 async def test_a_refused_skip_is_an_incident_and_the_case_goes_on(

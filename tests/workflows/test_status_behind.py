@@ -11,7 +11,6 @@ goes out with its first step's opening; a status write refused for good is an in
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +19,6 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowUpdateStage
-from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from activities.cases import CaseActivities
@@ -35,6 +33,7 @@ from tests.support import (
     incidents,
     notices,
     open_task,
+    refusing,
     suite_codec,
     tasks,
     wait_for,
@@ -172,20 +171,13 @@ def _archived(engine: Engine, case_id: str) -> bool:
 @pytest.fixture
 def refused_statuses() -> Iterator[set[tuple[str, str]]]:
     """While (case id, status) is in the set, that status's write is refused for good."""
-    refusing: set[tuple[str, str]] = set()
-    original = CaseActivities.set_case_status
+    refused: set[tuple[str, str]] = set()
 
-    @functools.wraps(original)  # keeps its activity definition
-    def write(self: CaseActivities, inp: CaseStatusInput) -> None:
-        if (inp.case_id, inp.status) in refusing:
-            raise ApplicationError("refused", type="StatusRefused", non_retryable=True)
-        original(self, inp)
+    def picks(inp: CaseStatusInput) -> bool:
+        return (inp.case_id, inp.status) in refused
 
-    CaseActivities.set_case_status = write  # type: ignore[method-assign]
-    try:
-        yield refusing
-    finally:
-        CaseActivities.set_case_status = original  # type: ignore[method-assign]
+    with refusing(CaseActivities, "set_case_status", picks, "StatusRefused"):
+        yield refused
 
 
 async def test_a_status_goes_out_with_the_next_step_and_a_refused_one_is_an_incident(
