@@ -194,6 +194,9 @@ async def test_a_status_goes_out_with_the_next_step_and_a_refused_one_is_an_inci
     )
     await open_task(e, first.id, "verify")
     await wait_for(lambda: case_status(e, first.id) == "verifying")
+    # The row is committed before the workflow task that ran the write completes: a
+    # query answers once it has, and its marker is in the history.
+    await first.query(ComplaintWorkflow.get_state)
     markers = [
         _marker(ev.marker_recorded_event_attributes)
         for ev in (await _history(first)).events
