@@ -627,7 +627,17 @@ class ProcessWorkflow:
             await self.set_status("closed", closed=True)
         if self.spec.rated_on_close:
             await self._offer_rating(None, None)
-        await self._start_archive()
+        info = workflow.info()
+        await workflow.start_child_workflow(
+            "ArchiveHistoryWorkflow",
+            ArchiveHistoryInput(
+                case_id=self._input.case_id,
+                workflow_id=info.workflow_id,
+                run_id=info.run_id,
+            ),
+            id=f"archive-{info.workflow_id}",
+            parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+        )
         return self.get_state()
 
     async def _close_in_batch(self) -> bool:
@@ -661,31 +671,17 @@ class ProcessWorkflow:
         if self._behind_error is not None:
             raise self._behind_error
 
-    async def _start_archive(self) -> None:
-        """The history archive: an abandoned child that waits for this case to close."""
-        info = workflow.info()
-        await workflow.start_child_workflow(
-            "ArchiveHistoryWorkflow",
-            ArchiveHistoryInput(
-                case_id=self._input.case_id,
-                workflow_id=info.workflow_id,
-                run_id=info.run_id,
-            ),
-            id=f"archive-{info.workflow_id}",
-            parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-        )
-
     async def _offer_rating(
         self, task: OpenTask | None, result: TaskResult | None
-    ) -> bool:
+    ) -> None:
         """好差评 (003 §9.1.3): a signed, expiring, single-use rating link sent to the
         veteran, for the step ``task`` just completed (its clerk and unit are rated)
         or, with None, for the closed case (rating its first handler's unit: 首办负责,
         003 §7.8). The link row is written once (its id is the business key), so a
         retried activity issues the same link. No link for a case without a veteran,
-        nor for the veteran's own step. True when a link was issued."""
+        nor for the veteran's own step."""
         if not self._input.veteran_id:
-            return False
+            return
         if task is not None and result is not None:
             served: tuple[OpenTask, TaskResult] | None = (task, result)
             if result.completed_by.startswith("veteran:"):
@@ -693,7 +689,7 @@ class ProcessWorkflow:
         else:
             served = self._first_served()
         if served is None or not self._offers_ratings():
-            return False
+            return
         by, done = served
         ttl = self._input.policy.timers.get("rating_link_ttl", RATING_LINK_TTL)
         link_id = by.view.task_id if task is not None else f"{self._input.case_id}:case"
@@ -728,7 +724,6 @@ class ProcessWorkflow:
                 "process_title": self.spec.title,
             },
         )
-        return True
 
     def _first_served(self) -> tuple[OpenTask, TaskResult] | None:
         """The first step a clerk completed (its clerk is the case's first handler)."""

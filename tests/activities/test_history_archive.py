@@ -61,9 +61,9 @@ async def test_the_export_runs_off_the_event_loop_and_is_stored_once(
 async def test_an_archive_started_before_the_close_waits_for_it(
     client: Client, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A case starts its archive just before it closes (engine 0.12: before its closed
-    status is written): the attempt waits for the close instead of failing
-    ("StillRunning") and waiting out a retry; past CLOSE_WAIT_S it fails as before."""
+    """A case starts its archive moments before it closes, and the archive's attempt
+    may come first: it waits for the close instead of failing ("StillRunning") and
+    waiting out a retry; past CLOSE_WAIT_S it fails as before."""
     workflow_id = f"archive-test-{uuid.uuid4().hex[:8]}"
     handle = await client.start_workflow(
         "NoSuchWorkflow", id=workflow_id, task_queue=f"none-{workflow_id}"
