@@ -96,6 +96,21 @@ async def start_case(
     )
 
 
+async def at_archive_review(
+    client: Client, settings: Settings, engine: Engine
+) -> tuple[WorkflowHandle, Any]:
+    """A non-party veteran's version-2 return-home case, its file received by the
+    county clerk: the handle and the open archive review (its task row)."""
+    from tests.return_home_forms import RECEIPT
+    from tests.support import complete, open_task
+
+    handle = await start_case(
+        client, settings, veteran_id(engine, party_member=False), version=2
+    )
+    await complete(handle, engine, "file_receipt", "county", "received", RECEIPT)
+    return handle, await open_task(engine, handle.id, "archive_review")
+
+
 class SmsGateway:
     """A local SMS gateway (real HTTP on 127.0.0.1) as the webhook adapter meets it:
     refuses numbers in ``invalid`` with 400, answers 500 while ``down``, and sends each

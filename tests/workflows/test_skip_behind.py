@@ -22,17 +22,15 @@ from activities.human_tasks import HumanTaskActivities
 from models.contracts import CompleteTaskInput, RetryIncidentInput, SkipTaskInput
 from models.settings import Settings
 from models.tables import AuditEvent
-from tests.return_home_forms import RECEIPT
 from tests.support import (
     actor,
-    complete,
     incidents,
     open_task,
     refusing,
     tasks,
     wait_for,
 )
-from tests.workflows.conftest import start_case, veteran_id
+from tests.workflows.conftest import at_archive_review
 from workflows.return_home import ReturnHomeWorkflow
 
 
@@ -60,11 +58,7 @@ async def test_an_approval_that_skips_answers_after_one_local_write(
     client: Client, settings: Settings, demo_engine: Engine, worker: Worker
 ) -> None:
     e = demo_engine
-    handle = await start_case(
-        client, settings, veteran_id(e, party_member=False), version=2
-    )
-    await complete(handle, e, "file_receipt", "county", "received", RECEIPT)
-    review = await open_task(e, handle.id, "archive_review")
+    handle, review = await at_archive_review(client, settings, e)
     approval = await handle.start_update(
         ReturnHomeWorkflow.complete_task,
         CompleteTaskInput(
@@ -116,12 +110,8 @@ async def test_a_refused_skip_is_an_incident_and_the_case_goes_on(
     worker: Worker,
 ) -> None:
     e = demo_engine
-    handle = await start_case(
-        client, settings, veteran_id(e, party_member=False), version=2
-    )
+    handle, review = await at_archive_review(client, settings, e)
     refused_skips.add(handle.id)
-    await complete(handle, e, "file_receipt", "county", "received", RECEIPT)
-    review = await open_task(e, handle.id, "archive_review")
     # The approval answers although the skip's write failed: the process did not
     # wait for it, and the review's own closing was written.
     result = await asyncio.wait_for(

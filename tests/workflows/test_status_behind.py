@@ -26,7 +26,6 @@ from models.contracts import CaseStatusInput, CompleteTaskInput, RetryIncidentIn
 from models.payload_codec import decode_history
 from models.settings import Settings
 from models.tables import AuditEvent, HistoryArchive, Notice, RatingLink
-from tests.return_home_forms import RECEIPT
 from tests.support import (
     actor,
     complete,
@@ -38,7 +37,7 @@ from tests.support import (
     tasks,
     wait_for,
 )
-from tests.workflows.conftest import start_case, veteran_id
+from tests.workflows.conftest import at_archive_review
 from tests.workflows.startup_loan_support import statuses
 from tests.workflows.test_complaint import bad_rating, case_status, policy, start
 from workflows.complaint import ComplaintWorkflow
@@ -94,11 +93,7 @@ async def test_a_closing_step_is_answered_after_one_local_write_with_its_case_cl
     client: Client, settings: Settings, demo_engine: Engine, worker: Worker
 ) -> None:
     e = demo_engine
-    handle = await start_case(
-        client, settings, veteran_id(e, party_member=False), version=2
-    )
-    await complete(handle, e, "file_receipt", "county", "received", RECEIPT)
-    review = await open_task(e, handle.id, "archive_review")
+    handle, review = await at_archive_review(client, settings, e)
     refusal = await handle.start_update(
         ReturnHomeWorkflow.complete_task,
         CompleteTaskInput(
@@ -245,11 +240,8 @@ async def test_a_refused_closed_status_waits_for_its_retry(
     the refusal notice is written) becomes an incident, and the case closes, offers its
     rating and ends on the manager's retry."""
     e = demo_engine
-    handle = await start_case(
-        client, settings, veteran_id(e, party_member=False), version=2
-    )
+    handle, _ = await at_archive_review(client, settings, e)
     refused_statuses.add((handle.id, "closed"))
-    await complete(handle, e, "file_receipt", "county", "received", RECEIPT)
     await complete(
         handle,
         e,
