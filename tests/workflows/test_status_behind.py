@@ -5,7 +5,8 @@ the step that ends it.
 A refusal ends a return-home case: the clerk's Update is answered after one local
 activity (the review's closing, the refusal notice and the closed status, in one
 ``project_all``), then the rating link and the archive follow; if that batch fails, the
-closed status waits for the others and is its own incident. A complaint's first status
+closed status waits for the others and is its own incident. A return for correction's
+one-time notice goes out with the supplement tasks it names. A complaint's first status
 goes out with its first step's opening; a status write refused for good is an incident on
 ``case_status`` while the case goes on, and a manager's retry writes it."""
 
@@ -156,6 +157,39 @@ async def test_a_closing_step_is_answered_after_one_local_write_with_its_case_cl
     )
     assert statuses(e, handle.id)[-1] == "closed"
     await wait_for(lambda: _archived(e, handle.id))
+
+
+async def test_a_return_is_told_and_its_supplement_opens_in_one_local_write(
+    client: Client, settings: Settings, demo_engine: Engine, worker: Worker
+) -> None:
+    """003 §7.6: a return for correction tells the veteran everything at once; the
+    one-time notice no longer holds the process up, so the supplement task and the
+    file-gap request open in the same batch as the review's closing and the notice."""
+    e = demo_engine
+    handle, review = await at_archive_review(client, settings, e)
+    ret = await handle.start_update(
+        ReturnHomeWorkflow.complete_task,
+        CompleteTaskInput(
+            task_id=review.id,
+            actor=actor(e, "county"),
+            outcome="return_for_correction",
+            data={"missing_materials": ["户口本"], "file_gaps": ["入伍登记表"]},
+        ),
+        wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+    )
+    await ret.result()
+    await open_task(e, handle.id, "supplement_materials")
+    await open_task(e, handle.id, "file_gap_request")
+    assert notices(e, handle.id, "correction_request")
+
+    first, *_ = _workflow_tasks_after(await _history(handle), ret.id)
+    (answered,) = first
+    at = [
+        answered.index(w)
+        for w in (b"close_task", b"correction_request", b"supplement_materials")
+    ]
+    assert at == sorted(at) and b"file_gap_request" in answered
+    await handle.terminate("test over")
 
 
 def _archived(engine: Engine, case_id: str) -> bool:
