@@ -111,6 +111,30 @@ async def at_archive_review(
     return handle, await open_task(engine, handle.id, "archive_review")
 
 
+async def decide_review(
+    handle: WorkflowHandle, engine: Engine, review: Any, outcome: str, data: dict
+) -> Any:
+    """The county clerk's decision on the archive review (:func:`at_archive_review`),
+    as the ``complete_task`` Update's handle once accepted: its id names the workflow
+    task that ran it in the history, ``result()`` its answer."""
+    from temporalio.client import WorkflowUpdateStage
+
+    from models.contracts import CompleteTaskInput
+    from tests.support import actor
+    from workflows.return_home import ReturnHomeWorkflow
+
+    return await handle.start_update(
+        ReturnHomeWorkflow.complete_task,
+        CompleteTaskInput(
+            task_id=review.id,
+            actor=actor(engine, "county"),
+            outcome=outcome,
+            data=data,
+        ),
+        wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+    )
+
+
 class SmsGateway:
     """A local SMS gateway (real HTTP on 127.0.0.1) as the webhook adapter meets it:
     refuses numbers in ``invalid`` with 400, answers 500 while ``down``, and sends each

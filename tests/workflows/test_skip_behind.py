@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowUpdateStage
+from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.human_tasks import HumanTaskActivities
@@ -30,7 +30,7 @@ from tests.support import (
     tasks,
     wait_for,
 )
-from tests.workflows.conftest import at_archive_review
+from tests.workflows.conftest import at_archive_review, decide_review
 from workflows.return_home import ReturnHomeWorkflow
 
 
@@ -59,13 +59,7 @@ async def test_an_approval_that_skips_answers_after_one_local_write(
 ) -> None:
     e = demo_engine
     handle, review = await at_archive_review(client, settings, e)
-    approval = await handle.start_update(
-        ReturnHomeWorkflow.complete_task,
-        CompleteTaskInput(
-            task_id=review.id, actor=actor(e, "county"), outcome="approve", data={}
-        ),
-        wait_for_stage=WorkflowUpdateStage.ACCEPTED,
-    )
+    approval = await decide_review(handle, e, review, "approve", {})
     await approval.result()
     for step in ("registration", "welcome", "home_visit", "file_filing"):
         await open_task(e, handle.id, step)

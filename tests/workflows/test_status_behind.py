@@ -19,11 +19,11 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowUpdateStage
+from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.cases import CaseActivities
-from models.contracts import CaseStatusInput, CompleteTaskInput, RetryIncidentInput
+from models.contracts import CaseStatusInput, RetryIncidentInput
 from models.payload_codec import decode_history
 from models.settings import Settings
 from models.tables import AuditEvent, HistoryArchive, Notice, RatingLink
@@ -38,7 +38,7 @@ from tests.support import (
     tasks,
     wait_for,
 )
-from tests.workflows.conftest import at_archive_review
+from tests.workflows.conftest import at_archive_review, decide_review
 from tests.workflows.startup_loan_support import statuses
 from tests.workflows.test_complaint import bad_rating, case_status, policy, start
 from workflows.complaint import ComplaintWorkflow
@@ -95,15 +95,8 @@ async def test_a_closing_step_is_answered_after_one_local_write_with_its_case_cl
 ) -> None:
     e = demo_engine
     handle, review = await at_archive_review(client, settings, e)
-    refusal = await handle.start_update(
-        ReturnHomeWorkflow.complete_task,
-        CompleteTaskInput(
-            task_id=review.id,
-            actor=actor(e, "county"),
-            outcome="refuse",
-            data={"refusal_reason": "不属于本地安置对象"},
-        ),
-        wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+    refusal = await decide_review(
+        handle, e, review, "refuse", {"refusal_reason": "不属于本地安置对象"}
     )
     await refusal.result()
     # Answered with the case closed: its status was in the answer's transaction.
@@ -167,16 +160,8 @@ async def test_a_return_is_told_and_its_supplement_opens_in_one_local_write(
     file-gap request open in the same batch as the review's closing and the notice."""
     e = demo_engine
     handle, review = await at_archive_review(client, settings, e)
-    ret = await handle.start_update(
-        ReturnHomeWorkflow.complete_task,
-        CompleteTaskInput(
-            task_id=review.id,
-            actor=actor(e, "county"),
-            outcome="return_for_correction",
-            data={"missing_materials": ["户口本"], "file_gaps": ["入伍登记表"]},
-        ),
-        wait_for_stage=WorkflowUpdateStage.ACCEPTED,
-    )
+    gaps = {"missing_materials": ["户口本"], "file_gaps": ["入伍登记表"]}
+    ret = await decide_review(handle, e, review, "return_for_correction", gaps)
     await ret.result()
     await open_task(e, handle.id, "supplement_materials")
     await open_task(e, handle.id, "file_gap_request")
