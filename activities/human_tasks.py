@@ -37,7 +37,7 @@ from models.contracts import (
     TaskRecipientsInput,
     task_notice,
 )
-from models.db import core_connection, session_scope
+from models.db import core_connection, read_once, session_scope
 from models.processes import spec_of
 from models.tables import Account, HumanTask, OrgUnit
 from models.workdays import (
@@ -146,12 +146,26 @@ def _newer(row: HumanTask | Row[Any], seq: int) -> bool:
 
 
 def calendar_around(session: Session, start: datetime) -> WorkCalendar:
-    return WorkCalendar(
-        load_overrides(
-            session,
-            start.date() - timedelta(days=1),
-            start.date() + timedelta(days=400),
-        )
+    """The working-day calendar from the day before ``start`` for 400 days (read once
+    per write batch: a step that opens several tasks reads the holiday table once)."""
+    day = start.date()
+    overrides = read_once(
+        session,
+        ("holidays", day),
+        lambda: load_overrides(
+            session, day - timedelta(days=1), day + timedelta(days=400)
+        ),
+    )
+    return WorkCalendar(overrides)
+
+
+def unit_path(session: Session, unit_id: int | None) -> str | None:
+    """The org unit's path (read once per write batch)."""
+    conn = core_connection(session)
+    return read_once(
+        session,
+        ("unit_path", unit_id),
+        lambda: conn.execute(_UNIT_PATH, {"unit_id": unit_id}).scalar(),
     )
 
 
@@ -408,7 +422,7 @@ def _insert_open(
     """:func:`apply_open` once the row's existence is known (``open_task`` has just
     read it)."""
     conn = core_connection(session)
-    path = conn.execute(_UNIT_PATH, {"unit_id": inp.org_unit_id}).scalar()
+    path = unit_path(session, inp.org_unit_id)
     if path is None:
         raise ApplicationError(
             f"org unit {inp.org_unit_id} does not exist",
@@ -455,7 +469,7 @@ def apply_skip(session: Session, inp: SkipTaskInput) -> None:
     if _task_exists(session, t.task_id):
         return
     conn = core_connection(session)
-    path = conn.execute(_UNIT_PATH, {"unit_id": t.org_unit_id}).scalar()
+    path = unit_path(session, t.org_unit_id)
     conn.execute(
         _INSERT_TASK,
         _row(

@@ -20,7 +20,7 @@ from typing import Any
 
 import structlog
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
-from sqlalchemy import bindparam, insert
+from sqlalchemy import Select, bindparam, insert
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -41,6 +41,7 @@ from models.db import (
     after_commit,
     core_connection,
     in_write_batch,
+    read_once,
     session_scope,
 )
 from models.tables import Account, Case, Notice, OrgUnit, Veteran, utcnow
@@ -114,23 +115,38 @@ _QUEUED = core_select(_NOTICES.c.id).where(_NOTICES.c.key == bindparam("key"))
 _INSERT_NOTICE = insert(_NOTICES)
 
 
+def _row_once(session: Session, statement: Select[Any], **params: Any) -> Any:
+    """The first row of ``statement``, read once per write batch (:func:`read_once`):
+    a case's, a veteran's, a unit's or a person's contacts, which several notices
+    of one batch name."""
+    conn = core_connection(session)
+    return read_once(
+        session,
+        (id(statement), *sorted(params.items())),
+        lambda: conn.execute(statement, params).first(),
+    )
+
+
+def _account(session: Session, username: str) -> Any:
+    return _row_once(session, _ACCOUNT, username=username)
+
+
+def _veteran(session: Session, veteran_id: int) -> Any:
+    return _row_once(session, _VETERAN, veteran_id=veteran_id)
+
+
 def resolve_address(session: Session, inp: NoticeInput, channel: str) -> str:
     """Where the notice goes on ``channel``: e-mail for smtp, a mobile number for the
     SMS webhook; the log channel takes whatever identifies the person. Empty when
     the recipient has none (the adapter then refuses it and the notice is skipped)."""
-    conn = core_connection(session)
     if inp.recipient_type == "staff":
-        acc = conn.execute(_ACCOUNT, {"username": inp.recipient}).first()
+        acc = _account(session, inp.recipient)
         if channel == "smtp":
             return (acc.email or "") if acc else ""
         if channel == "webhook":
             return (acc.phone or "") if acc else ""
         return str((acc.phone if acc else None) or inp.recipient)
-    vet = (
-        conn.execute(_VETERAN, {"veteran_id": int(inp.recipient)}).first()
-        if inp.recipient.isdigit()
-        else None
-    )
+    vet = _veteran(session, int(inp.recipient)) if inp.recipient.isdigit() else None
     if vet is None:
         return ""
     return str((vet.email or "") if channel == "smtp" else vet.phone)
@@ -141,19 +157,12 @@ def notice_facts(session: Session, inp: NoticeInput) -> dict[str, object]:
     office phone — the nearest station above the veteran in the org tree) and, when
     the context names the handling clerk (``handled_by``), their name, office phone
     and office."""
-    conn = core_connection(session)
     facts: dict[str, object] = {}
-    case = (
-        conn.execute(_CASE, {"case_id": inp.case_id}).first() if inp.case_id else None
-    )
-    veteran = (
-        conn.execute(_VETERAN, {"veteran_id": case.veteran_id}).first()
-        if case and case.veteran_id
-        else None
-    )
+    case = _row_once(session, _CASE, case_id=inp.case_id) if inp.case_id else None
+    veteran = _veteran(session, case.veteran_id) if case and case.veteran_id else None
     # A case about an org unit (no veteran): the unit itself.
     home = veteran.org_unit_id if veteran else (case.org_unit_id if case else None)
-    unit = conn.execute(_UNIT, {"unit_id": home}).first() if home else None
+    unit = _row_once(session, _UNIT, unit_id=home) if home else None
     if unit is not None:
         facts["station"] = {
             "name": unit.name,
@@ -162,10 +171,8 @@ def notice_facts(session: Session, inp: NoticeInput) -> dict[str, object]:
         }
     handler = inp.context.get("handled_by")
     if handler:
-        acc = conn.execute(_ACCOUNT, {"username": handler}).first()
-        office = (
-            conn.execute(_UNIT, {"unit_id": acc.org_unit_id}).first() if acc else None
-        )
+        acc = _account(session, handler)
+        office = _row_once(session, _UNIT, unit_id=acc.org_unit_id) if acc else None
         # The 联系服务卡 of 003 §7.8.2: the clerk's name, office phone and office.
         facts["clerk"] = {
             "name": acc.display_name if acc else str(handler),
@@ -348,6 +355,8 @@ class NotificationActivities:
         """Add the outbox row of ``inp.key`` (rendered, addressed, with the ``extra``
         columns) to ``session``'s transaction, unless it exists."""
         conn = core_connection(session)
+        # Read first (not an insert that skips the key): a queued row is never
+        # rendered again, since a later attempt's input may not render (a resend).
         if conn.execute(_QUEUED, {"key": inp.key}).first() is not None:
             return
         subject, body = (

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import Insert, bindparam, insert, select
 from sqlmodel import Session
 
+from models.db import InsertOnce
 from models.tables import AuditEvent, utcnow
 
 _AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
@@ -14,6 +15,8 @@ _AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
 # work (an audit row is never read back in the transaction that writes it).
 _INSERT = insert(_AUDIT)
 _DEDUPED = select(_AUDIT.c.id).where(_AUDIT.c.dedupe_key == bindparam("key")).limit(1)
+# A keyed row in one statement: the insert does nothing when the key is there.
+_INSERT_ONCE = InsertOnce(_AUDIT, _AUDIT.c.dedupe_key)
 
 
 def add_audit_event(
@@ -32,13 +35,15 @@ def add_audit_event(
     """Write an audit row in ``session``'s transaction (committed with the change it
     records); with a ``dedupe_key``, a retried writer records the change once."""
     conn = session.connection()
-    if (
-        dedupe_key is not None
-        and conn.execute(_DEDUPED, {"key": dedupe_key}).first() is not None
-    ):
-        return
+    statement: Insert = _INSERT
+    if dedupe_key is not None:
+        once = _INSERT_ONCE.on(conn)
+        if once is not None:
+            statement = once
+        elif conn.execute(_DEDUPED, {"key": dedupe_key}).first() is not None:
+            return
     conn.execute(
-        _INSERT,
+        statement,
         {
             "at": utcnow(),
             "actor": actor,

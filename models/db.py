@@ -14,17 +14,20 @@ import select
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import closing, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import event, exc, text
+from sqlalchemy import Column, Insert, Table, event, exc, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session, create_engine
+
+_T = TypeVar("_T")
 
 # How long the health check waits for SQLite's write lock before calling it a fault.
 HEALTH_LOCK_TIMEOUT_SECONDS = 5.0
@@ -192,6 +195,10 @@ class _Batch:
     after_commit: list[Callable[[], None]] = field(default_factory=list)
 
 
+# ``session.info`` key of a write batch's reads (:func:`read_once`).
+_READS = "vetflow_batch_reads"
+
+
 # The write batch open in this thread (``write_batch``), if any.
 _BATCH: ContextVar[_Batch | None] = ContextVar("vetflow_write_batch", default=None)
 
@@ -213,12 +220,52 @@ def write_batch(engine: Engine) -> Iterator[Session]:
     with session_scope(engine) as session:
         batch = _Batch(engine, session)
         token = _BATCH.set(batch)
+        session.info[_READS] = {}
         try:
             yield session
         finally:
+            session.info.pop(_READS, None)
             _BATCH.reset(token)
     for callback in batch.after_commit:
         callback()
+
+
+def read_once(session: Session, key: Hashable, load: Callable[[], _T]) -> _T:
+    """``load()``, run once per :func:`write_batch`: inside one, a later call with the
+    same ``key`` gets the first call's answer; outside, every call loads. Only for
+    rows no projection write changes (the holiday table, a unit's path and contacts,
+    a case's veteran and unit, a person's contacts), which a batch of several
+    openings and notices would otherwise read once per write. An answer of None is
+    not kept: a later write of the batch may insert the row (a case's registration)."""
+    memo: dict[Hashable, Any] | None = session.info.get(_READS)
+    if memo is None:
+        return load()
+    if key in memo:
+        return cast(_T, memo[key])
+    value = load()
+    if value is not None:
+        memo[key] = value
+    return value
+
+
+class InsertOnce:
+    """An INSERT into ``table`` that does nothing when the row's ``column`` (a unique
+    key) is already there, in one statement on SQLite and PostgreSQL (``ON CONFLICT
+    DO NOTHING``): no read before each idempotent write. :meth:`on` is None for
+    another database, whose caller reads first."""
+
+    def __init__(self, table: Table, column: Column[Any]) -> None:
+        self._by_dialect: dict[str, Insert] = {
+            "sqlite": sqlite.insert(table).on_conflict_do_nothing(
+                index_elements=[column]
+            ),
+            "postgresql": postgresql.insert(table).on_conflict_do_nothing(
+                index_elements=[column]
+            ),
+        }
+
+    def on(self, conn: Connection) -> Insert | None:
+        return self._by_dialect.get(conn.dialect.name)
 
 
 def in_write_batch(engine: Engine) -> bool:
