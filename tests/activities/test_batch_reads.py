@@ -78,10 +78,12 @@ def test_a_batch_reads_reference_rows_once_and_the_next_batch_anew(
     with statements(e) as seen:
         first = projection.project_all(calls)
     # Three openings, each announced to its holder: one read of the holiday table,
-    # of the unit's path, of the case and of the veteran's station for all three.
+    # of the unit's path, of the case and of the station its notices name, for all
+    # three.
     assert _reads(seen, "holiday") == 1
     assert sum(1 for s in seen if "org_unit.path" in s) == 1
     assert _reads(seen, '"case"') == 1
+    assert sum(1 for s in seen if "org_unit.address" in s) == 1
     # Keyed audit rows are inserted without a read before each.
     assert _reads(seen, "audit_event") == 0
     assert _reads(seen, "notice") == 3
