@@ -83,20 +83,26 @@ class HistoryArchiveActivities:
     def _store(
         self, inp: ArchiveHistoryInput, run_id: str, history: WorkflowHistory
     ) -> tuple[int, str]:
-        """Export ``history`` as JSON and store it once; (its events, its SHA-256)."""
+        """Export ``history`` as JSON and store it once; (its events, its SHA-256).
+        A retry after the row was stored answers the stored row's figures: two
+        exports of one history need not be the same text (the server's maps, e.g. a
+        header's fields, come in no fixed order), and the digest the case records
+        must be the one of the JSON an auditor reads back."""
         text = history.to_json()
         count = len(history.events)
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
         with session_scope(self.engine) as session:
-            if session.get(HistoryArchive, inp.workflow_id) is None:
-                session.add(
-                    HistoryArchive(
-                        workflow_id=inp.workflow_id,
-                        run_id=run_id,
-                        case_id=inp.case_id,
-                        event_count=count,
-                        sha256=digest,
-                        history_json=text,
-                    )
+            stored = session.get(HistoryArchive, inp.workflow_id)
+            if stored is not None:
+                return stored.event_count, stored.sha256
+            session.add(
+                HistoryArchive(
+                    workflow_id=inp.workflow_id,
+                    run_id=run_id,
+                    case_id=inp.case_id,
+                    event_count=count,
+                    sha256=digest,
+                    history_json=text,
                 )
+            )
         return count, digest
