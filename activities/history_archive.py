@@ -85,8 +85,8 @@ class HistoryArchiveActivities:
     ) -> tuple[int, str]:
         """Export ``history`` as JSON and store it once; (its events, its SHA-256).
         A retry after the row was stored answers the stored row's figures: two
-        exports of one history need not be the same text (the server's maps, e.g. a
-        header's fields, come in no fixed order), and the digest the case records
+        exports of one history need not be the same text (the server sends a payload's
+        metadata map in no fixed order), and the digest the case records
         must be the one of the JSON an auditor reads back."""
         text = history.to_json()
         count = len(history.events)
