@@ -97,6 +97,20 @@ def cheap_password_hashes() -> Iterator[None]:
     passwords._dummy_hash.cache_clear()
 
 
+@pytest.fixture(autouse=True)
+def environment_kept() -> Iterator[None]:
+    """Each test leaves the process environment as it found it. The CLI's callback,
+    run in-process by the tests that use typer's CliRunner, sets
+    VETFLOW_PAYLOAD_KEY_FILE=var/payload_keys (a relative path) when the checkout has
+    that file, as it does after `make dev`; left behind, it broke every later test of
+    that xdist worker that starts a vetflow process in another directory."""
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 def temporal_binary() -> str:
     beside = (
         Path(sys.executable).parent / "temporal"
