@@ -20,7 +20,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -159,8 +159,10 @@ def _our_orphan(settings: Settings) -> int | None:
     return pid if ours else None
 
 
-def _stop_orphan(pid: int, host: str, port: int) -> None:
-    """Stop our orphaned Temporal (its whole process group) and wait for the port."""
+def _stop_orphan(pid: int, host: str, ports: Sequence[int]) -> None:
+    """Stop our orphaned Temporal (its whole process group) and wait for its ports
+    (the frontend's and the Web UI's) to close: an exiting process has no command line
+    left while it still holds its sockets, and the new server binds the same ports."""
     log.warning("temporal_orphan_stopping", pid=pid)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGINT)
@@ -171,7 +173,7 @@ def _stop_orphan(pid: int, host: str, port: int) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
     deadline = time.monotonic() + 15
-    while _port_open(host, port) and time.monotonic() < deadline:
+    while any(_port_open(host, p) for p in ports) and time.monotonic() < deadline:
         time.sleep(0.2)
     log.info("temporal_orphan_stopped", pid=pid)
 
@@ -185,7 +187,7 @@ def start_dev_server(settings: Settings) -> subprocess.Popen[bytes] | None:
     port = int(port_text)
     orphan = _our_orphan(settings)  # on this port or another: it holds our state file
     if orphan is not None:
-        _stop_orphan(orphan, host or "127.0.0.1", port)
+        _stop_orphan(orphan, host or "127.0.0.1", (port, settings.temporal_ui_port))
     if _port_open(host or "127.0.0.1", port):
         log.info("temporal_already_running", address=settings.temporal_address)
         return None
