@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import Insert, bindparam, insert, update
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Engine, Row
 from sqlalchemy.orm.util import identity_key
@@ -37,9 +37,10 @@ from models.contracts import (
     TaskRecipientsInput,
     task_notice,
 )
-from models.db import core_connection, read_once, session_scope
+from models.db import InsertOnce, core_connection, read_once, session_scope
 from models.processes import spec_of
 from models.tables import Account, HumanTask, OrgUnit
+from models.task_completion import aware, completed_values
 from models.workdays import (
     WorkCalendar,
     compute_due,
@@ -102,6 +103,10 @@ _TASK_STATE = core_select(
     _TASKS.c.status, _TASKS.c.seq, _TASKS.c.assignee, _TASKS.c.due_at
 ).where(_TASKS.c.id == bindparam("task_id"))
 _INSERT_TASK = insert(_TASKS)
+_INSERT_TASK_ONCE = InsertOnce(_TASKS, _TASKS.c.id)
+# Built once: the SET clause is the columns named in the parameters (compiled once
+# per set of names, then cached).
+_UPDATE_TASK = update(_TASKS).where(_TASKS.c.id == bindparam("task_key"))
 
 
 def available_assignee(
@@ -187,12 +192,34 @@ class HumanTaskActivities:
         and queues nothing (its result then names nobody as ``announced``). A task
         with no holder waits in its unit's queue, announced to nobody."""
         with session_scope(self.engine) as session:
-            existing = (
-                core_connection(session)
-                .execute(_TASK_OPENED, {"task_id": inp.task_id})
-                .first()
-            )
+            conn = core_connection(session)
             cal = calendar_around(session, inp.created_at)
+            insert_once = _INSERT_TASK_ONCE.on(conn)
+            existing = (
+                None  # the insert below finds out, in the same statement
+                if insert_once is not None
+                else conn.execute(_TASK_OPENED, {"task_id": inp.task_id}).first()
+            )
+            if existing is None:
+                due_at, remind_at = compute_due(inp.policy, inp.created_at, cal)
+                result = OpenTaskResult(
+                    task_id=inp.task_id,
+                    assignee=available_assignee(
+                        session, inp.preferred_assignee, inp.excluded
+                    ),
+                    due_at=due_at,
+                    remind_at=remind_at,
+                    escalate_at=escalation_times(inp.policy, due_at, cal),
+                )
+                path = _insert_open(
+                    session, inp, result, exists=False, insert=insert_once
+                )
+                if path is None:  # a retry: the row is there
+                    existing = conn.execute(
+                        _TASK_OPENED, {"task_id": inp.task_id}
+                    ).first()
+                else:
+                    result.org_path = path
             if existing is not None:
                 return OpenTaskResult(
                     task_id=existing.id,
@@ -202,17 +229,6 @@ class HumanTaskActivities:
                     org_path=existing.org_path,
                     escalate_at=escalation_times(inp.policy, existing.due_at, cal),
                 )
-            due_at, remind_at = compute_due(inp.policy, inp.created_at, cal)
-            result = OpenTaskResult(
-                task_id=inp.task_id,
-                assignee=available_assignee(
-                    session, inp.preferred_assignee, inp.excluded
-                ),
-                due_at=due_at,
-                remind_at=remind_at,
-                escalate_at=escalation_times(inp.policy, due_at, cal),
-            )
-            result.org_path = _insert_open(session, inp, result, exists=False)
             if inp.announce is not None and result.assignee:
                 result.announced = self._announce(session, inp, result)
         if result.announced and self.notices is not None:
@@ -338,7 +354,7 @@ class HumanTaskActivities:
                 due_at=due_at,
                 remind_at=remind_at,
                 escalate_at=escalation_times(inp.policy, due_at, cal),
-                changed=_aware(due_at) != _aware(row.due_at),
+                changed=aware(due_at) != aware(row.due_at),
             )
             apply_recompute(session, inp, result)
         return result
@@ -413,14 +429,22 @@ def _task_exists(session: Session, task_id: str) -> bool:
 def apply_open(session: Session, inp: OpenTaskInput, result: OpenTaskResult) -> str:
     """Insert the task row as the workflow opened it, unless it exists; returns the
     unit's path."""
-    return _insert_open(session, inp, result, exists=_task_exists(session, inp.task_id))
+    path = _insert_open(session, inp, result, exists=_task_exists(session, inp.task_id))
+    assert path is not None  # noqa: S101 (a plain insert, the row known absent)
+    return path
 
 
 def _insert_open(
-    session: Session, inp: OpenTaskInput, result: OpenTaskResult, *, exists: bool
-) -> str:
-    """:func:`apply_open` once the row's existence is known (``open_task`` has just
-    read it)."""
+    session: Session,
+    inp: OpenTaskInput,
+    result: OpenTaskResult,
+    *,
+    exists: bool,
+    insert: Insert | None = None,
+) -> str | None:
+    """:func:`apply_open` once the row's existence is known, or with ``insert`` (an
+    ``INSERT … ON CONFLICT DO NOTHING``, ``open_task``) finding it out: the unit's
+    path, or None when that insert found the row there (nothing written)."""
     conn = core_connection(session)
     path = unit_path(session, inp.org_unit_id)
     if path is None:
@@ -431,8 +455,8 @@ def _insert_open(
         )
     if exists:
         return str(path)
-    conn.execute(
-        _INSERT_TASK,
+    written = conn.execute(
+        _INSERT_TASK if insert is None else insert,
         _row(
             inp,
             path,
@@ -447,6 +471,8 @@ def _insert_open(
             context=inp.context,
         ),
     )
+    if insert is not None and written.first() is None:
+        return None  # the row was there: nothing written
     add_audit_event(
         session,
         actor="system",
@@ -526,22 +552,14 @@ def apply_close(session: Session, inp: CloseTaskInput) -> None:
     before = {"status": row.status, "assignee": row.assignee}
     values: dict[str, Any] = {"status": inp.status, "seq": max(row.seq, inp.seq)}
     if inp.result is not None:
+        # A write without a sequence number (before engine versions had them)
+        # leaves overdue as it stands.
         values.update(
-            outcome=inp.result.outcome,
-            result=inp.result.data,
-            comment=inp.result.comment,
-            completed_by=inp.result.completed_by,
-            completed_at=inp.result.completed_at,
-            assignee=inp.result.completed_by,
+            completed_values(inp.result, row.due_at, judge_overdue=bool(inp.seq))
         )
-        due, done_at = _aware(row.due_at), _aware(inp.result.completed_at)
-        if inp.seq and due is not None and done_at is not None:
-            # One defined result whatever order the writes land in: a task is
-            # overdue when it was completed after its due time.
-            values["overdue"] = done_at > due
     elif inp.at is not None:
         values["completed_at"] = inp.at  # withdrawn: when the process stopped waiting
-    conn.execute(update(_TASKS).where(_TASKS.c.id == inp.task_id).values(values))
+    conn.execute(_UPDATE_TASK, {"task_key": inp.task_id, **values})
     loaded = session.identity_map.get(identity_key(HumanTask, inp.task_id))
     if loaded is not None:  # the ORM's copy, if a caller holds one, is now stale
         session.expire(loaded)
@@ -605,8 +623,8 @@ def apply_recompute(
     before = {"due_at": _iso(row.due_at), "remind_at": _iso(row.remind_at)}
     row.due_at, row.remind_at = result.due_at, result.remind_at
     row.seq = max(row.seq, inp.seq)
-    due = _aware(result.due_at)
-    now = _aware(inp.at) or datetime.now(UTC)
+    due = aware(result.due_at)
+    now = aware(inp.at) or datetime.now(UTC)
     if inp.moved and due is not None and due > now:
         # A deadline the process moved (an extension): no longer overdue.
         row.overdue, row.escalation_level = False, 0
@@ -685,10 +703,3 @@ def supervisors_of(session: Session, org_unit_id: int) -> list[str]:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    """SQLite hands datetimes back naive (UTC): compare them as aware."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)

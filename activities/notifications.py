@@ -78,6 +78,8 @@ _templates = Environment(
     undefined=StrictUndefined,
     autoescape=False,  # plain-text notices (mail and SMS), never rendered as HTML  # noqa: S701
     keep_trailing_newline=False,
+    # The templates ship with the code: no stat of the file at every notice.
+    auto_reload=False,
 )
 _templates.filters["when"] = format_when
 

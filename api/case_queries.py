@@ -146,13 +146,13 @@ def case_notices(engine: Engine, case_id: str) -> list[Notice]:
 
 
 def visible_task_and_version(
-    engine: Engine, task_id: str, org_path: str, *, username: str
+    bind: Engine | Connection, task_id: str, org_path: str, *, username: str
 ) -> tuple[HumanTask, int | None] | None:
     """The task if it lies in the caller's subtree and its case is not kept from them
     (``not_excluded``), else None (404); with the version of the process definition
     its case runs (None: the case has no row, or predates versions). One statement,
-    built once."""
-    with Session(engine) as s:
+    built once, on an engine or on a connection the caller holds."""
+    with Session(bind) as s:
         row = s.execute(
             _visible_task_statement(),
             params={

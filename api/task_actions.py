@@ -21,7 +21,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from api.case_queries import account_with_unit, visible_task_and_version
-from api.deps import AuthUser
+from api.deps import AuthUser, BearerSession
 from api.errors import invalid
 from api.update_errors import call_temporal, http_error_for, rpc_timeout
 from models.contracts import (
@@ -29,9 +29,11 @@ from models.contracts import (
     ClaimTaskInput,
     CompleteTaskInput,
     ReassignTaskInput,
+    TaskResult,
 )
 from models.processes import spec_of
 from models.tables import HumanTask
+from models.task_completion import completed_values
 from workflows.human_task import ProcessWorkflow
 
 
@@ -69,13 +71,13 @@ async def load_task_and_version(
     return task, version
 
 
-async def _update(temporal: Client, task: HumanTask, update: Any, inp: Any) -> None:
-    """Send the Update and wait for its answer, at most the request's Temporal call
-    timeout: a worker that is down or a case waiting on an incident answers 503 with
-    Retry-After instead of holding the request."""
+async def _update(temporal: Client, task: HumanTask, update: Any, inp: Any) -> Any:
+    """Send the Update and wait for its answer (returned), at most the request's
+    Temporal call timeout: a worker that is down or a case waiting on an incident
+    answers 503 with Retry-After instead of holding the request."""
     handle = temporal.get_workflow_handle(task.workflow_id)
     try:
-        await call_temporal(
+        return await call_temporal(
             handle.execute_update(update, inp, rpc_timeout=rpc_timeout())
         )
     except (WorkflowUpdateFailedError, RPCError) as exc:
@@ -249,24 +251,48 @@ async def complete(
 
 async def complete_by_id(
     temporal: Client,
-    engine: Engine,
-    user: AuthUser,
+    reads: Engine,
+    session: BearerSession,
     task_id: str,
     outcome: str,
     data: dict[str, Any],
     comment: str,
-) -> None:
-    """:func:`load_task` and :func:`complete` with one trip to the threadpool for the
-    task's read and the form's checks (the same answers in the same order: 404, 403,
-    422), then the Update."""
+) -> tuple[AuthUser, HumanTask]:
+    """The JSON API's completion: the session's check, the task's read and the form's
+    checks in one trip to the threadpool on one connection of ``reads`` (the answers
+    in the order of :func:`load_task` then :func:`complete`: 401, 404, 403, 422),
+    then the Update. Returns the user and the task as the workflow completed it: the
+    row read before the Update with the recorded completion applied
+    (:func:`completed_task`), not read again."""
 
-    def prepare() -> tuple[HumanTask, CompleteTaskInput]:
-        task, version = _visible_with_version(engine, user, task_id)
-        return task, _completion(task, version, user, outcome, data, comment)
+    def prepare() -> tuple[AuthUser, HumanTask, CompleteTaskInput]:
+        with reads.connect() as conn:
+            user = session.user(conn)
+            found = visible_task_and_version(
+                conn, task_id, user.org_path, username=user.username
+            )
+        if found is None:
+            raise HTTPException(404, detail="任务不存在 (task not found)")
+        task, version = found
+        return user, task, _completion(task, version, user, outcome, data, comment)
 
-    task, inp = await run_in_threadpool(prepare)
-    structlog.contextvars.bind_contextvars(task_id=task.id, case_id=task.case_id)
-    await _update(temporal, task, ProcessWorkflow.complete_task, inp)
+    user, task, inp = await run_in_threadpool(prepare)
+    structlog.contextvars.bind_contextvars(
+        user=user.username, task_id=task.id, case_id=task.case_id
+    )
+    result = await _update(temporal, task, ProcessWorkflow.complete_task, inp)
+    return user, completed_task(task, result)
+
+
+def completed_task(task: HumanTask, result: TaskResult) -> HumanTask:
+    """``task`` (a row read outside any session, changed in place) as the projection
+    records its completion by ``result`` (``models.task_completion``, the rule
+    ``apply_close`` writes). A write that lands on the row between the read and the
+    Update (a deadline moved) shows from the next read on."""
+    task.status = "completed"
+    for name, value in completed_values(result, task.due_at).items():
+        setattr(task, name, value)
+    return task
 
 
 def _completion(

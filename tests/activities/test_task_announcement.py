@@ -17,7 +17,7 @@ from activities.human_tasks import HumanTaskActivities
 from activities.notifications import NotificationActivities
 from activities.notify_adapters import LogAdapter
 from models.contracts import OpenTaskInput, TaskAnnouncement, TaskPolicy
-from models.tables import Account, Case, HumanTask, Notice
+from models.tables import Account, AuditEvent, Case, HumanTask, Notice
 
 
 def opening(engine: Engine, task_id: str, holder: str | None) -> OpenTaskInput:
@@ -78,6 +78,15 @@ def test_the_opening_queues_its_holders_notice_once(seeded_engine: Engine) -> No
     again = acts.open_task(inp)  # the local activity retried after its write
     assert first.assignee == again.assignee == "village"
     assert first.announced == "village" and again.announced is None
+    # The retry's insert finds the row (ON CONFLICT DO NOTHING): it answers the
+    # row's values and writes nothing more.
+    assert (again.due_at, again.org_path) == (first.due_at, first.org_path)
+    assert again.escalate_at == first.escalate_at
+    with Session(seeded_engine) as s:
+        opened = s.exec(
+            select(AuditEvent).where(AuditEvent.action == "task_opened")
+        ).all()
+    assert [a.entity_id for a in opened] == [inp.task_id]
     (notice,) = notices(seeded_engine)
     assert notice.key == "case-a.information_collection.2:review_returned:village"
     assert notice.recipient == "village" and notice.kind == "review_returned"

@@ -79,6 +79,10 @@ class Clerk:
         )
         assert r.status_code == 200, r.text
         assert r.json()["status"] == "completed"
+        # The answer is built from the row read before the Update and the recorded
+        # completion, not read again: it is the projection's row, field for field.
+        again = await self.http.get(f"/api/tasks/{task['id']}", headers=self.headers)
+        assert again.json() == r.json()
         return r.json()
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from temporalio.client import Client
 
+from api.main import create_app
 from models.contracts import StartCaseInput
 from models.processes import annual_review, policy_for
 from models.self_link import sign_link, task_id_of
@@ -353,3 +354,87 @@ async def test_a_round_withdrawn_at_the_window_end_is_closed(
         expires_at=datetime.now(UTC) + timedelta(days=1),
     )
     assert (await http.get(f"/self/annual-review/{other}")).status_code == 404
+
+
+async def test_a_clerk_reports_for_the_veteran_through_the_api(
+    http, auth, settings, seeded_engine, review_case, client
+):
+    """The village clerk reports on 刘洋's behalf (帮办). The answer to the completion
+    is the task as completed, built from the row read before the Update and the
+    recorded completion: the same as the next read, overdue judged by the row's due
+    time, and the trips shown in full to a role that may see them, that read audited
+    as any other."""
+    report = await open_task(seeded_engine, review_case, "submit_report")
+    with Session(seeded_engine) as s:  # due an hour ago: completed late
+        row = s.get(HumanTask, report.id)
+        assert row is not None
+        row.due_at = datetime.now(UTC) - timedelta(hours=1)
+        s.add(row)
+        s.commit()
+    h = await auth("village")
+    # An app where the village clerks' role may see the trips in full.
+    seeing = create_app(
+        settings.model_copy(update={"unmask_roles": "village_staff"}),
+        engine=seeded_engine,
+        temporal_client=client,
+    )
+    trips = [
+        {
+            "departed_on": "2026-05-01",
+            "returned_on": "2026-05-08",
+            "destination": "泰国",
+            "purpose": "旅游",
+        }
+    ]
+    async with (
+        seeing.router.lifespan_context(seeing),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=seeing), base_url="http://test"
+        ) as full,
+    ):
+        r = await full.post(
+            f"/api/tasks/{report.id}/complete",
+            json={
+                "outcome": "submitted",
+                "data": {
+                    "party_life": "按时参加社区党支部组织生活",
+                    "associations": ["示范县退役军人志愿者协会"],
+                    "travel_abroad": trips,
+                    "rewards_punishments": "无",
+                    "declaration": True,
+                },
+                "comment": "代为填报",
+            },
+            headers=h,
+        )
+        again = await full.get(f"/api/tasks/{report.id}", headers=h)
+    assert r.status_code == 200, r.text
+    done = r.json()
+    assert (done["status"], done["outcome"], done["comment"]) == (
+        "completed",
+        "submitted",
+        "代为填报",
+    )
+    assert done["completed_by"] == done["assignee"] == "village"
+    assert done["overdue"] is True
+    assert done["result"]["travel_abroad"] == trips and done["masked_fields"] == []
+
+    def unmasked() -> list[AuditEvent]:
+        with Session(seeded_engine) as s:
+            return list(
+                s.exec(
+                    select(AuditEvent).where(
+                        AuditEvent.action == "unmask_task_data",
+                        AuditEvent.entity_id == report.id,
+                    )
+                ).all()
+            )
+
+    # The answer's read and the next one, each audited.
+    assert [a.actor for a in unmasked()] == ["village", "village"]
+    assert again.json() == done
+
+    # Where the role may not see them (the default), the trips are masked, unaudited.
+    masked = (await http.get(f"/api/tasks/{report.id}", headers=h)).json()
+    assert masked["masked_fields"] == ["travel_abroad"]
+    assert len(unmasked()) == 2
