@@ -103,7 +103,7 @@ _TASK_STATE = core_select(
     _TASKS.c.status, _TASKS.c.seq, _TASKS.c.assignee, _TASKS.c.due_at
 ).where(_TASKS.c.id == bindparam("task_id"))
 _INSERT_TASK = insert(_TASKS)
-_INSERT_TASK_ONCE = InsertOnce(_TASKS, _TASKS.c.id)
+_INSERT_TASK_ONCE = InsertOnce(_TASKS, _TASKS.c.id, tell=True)
 # Built once: the SET clause is the columns named in the parameters (compiled once
 # per set of names, then cached).
 _UPDATE_TASK = update(_TASKS).where(_TASKS.c.id == bindparam("task_key"))

@@ -251,21 +251,28 @@ def read_once(session: Session, key: Hashable, load: Callable[[], _T]) -> _T:
 class InsertOnce:
     """An INSERT into ``table`` that does nothing when the row's ``column`` (a unique
     key) is already there, in one statement on SQLite and PostgreSQL (``ON CONFLICT
-    DO NOTHING``): no read before each idempotent write; the result has a row when
-    it wrote. :meth:`on` is None for another database, whose caller reads first."""
+    DO NOTHING``): no read before each idempotent write. With ``tell``, it returns
+    the key (``RETURNING``): its result has a row when it wrote, none when the row
+    was there (the driver's rowcount cannot tell: -1 on PostgreSQL, which returns
+    the primary key implicitly). :meth:`on` is None for another database, whose
+    caller reads first."""
 
-    def __init__(self, table: Table, column: Column[Any]) -> None:
-        # RETURNING the key: a row comes back when the insert wrote, none when the
-        # row was there (the driver's rowcount says -1 on PostgreSQL, where the
-        # primary key is returned implicitly).
-        self._by_dialect: dict[str, Insert] = {
-            "sqlite": sqlite.insert(table)
-            .on_conflict_do_nothing(index_elements=[column])
-            .returning(column),
-            "postgresql": postgresql.insert(table)
-            .on_conflict_do_nothing(index_elements=[column])
-            .returning(column),
+    def __init__(
+        self, table: Table, column: Column[Any], *, tell: bool = False
+    ) -> None:
+        by_dialect: dict[str, Insert] = {
+            "sqlite": sqlite.insert(table).on_conflict_do_nothing(
+                index_elements=[column]
+            ),
+            "postgresql": postgresql.insert(table).on_conflict_do_nothing(
+                index_elements=[column]
+            ),
         }
+        self._by_dialect = (
+            {name: st.returning(column) for name, st in by_dialect.items()}
+            if tell
+            else by_dialect
+        )
 
     def on(self, conn: Connection) -> Insert | None:
         return self._by_dialect.get(conn.dialect.name)
