@@ -81,7 +81,45 @@ async def _update(temporal: Client, task: HumanTask, update: Any, inp: Any) -> A
             handle.execute_update(update, inp, rpc_timeout=rpc_timeout())
         )
     except (WorkflowUpdateFailedError, RPCError) as exc:
-        raise http_error_for(exc) from exc
+        error = http_error_for(exc)
+        if _not_known_yet(error, task):
+            raise catching_up() from exc
+        raise error from exc
+
+
+CATCHING_UP_MESSAGE = (
+    "办件正在恢复，请稍后重试 (the case is catching up after a restart; "
+    "try again shortly)"
+)
+
+
+def catching_up() -> HTTPException:
+    """503 ``{"type": "CaseCatchingUp", "message": ...}`` with ``Retry-After``."""
+    return HTTPException(
+        status_code=503,
+        detail={"type": "CaseCatchingUp", "message": CATCHING_UP_MESSAGE},
+        headers={"Retry-After": str(CATCHING_UP_RETRY_SECONDS)},
+    )
+
+
+CATCHING_UP_RETRY_SECONDS = 2
+
+
+def _not_known_yet(error: HTTPException, task: HumanTask) -> bool:
+    """The workflow does not know a task whose row the API read as open. Only the
+    case's own opening writes that row, so its workflow task has not completed: a
+    worker died after the row's write and before it, and the retried workflow task
+    runs this Update's validator before the opening registers the task again
+    (validators run on an activation's state before its handlers go on). That passes
+    once the retry completes, so the clerk is asked to try again (503), not told the
+    task they see does not exist (404)."""
+    detail = error.detail
+    return (
+        error.status_code == 404
+        and isinstance(detail, dict)
+        and detail.get("type") == "TaskNotFound"
+        and task.status == "open"
+    )
 
 
 # Bounds on a step form's data, checked before the form itself (the forms' own text

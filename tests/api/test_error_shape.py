@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from api.errors import ErrorResponse, ValidationErrorResponse
 from api.update_errors import validation_items
-from models.tables import Veteran
+from models.tables import HumanTask, Veteran
 from tests.return_home_forms import RECEIPT
 from tests.support import open_task
 from worker import build_worker
@@ -161,3 +161,39 @@ async def test_every_answer_has_the_documented_shape(
         headers=county,
     )
     assert r.status_code == 200, r.text
+
+    # A row the case's workflow does not know (yet): the row of an opening whose
+    # workflow task a killed worker never completed, as the scale-out test met it.
+    # Open, it asks the clerk to try again (503, Retry-After); not open, it is 404.
+    with Session(seeded_engine) as s:
+        row = s.get(HumanTask, task.id)
+        assert row is not None
+        ahead = HumanTask(
+            **{
+                **row.model_dump(),
+                "id": f"{case_id}.file_receipt.9",
+                "status": "open",
+                "assignee": None,
+            }
+        )
+        s.add(ahead)
+        s.commit()
+    r = await http.post(
+        f"/api/tasks/{case_id}.file_receipt.9/complete",
+        json={"outcome": "received", "data": RECEIPT},
+        headers=county,
+    )
+    assert r.status_code == 503, r.text
+    assert r.headers["retry-after"] == "2"
+    refusal = errors.validate_python(r.json()).detail
+    assert not isinstance(refusal, str) and refusal.type == "CaseCatchingUp"
+    with Session(seeded_engine) as s:
+        ahead = s.get(HumanTask, f"{case_id}.file_receipt.9")
+        assert ahead is not None
+        ahead.status = "cancelled"
+        s.add(ahead)
+        s.commit()
+    r = await http.post(f"/api/tasks/{case_id}.file_receipt.9/claim", headers=county)
+    assert r.status_code == 404, r.text
+    refusal = errors.validate_python(r.json()).detail
+    assert not isinstance(refusal, str) and refusal.type == "TaskNotFound"
