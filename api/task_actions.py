@@ -50,8 +50,13 @@ def _visible_with_version(
         engine, task_id, user.org_path, username=user.username
     )
     if found is None:
-        raise HTTPException(404, detail="任务不存在 (task not found)")
+        raise task_not_found()
     return found
+
+
+def task_not_found() -> HTTPException:
+    """404 for a task outside the reader's subtree, or no task at all."""
+    return HTTPException(404, detail="任务不存在 (task not found)")
 
 
 async def load_task(engine: Engine, user: AuthUser, task_id: str) -> HumanTask:
@@ -87,6 +92,7 @@ async def _update(temporal: Client, task: HumanTask, update: Any, inp: Any) -> A
         raise error from exc
 
 
+CATCHING_UP_RETRY_SECONDS = 2
 CATCHING_UP_MESSAGE = (
     "办件正在恢复，请稍后重试 (the case is catching up after a restart; "
     "try again shortly)"
@@ -100,9 +106,6 @@ def catching_up() -> HTTPException:
         detail={"type": "CaseCatchingUp", "message": CATCHING_UP_MESSAGE},
         headers={"Retry-After": str(CATCHING_UP_RETRY_SECONDS)},
     )
-
-
-CATCHING_UP_RETRY_SECONDS = 2
 
 
 def _not_known_yet(error: HTTPException, task: HumanTask) -> bool:
@@ -310,7 +313,7 @@ async def complete_by_id(
                 conn, task_id, user.org_path, username=user.username
             )
         if found is None:
-            raise HTTPException(404, detail="任务不存在 (task not found)")
+            raise task_not_found()
         task, version = found
         return user, task, _completion(task, version, user, outcome, data, comment)
 

@@ -175,9 +175,10 @@ async def complete_task(
     session: BearerSessionDep,
 ) -> TaskPublic:
     """Finish the step with an outcome and its form. Wrong outcome or form data: 422 with
-    the field errors; a task no longer open or held by someone else: 409. The answer
-    is the task as completed: its row as read before, with the completion the case
-    recorded."""
+    the field errors; a task no longer open or held by someone else: 409; a task
+    whose case is still registering it after a worker's restart: 503 `CaseCatchingUp`
+    with `Retry-After`. The answer is the task as completed: its row as read before,
+    with the completion the case recorded."""
     user, task = await task_actions.complete_by_id(
         temporal, reads, session, task_id, body.outcome, body.data, body.comment
     )
