@@ -9,7 +9,7 @@ never logged or written to the audit trail.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -29,7 +29,7 @@ from models.aftercare_figures import MissingFigures, quote_benefits
 from models.audit import add_audit_event
 from models.db import session_scope
 from models.settings import Settings, load_settings
-from models.tables import Aftercare, AftercareSurvivor, Case
+from models.tables import Aftercare, AftercareSurvivor, Case, aware
 
 log = structlog.get_logger(__name__)
 
@@ -128,7 +128,7 @@ class AftercareActivities:
             row.veteran_id = inp.veteran_id
             row.died_on = inp.died_on
             row.cause = inp.cause
-            if _aware(inp.at) >= _aware(row.updated_at) or not row.stage:
+            if aware(inp.at) >= aware(row.updated_at) or not row.stage:
                 row.stage = inp.stage
                 row.updated_at = inp.at
             if inp.overpayment is not None:
@@ -210,11 +210,6 @@ class AftercareActivities:
             status=inp.status,
             years_confirmed=inp.years_confirmed,
         )
-
-
-def _aware(at: datetime) -> datetime:
-    """SQLite hands datetimes back naive (they are stored in UTC)."""
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def _store_quote(session: Session, inp: BenefitPlanInput, quote: BenefitQuote) -> None:

@@ -39,8 +39,8 @@ from models.contracts import (
 )
 from models.db import InsertOnce, core_connection, read_once, session_scope
 from models.processes import spec_of
-from models.tables import Account, HumanTask, OrgUnit
-from models.task_completion import aware, completed_values
+from models.tables import Account, HumanTask, OrgUnit, aware
+from models.task_completion import completed_values
 from models.workdays import (
     WorkCalendar,
     compute_due,

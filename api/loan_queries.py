@@ -7,7 +7,7 @@ follow-up's state, how it ended, and the latest round of the computed subsidy pl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -26,7 +26,7 @@ from api.web.loan_display import (
 from models.loan_policy import LOAN_TYPE_LABELS
 from models.loan_subsidy import RULE_TEXT
 from models.processes.startup_loan import STATUS_LABELS
-from models.tables import Bank, Case, HumanTask, Loan, LoanSubsidyLine
+from models.tables import Bank, Case, HumanTask, Loan, LoanSubsidyLine, aware
 
 FOLLOWUP_STEP = "post_loan_followup"
 # A follow-up task that ended unfinished (the loan ended while it was open).
@@ -76,10 +76,6 @@ class LoanView:
         return ENDED_LABELS.get(kind, kind)
 
 
-def _aware(at: datetime) -> datetime:
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
-
-
 def _followup_no(task: HumanTask) -> int:
     """The follow-up's place in the schedule (the workflow's ``followup`` context,
     else the task's round)."""
@@ -93,7 +89,7 @@ def followup_schedule(loan: Loan, tasks: list[HumanTask]) -> list[Followup]:
     by_no = {_followup_no(t): t for t in tasks if t.step == FOLLOWUP_STEP}
     out: list[Followup] = []
     for i, at in enumerate(loan.followups_at, start=1):
-        due = _aware(datetime.fromisoformat(at))
+        due = aware(datetime.fromisoformat(at))
         task = by_no.get(i)
         if task is None:
             state = "not_needed" if loan.ended_kind else "scheduled"

@@ -46,6 +46,7 @@ from models.tables import (
     Rating,
     RatingLink,
     Veteran,
+    aware,
 )
 
 log = structlog.get_logger(__name__)
@@ -82,10 +83,6 @@ class OpenRating:
     unit_name: str
     served_on: date  # the day the link was issued (the service's day), Beijing time
     station: Station
-
-
-def _aware(when: datetime) -> datetime:
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _station(s: Session, unit_id: int) -> tuple[str, Station]:
@@ -125,13 +122,13 @@ def resolve(engine: Engine, settings: Settings, token: str) -> OpenRating:
         unit_name, station = _station(s, link.org_unit_id)
         if link.used_at is not None:
             raise Refused(410, "used", link, station)
-        if expired or _aware(link.expires_at) <= datetime.now(UTC):
+        if expired or aware(link.expires_at) <= datetime.now(UTC):
             raise Refused(410, "expired", link, station)
         return OpenRating(
             link=link,
             subject=subject_of(link),
             unit_name=unit_name,
-            served_on=_aware(link.issued_at).astimezone(complaint.TZ).date(),
+            served_on=aware(link.issued_at).astimezone(complaint.TZ).date(),
             station=station,
         )
 
@@ -236,7 +233,7 @@ async def open_complaint(
             "channel": "rating",
             "category": "other",
             "matter": rating.comment or label,
-            "received_on": _aware(rating.rated_at).astimezone(complaint.TZ).date(),
+            "received_on": aware(rating.rated_at).astimezone(complaint.TZ).date(),
             "rating_id": rating.id,
             "grade": rating.grade,
             "rated_step_title": subject_of(link),

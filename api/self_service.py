@@ -31,7 +31,7 @@ from models.self_link import (
     read_link,
 )
 from models.settings import Settings
-from models.tables import Case, HumanTask, LoginThrottle, OrgUnit, Veteran
+from models.tables import Case, HumanTask, LoginThrottle, OrgUnit, Veteran, aware
 
 log = structlog.get_logger(__name__)
 
@@ -101,7 +101,7 @@ def count_request(engine: Engine, settings: Settings, address: str) -> int | Non
         )
         row = s.exec(select(LoginThrottle).where(LoginThrottle.key == key)).one()
         now = datetime.now(UTC)
-        start = _aware(row.window_start)
+        start = aware(row.window_start)
         if now - start >= RATE_WINDOW:
             row.failures, row.window_start, start = 0, now, now
         row.failures += 1
@@ -117,10 +117,6 @@ def count_request(engine: Engine, settings: Settings, address: str) -> int | Non
     if first_refusal:  # once per window: a flood does not flood the audit trail
         audit_refusal(engine, None, "rate_limited", address)
     return max(1, wait)
-
-
-def _aware(when: datetime) -> datetime:
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 # ---- the link ------------------------------------------------------------------

@@ -4,17 +4,11 @@ which applies it to the row it read before the Update instead of reading it agai
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from models.contracts import TaskResult
-
-
-def aware(value: datetime | None) -> datetime | None:
-    """SQLite hands datetimes back naive (UTC): compare them as aware."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
+from models.tables import aware
 
 
 def completed_values(
