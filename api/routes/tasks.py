@@ -24,7 +24,7 @@ from api.deps import (
     TemporalDep,
 )
 from api.params import Offset
-from api.task_reads import read_tasks
+from api.task_reads import read_task, read_tasks
 from models.public import TaskClaim, TaskComplete, TaskPublic, TaskReassign, TasksPublic
 from models.tables import HumanTask
 
@@ -182,8 +182,4 @@ async def complete_task(
     user, task = await task_actions.complete_by_id(
         temporal, reads, session, task_id, body.outcome, body.data, body.comment
     )
-    if user.can_unmask(settings):  # the read of sensitive fields is audited: a write
-        (public,) = await run_in_threadpool(read_tasks, engine, settings, user, [task])
-    else:
-        (public,) = read_tasks(engine, settings, user, [task])
-    return public
+    return await read_task(engine, settings, user, task)
