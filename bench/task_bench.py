@@ -16,7 +16,8 @@ transport, in this process), then prints side by side:
    fall on all of them), each action sent once its case is at rest (no workflow
    task, no activity in flight: ``at_rest``), each case started once the cases
    before it have settled (notices sent, histories archived), so that one action
-   meets no other work; the steps of the slowest 5 % are printed.
+   meets no other work; the steps of the slowest 5 % are printed, and each
+   step's p50 and max in the case's order.
 2. **Throughput, ``--clerks`` concurrent clerks** driving ``--cases`` whole
    return-home cases (every step the happy path has, each completed by its holder
    through the API) against the floor: the same clerks driving minimal workflows
@@ -502,6 +503,19 @@ def print_slowest(name: str, tally: Tally, n: int = 5) -> None:
     print(f"{name} p50 of those steps (ms): {medians}", file=sys.stderr)
 
 
+def print_steps(name: str, tally: Tally) -> None:
+    """Each step's p50 / max in ms, in the case's order, to stderr: the spread between
+    a step that only closes (a one-stop desk: one write, no timer started) and one
+    that opens the next steps."""
+    by_step: dict[str, list[float]] = collections.defaultdict(list)
+    for ms, step in zip(tally.latencies_ms, tally.steps, strict=True):
+        by_step[step].append(ms)
+    shown = " ".join(
+        f"{step} {percentile(ms, 50):.0f}/{max(ms):.0f}" for step, ms in by_step.items()
+    )
+    print(f"{name} by step, p50/max ms: {shown}", file=sys.stderr)
+
+
 def row_of(name: str, values: Sequence[float]) -> Row:
     return Row(name, percentile(values, 50), percentile(values, 95))
 
@@ -739,8 +753,12 @@ async def bench(args: argparse.Namespace) -> Result:
                             row_of("api_complete", api.latencies_ms),
                             row_of("complete_task_update", direct.latencies_ms),
                         ]
-                        print_slowest("api_complete", api)
-                        print_slowest("complete_task_update", direct)
+                        for name, tally in (
+                            ("api_complete", api),
+                            ("complete_task_update", direct),
+                        ):
+                            print_slowest(name, tally)
+                            print_steps(name, tally)
 
                     print("throughput …", file=sys.stderr)
                     tally = Tally()

@@ -76,6 +76,9 @@ def test_a_tiny_run_prints_every_row() -> None:
         "| case starts/s",
     ):
         assert row in out, out
+    # Each timed step's p50 and max, in the case's order, from its first step on.
+    assert "api_complete by step, p50/max ms: file_receipt " in run.stderr
+    assert "complete_task_update by step, p50/max ms: file_receipt " in run.stderr
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["actions_per_case"] > 10  # a whole case, closed
     assert summary["cpu_per_case_s"][0] > 0 and summary["cpu_per_case_s"][1] > 0
