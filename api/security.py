@@ -96,9 +96,15 @@ def token_session(
 
 
 def start_auth_session(
-    engine: Engine, settings: Settings, username: str, kind: SessionKind
+    engine: Engine,
+    settings: Settings,
+    username: str,
+    kind: SessionKind,
+    address: str = "",
 ) -> str:
-    """Record a new session of ``username`` and answer its token."""
+    """Record a new session of ``username`` with its `login` audit row (the session's
+    kind and the client's ``address``) in the same transaction, and answer its
+    token."""
     now = datetime.now(UTC)
     session_id = secrets.token_urlsafe(24)
     row = AuthSession(
@@ -110,6 +116,14 @@ def start_auth_session(
     )
     with Session(engine) as s:
         s.add(row)
+        record_audit(
+            s,
+            actor=username,
+            action="login",
+            entity_type="account",
+            entity_id=username,
+            after={"kind": kind, "address": address},
+        )
         s.commit()
     return create_access_token(settings, username, session_id=session_id, kind=kind)
 

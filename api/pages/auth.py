@@ -111,7 +111,13 @@ async def login(
         return _login_form(request, settings, ctx, status_code=401)
     response = RedirectResponse(_safe_next(next), status_code=303)
     await run_in_threadpool(
-        start_session, response, request, settings, engine, username
+        start_session,
+        response,
+        request,
+        settings,
+        engine,
+        username,
+        client_address(request),
     )
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response

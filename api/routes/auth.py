@@ -85,7 +85,12 @@ async def login(
             headers={"WWW-Authenticate": "Bearer"},
         )
     token = await run_in_threadpool(
-        start_auth_session, engine, settings, form.username, "api"
+        start_auth_session,
+        engine,
+        settings,
+        form.username,
+        "api",
+        client_address(request),
     )
     return Token(access_token=token)
 

@@ -66,9 +66,11 @@ def start_session(
     settings: Settings,
     engine: Engine,
     username: str,
+    address: str = "",
 ) -> None:
-    """Record a page session of ``username`` and set its cookie on ``response``."""
-    token = start_auth_session(engine, settings, username, "page")
+    """Record a page session of ``username`` (audited as a `login` from ``address``)
+    and set its cookie on ``response``."""
+    token = start_auth_session(engine, settings, username, "page", address)
     response.set_cookie(
         COOKIE,
         token,

@@ -53,6 +53,34 @@ async def test_api_logout_revokes_only_that_token(http, seeded_engine):
     assert row.actor == "county" and row.after == {"kind": "api"}
 
 
+async def test_every_login_is_audited_with_its_kind_and_address(http, seeded_engine):
+    await api_token(http, "county")
+    await page_login(http, "village")
+    refused = await http.post(
+        "/api/auth/token", data={"username": "county", "password": "wrong-password"}
+    )
+    assert refused.status_code == 401
+    with Session(seeded_engine) as s:
+        rows = s.exec(
+            select(AuditEvent)
+            .where(AuditEvent.action == "login")
+            .order_by(col(AuditEvent.id))
+        ).all()
+        sessions = s.exec(select(AuthSession)).all()
+    # One row per session opened, none for the refused attempt (login_failed's).
+    assert [(r.actor, r.entity_type, r.entity_id) for r in rows] == [
+        ("county", "account", "county"),
+        ("village", "account", "village"),
+    ]
+    assert [r.after for r in rows] == [
+        {"kind": "api", "address": "127.0.0.1"},
+        {"kind": "page", "address": "127.0.0.1"},
+    ]
+    # Each row is tied to its request's log lines.
+    assert all(r.request_id for r in rows)
+    assert len(sessions) == 2
+
+
 async def test_page_logout_ends_the_session_at_once(http, seeded_engine):
     csrf = await page_login(http, "village")
     old_cookie = http.cookies[COOKIE]
