@@ -38,7 +38,11 @@ from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter, PayloadCodec
+from temporalio.converter import (
+    DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
+    PayloadCodec,
+)
 
 from models.settings import Settings
 
@@ -213,8 +217,18 @@ def codec_from_settings(settings: Settings) -> AesGcmCodec:
 
 def make_data_converter(codec: PayloadCodec | None) -> DataConverter:
     """The pydantic data converter, encrypting with ``codec`` (None: no codec, for
-    tools that must see payloads exactly as stored)."""
-    return dataclasses.replace(pydantic_data_converter, payload_codec=codec)
+    tools that must see payloads exactly as stored). With a codec, a failure's message
+    and stack trace move into its encoded attributes, which the codec encrypts: an
+    error that quotes a name or an ID number (a refused write, a form's rejection) is
+    no more readable in Temporal than the payloads. Failures recorded before that
+    carry their message in clear and decode as they are."""
+    if codec is None:
+        return dataclasses.replace(pydantic_data_converter, payload_codec=None)
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=codec,
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
 
 
 def data_converter(settings: Settings) -> DataConverter:

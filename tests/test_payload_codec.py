@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import base64
 import os
+import uuid
+from datetime import timedelta
 
 import pytest
+from temporalio import activity, workflow
 from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowHistory
+from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer
+from temporalio.worker import Replayer, Worker
 from typer.testing import CliRunner
 
 from models.payload_codec import (
@@ -33,7 +38,7 @@ from tests.replay.test_replay import HISTORIES, load
 from tests.support import complete, open_task
 from tests.workflows.conftest import start_case, veteran_id
 from worker import build_worker
-from workflows.registry import ALL_WORKFLOWS
+from workflows.registry import ALL_WORKFLOWS, workflow_runner
 
 
 def entry(kid: str) -> str:
@@ -269,3 +274,62 @@ def test_no_key_no_converter():
 
     with pytest.raises(PayloadKeyError, match="VETFLOW_PAYLOAD_KEYS"):
         data_converter(Settings(payload_keys="", payload_key_file=""))
+
+
+# What a refused write's error may quote: a name and an ID number.
+REFUSAL = "退役军人张三(110101199003077777)的记录写入被拒绝"
+
+
+@activity.defn(name="refuse_write")
+async def refuse_write() -> None:
+    raise ApplicationError(REFUSAL, type="RefusedWrite", non_retryable=True)
+
+
+@workflow.defn(name="FailsWithPersonalData")
+class FailsWithPersonalData:
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.execute_activity(
+            refuse_write,
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=RetryPolicy(maximum_attempts=1),
+        )
+
+
+async def test_a_failure_message_is_encrypted_and_reads_back_with_the_key(
+    temporal_env: WorkflowEnvironment,
+):
+    codec = AesGcmCodec(Keyring.parse(entry("k1")))
+    client = Client(
+        temporal_env.client.service_client,
+        namespace=temporal_env.client.namespace,
+        data_converter=make_data_converter(codec),
+    )
+    queue = f"failures-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[FailsWithPersonalData],
+        activities=[refuse_write],
+        workflow_runner=workflow_runner(),
+    ):
+        handle = await client.start_workflow(
+            FailsWithPersonalData.run, id=queue, task_queue=queue
+        )
+        # With the key, the error reads as raised.
+        with pytest.raises(WorkflowFailureError) as failed:
+            await handle.result()
+    activity_error = failed.value.cause
+    assert isinstance(activity_error, ActivityError)
+    refused = activity_error.cause
+    assert isinstance(refused, ApplicationError)
+    assert refused.message == REFUSAL and refused.type == "RefusedWrite"
+    # As Temporal stores it (its database, its Web UI, a raw export): neither the name
+    # nor the ID number, in the message, the stack trace or any payload.
+    raw = await temporal_env.client.get_workflow_handle(queue).fetch_history()
+    stored = raw.to_json()
+    assert "张三" not in stored and "110101199003077777" not in stored
+    assert "Encoded failure" in stored
+    # The payloads' decoding gives the auditor the message back (the export path).
+    decoded = await decode_history(raw, codec)
+    assert b"110101199003077777" in clear_text(decoded)
