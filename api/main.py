@@ -66,7 +66,7 @@ from api.routes import (
     veterans,
 )
 from api.security import signing_key
-from api.security_headers import SecurityHeadersMiddleware
+from api.security_headers import SecurityHeadersMiddleware, server_error
 from api.temporal_interceptor import api_client
 from api.update_errors import bind_call_timeout
 from api.web.render import render
@@ -234,4 +234,6 @@ def create_app(
 
     # Database faults: 503 with Retry-After (JSON or page, by the handler above).
     install_database_error_handler(app)
+    # Anything else unhandled: 500 with the security headers and the request id.
+    app.add_exception_handler(Exception, server_error)
     return app

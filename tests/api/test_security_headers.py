@@ -6,10 +6,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import httpx
 import pytest
+from fastapi import FastAPI
 from sqlmodel import Session, select
 
-from api.security_headers import APP_CSP, DOCS_CSP
+from api.security_headers import APP_CSP, DOCS_CSP, INTERNAL_ERROR
 from models.tables import Account
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "api" / "templates"
@@ -42,6 +44,42 @@ async def test_every_kind_of_answer_carries_the_headers(http, auth):
     assert policy["script-src"] == "'self'" and policy["style-src"] == "'self'"
     # The one inline allowance: style attributes (form controls, SVG charts).
     assert [d for d, v in policy.items() if "unsafe" in v] == ["style-src-attr"]
+
+
+async def test_an_unhandled_error_answers_500_with_the_headers_and_request_id(
+    app: FastAPI,
+):
+    """Starlette answers an unhandled error outside every other middleware; the 500
+    still carries the security headers and the request id, and names nothing of the
+    error itself."""
+
+    @app.get("/api/test-crash")
+    async def api_crash() -> None:
+        raise RuntimeError("secret detail 110101199003077777")
+
+    @app.get("/test-crash")
+    async def page_crash() -> None:
+        raise RuntimeError("secret detail 110101199003077777")
+
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+        base_url="http://test",
+    ) as c:
+        api = await c.get("/api/test-crash", headers={"X-Request-ID": "crash-1"})
+        page = await c.get("/test-crash", headers={"X-Request-ID": "crash-2"})
+    assert api.status_code == 500 and page.status_code == 500
+    for r, rid in ((api, "crash-1"), (page, "crash-2")):
+        assert_secured(r)
+        assert r.headers["x-request-id"] == rid
+        assert "110101199003077777" not in r.text and "secret" not in r.text
+    assert api.json() == {
+        "detail": {
+            "type": "InternalError",
+            "message": INTERNAL_ERROR,
+            "request_id": "crash-1",
+        }
+    }
+    assert page.text.startswith(INTERNAL_ERROR) and "crash-2" in page.text
 
 
 async def test_docs_get_their_narrow_exception_and_still_load(http):
