@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import structlog
 from fastapi import Depends, FastAPI, Request
 from fastapi.exception_handlers import (
     http_exception_handler,
@@ -72,8 +73,10 @@ from api.update_errors import bind_call_timeout
 from api.web.render import render
 from api.web.session import CsrfFailed, LoginRequired
 from models.db import make_engine
-from models.payload_codec import data_converter
+from models.payload_codec import PayloadKeyError, data_converter
 from models.settings import Settings
+
+log = structlog.get_logger(__name__)
 
 # 👉 The JSON API: a new resource module adds its `router` here (one list, one place).
 ROUTERS = [
@@ -224,6 +227,18 @@ def create_app(
             return await request_validation_exception_handler(request, exc)
         return await _http_error(
             request, FastAPIHTTPException(422, detail=list(exc.errors()))
+        )
+
+    @app.exception_handler(PayloadKeyError)
+    async def _payload_key(request: Request, exc: PayloadKeyError) -> Response:
+        """A history (or payload) under a key this process lacks: 500 naming the key
+        id, never a key, so that an operator knows which key to restore."""
+        log.error("payload_key_unavailable", reason=str(exc))
+        return await _http_error(
+            request,
+            FastAPIHTTPException(
+                500, detail={"type": "PayloadKeyUnavailable", "message": str(exc)}
+            ),
         )
 
     @app.exception_handler(CsrfFailed)

@@ -8,16 +8,19 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import uuid
 import zipfile
 from typing import Any
 
+import httpx
 import pytest_asyncio
 from sqlmodel import Session, select
 from temporalio.client import Client
 
+from api.main import create_app
 from models.audit import AuditEvent
-from models.payload_codec import ENCODING
+from models.payload_codec import ENCODING, AesGcmCodec, Keyring, make_data_converter
 from models.tables import Veteran
 from tests.api.test_pages import login
 from tests.api.test_return_home_flow import Clerk, clerks, demo_veteran
@@ -279,3 +282,41 @@ async def test_codec_cors_preflight_allows_only_the_temporal_ui(http):
         },
     )
     assert "access-control-allow-origin" not in evil.headers
+
+
+async def test_a_history_under_a_key_this_api_lacks_names_the_key_to_restore(
+    http, auth, client, settings, seeded_engine, running_worker
+):
+    case_id, marker, _ = await start_case_with_marker(http, auth, seeded_engine)
+    # A second API whose keyring lost the key the case was written under.
+    other = f"other:{base64.b64encode(os.urandom(32)).decode()}"
+    keyless = Client(
+        client.service_client,
+        namespace=client.namespace,
+        data_converter=make_data_converter(AesGcmCodec(Keyring.parse(other))),
+    )
+    app = create_app(settings, engine=seeded_engine, temporal_client=keyless)
+    auditor = await auth("auditor")
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test"
+        ) as lost,
+    ):
+        export = await lost.get(
+            f"/api/cases/{case_id}/history/export",
+            params={"decrypted": "true"},
+            headers=auditor,
+        )
+        timeline = await lost.get(f"/api/cases/{case_id}/history", headers=auditor)
+        await login(lost, "auditor")
+        page = await lost.get(f"/audit/cases/{case_id}")
+    for r in (export, timeline):
+        assert r.status_code == 500, r.text
+        detail = r.json()["detail"]
+        assert detail["type"] == "PayloadKeyUnavailable"
+        assert "unknown key id" in detail["message"] and "other" in detail["message"]
+        assert other.split(":")[1] not in r.text  # a key id, never a key
+        assert r.headers["x-frame-options"] == "DENY" and r.headers["x-request-id"]
+    assert page.status_code == 500 and "unknown key id" in page.text
+    assert marker not in export.text + timeline.text + page.text
