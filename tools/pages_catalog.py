@@ -63,4 +63,23 @@ PAGES_EN = {
     "事由": "Purpose",
     "退役军人编号": "Veteran no.",
     "暂缓原因": "Reason for holding",
+    # The password page (/settings/password).
+    "修改密码": "Change password",
+    "修改后本账号的所有登录都将退出，请用新密码重新登录。": (
+        "Changing it logs this account out everywhere: log in again with the new "
+        "password."
+    ),
+    "当前密码": "Current password",
+    "新密码": "New password",
+    "至少 {n} 个字符，不能与当前密码或用户名相同": (
+        "At least {n} characters, neither the current password nor the username"
+    ),
+    "再次输入新密码": "New password again",
+    "新密码至少 {n} 个字符": "The new password needs at least {n} characters",
+    "新密码须不同于当前密码和用户名": (
+        "The new password must differ from the current one and from the username"
+    ),
+    "两次输入的新密码不一致": "The two new passwords differ",
+    "当前密码错误": "The current password is wrong",
+    "密码已修改，请用新密码登录": "Password changed: log in with the new one",
 }

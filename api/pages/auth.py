@@ -14,10 +14,18 @@ from starlette.concurrency import run_in_threadpool
 from api.audit import record_audit
 from api.deps import EngineDep, SettingsDep
 from api.login import LoginLocked, authenticate
+from api.password_change import (
+    MIN_PASSWORD,
+    TOO_SHORT,
+    WrongPassword,
+    change_password,
+    new_password_problem,
+)
 from api.routes.auth import client_address
 from api.web.i18n import LOCALES
 from api.web.render import render, translator
 from api.web.session import (
+    COOKIE,
     LOGIN_CSRF_COOKIE,
     PageUser,
     end_session,
@@ -68,9 +76,12 @@ def _login_form(
 
 @router.get("/login", response_class=HTMLResponse)
 async def login_page(
-    request: Request, settings: SettingsDep, next: str = "/inbox"
+    request: Request, settings: SettingsDep, next: str = "/inbox", changed: str = ""
 ) -> HTMLResponse:
-    return _login_form(request, settings, {"next_url": _safe_next(next)})
+    ctx: dict[str, object] = {"next_url": _safe_next(next)}
+    if changed == "1":  # after a password change, which ended every session
+        ctx["flash"] = translator(request).gettext("密码已修改，请用新密码登录")
+    return _login_form(request, settings, ctx)
 
 
 @router.post("/login", response_model=None)
@@ -166,3 +177,82 @@ async def set_language(
 
         await run_in_threadpool(save)
     return RedirectResponse(_safe_next(next), status_code=303)
+
+
+def _password_form(
+    request: Request,
+    error: str = "",
+    field: str = "",
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    page = render(
+        request,
+        "password.html",
+        {"error": error, "error_field": field, "min_length": MIN_PASSWORD},
+        status_code=status_code,
+    )
+    page.headers.update(headers or {})
+    return page
+
+
+@router.get("/settings/password", response_class=HTMLResponse)
+async def password_page(request: Request, user: PageUser) -> HTMLResponse:
+    """Change my password (the form; ``PUT /api/me/password`` for the API)."""
+    return _password_form(request)
+
+
+@router.post("/settings/password", response_model=None)
+async def change_password_page(
+    request: Request,
+    user: PageUser,
+    engine: EngineDep,
+    settings: SettingsDep,
+    current_password: Annotated[str, Form(max_length=200)] = "",
+    new_password: Annotated[str, Form(max_length=200)] = "",
+    repeat_password: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """The current password is checked like a login (403 when wrong, 429 while
+    locked); the new one as the API checks it, and typed twice (422). On success every
+    session of the account ends, this one too: to the login page."""
+    tr = translator(request)
+    problem = new_password_problem(user.username, current_password, new_password)
+    if problem:
+        message = (
+            tr.gettext("新密码至少 {n} 个字符", n=MIN_PASSWORD)
+            if problem == TOO_SHORT
+            else tr.gettext("新密码须不同于当前密码和用户名")
+        )
+        return _password_form(request, message, "new_password", 422)
+    if repeat_password != new_password:
+        return _password_form(
+            request, tr.gettext("两次输入的新密码不一致"), "repeat_password", 422
+        )
+    try:
+        await change_password(
+            engine,
+            settings,
+            user.username,
+            current_password,
+            new_password,
+            client_address(request),
+        )
+    except LoginLocked as locked:
+        message = tr.gettext(
+            "登录失败次数过多，已暂时锁定，请 {minutes} 分钟后再试",
+            minutes=math.ceil(locked.retry_after / 60),
+        )
+        return _password_form(
+            request,
+            message,
+            "current_password",
+            429,
+            {"Retry-After": str(locked.retry_after)},
+        )
+    except WrongPassword:
+        return _password_form(
+            request, tr.gettext("当前密码错误"), "current_password", 403
+        )
+    response = RedirectResponse("/login?changed=1", status_code=303)
+    response.delete_cookie(COOKIE, path="/")
+    return response

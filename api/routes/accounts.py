@@ -14,18 +14,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
 
+from api import password_change
 from api.audit import record_audit
 from api.deps import AdminUser, CurrentUser, EngineDep, SettingsDep
 from api.errors import field_error, forbidden, not_found
-from api.login import LoginLocked, authenticate
+from api.login import LoginLocked
+from api.password_change import MIN_PASSWORD, WrongPassword, new_password_problem
 from api.routes.auth import client_address, too_many_attempts
 from api.security import revoke_sessions
-from models.passwords import hash_password
 from models.tables import Account, OrgUnit
 
 router = APIRouter(prefix="/api", tags=["auth"])
-
-MIN_PASSWORD = 10
 
 
 class PasswordChange(BaseModel):
@@ -64,42 +63,24 @@ async def change_password(
     403 when wrong, 429 while locked). The new one must have at least 10 characters
     and differ from the username and the current one (422). Every session of the
     account, this one too, ends: log in again with the new password."""
-    if body.new_password in (body.current_password, user.username):
-        raise field_error(
-            "new_password",
-            "须不同于当前密码和用户名 (must differ from the current one)",
-        )
+    problem = new_password_problem(
+        user.username, body.current_password, body.new_password
+    )
+    if problem:
+        raise field_error("new_password", problem)
     try:
-        ok = await authenticate(
+        await password_change.change_password(
             engine,
             settings,
             user.username,
             body.current_password,
+            body.new_password,
             client_address(request),
         )
     except LoginLocked as locked:
         raise too_many_attempts(locked.retry_after) from None
-    if not ok:
-        raise forbidden("当前密码错误 (the current password is wrong)")
-    new_hash = await run_in_threadpool(hash_password, body.new_password)
-
-    def save() -> None:
-        with Session(engine) as s:
-            acc = s.exec(select(Account).where(Account.username == user.username)).one()
-            acc.password_hash = new_hash
-            s.add(acc)
-            ended = revoke_sessions(s, user.username)
-            record_audit(
-                s,
-                actor=user.username,
-                action="password_changed",
-                entity_type="account",
-                entity_id=user.username,
-                after={"sessions_ended": ended},
-            )
-            s.commit()
-
-    await run_in_threadpool(save)
+    except WrongPassword:
+        raise forbidden("当前密码错误 (the current password is wrong)") from None
 
 
 @router.put(

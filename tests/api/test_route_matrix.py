@@ -597,6 +597,22 @@ ROWS: list[Row] = [
         "303 404 303 404 404 404 404 404 404",
         form=True,
     ),
+    # Every staff account changes its own password; two new passwords that differ
+    # (422) leave every actor's password and sessions as they were.
+    Row("GET", "/settings/password", PAGE_STAFF),
+    Row(
+        "POST",
+        "/settings/password",
+        "303 422 422 422 422 422 422 422 422",
+        body=form(
+            {
+                "current_password": "not-checked-here",
+                "new_password": "a-new-long-password",
+                "repeat_password": "another-long-password",
+            }
+        ),
+        form=True,
+    ),
     Row(
         "POST",
         "/settings/language",

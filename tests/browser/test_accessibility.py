@@ -103,6 +103,7 @@ def _pages(engine: Engine, tasks: dict[str, HumanTask]) -> dict[str, list[str]]:
             "/inbox?tab=claimable",
             "/inbox?tab=done",
             "/dashboard",  # 403
+            "/settings/password",
         ],
         "county": [
             "/cases",
