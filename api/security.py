@@ -17,7 +17,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 import jwt
-from sqlalchemy import update
+from sqlalchemy import delete, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
@@ -95,6 +95,11 @@ def token_session(
     return (sid, sub) if isinstance(sid, str) else None
 
 
+# Ended sessions (expired or revoked) are deleted this long after their end, at their
+# user's next login (start_auth_session).
+ENDED_SESSIONS_KEPT = timedelta(days=30)
+
+
 def start_auth_session(
     engine: Engine,
     settings: Settings,
@@ -104,8 +109,11 @@ def start_auth_session(
 ) -> str:
     """Record a new session of ``username`` with its `login` audit row (the session's
     kind and the client's ``address``) in the same transaction, and answer its
-    token."""
+    token. The same transaction deletes the user's sessions that ended (expired or
+    revoked) more than ``ENDED_SESSIONS_KEPT`` ago: the audit trail keeps every login
+    and logout, so a user's rows are their open sessions and those ended since."""
     now = datetime.now(UTC)
+    ended_before = now - ENDED_SESSIONS_KEPT
     session_id = secrets.token_urlsafe(24)
     row = AuthSession(
         id=session_id,
@@ -115,6 +123,15 @@ def start_auth_session(
         expires_at=now + timedelta(minutes=settings.token_ttl_minutes),
     )
     with Session(engine) as s:
+        purged = s.execute(
+            delete(AuthSession).where(
+                col(AuthSession.username) == username,
+                or_(
+                    col(AuthSession.expires_at) < ended_before,
+                    col(AuthSession.revoked_at) < ended_before,
+                ),
+            )
+        )
         s.add(row)
         record_audit(
             s,
@@ -122,7 +139,11 @@ def start_auth_session(
             action="login",
             entity_type="account",
             entity_id=username,
-            after={"kind": kind, "address": address},
+            after={
+                "kind": kind,
+                "address": address,
+                "ended_sessions_deleted": int(getattr(purged, "rowcount", 0) or 0),
+            },
         )
         s.commit()
     return create_access_token(settings, username, session_id=session_id, kind=kind)

@@ -73,12 +73,48 @@ async def test_every_login_is_audited_with_its_kind_and_address(http, seeded_eng
         ("village", "account", "village"),
     ]
     assert [r.after for r in rows] == [
-        {"kind": "api", "address": "127.0.0.1"},
-        {"kind": "page", "address": "127.0.0.1"},
+        {"kind": "api", "address": "127.0.0.1", "ended_sessions_deleted": 0},
+        {"kind": "page", "address": "127.0.0.1", "ended_sessions_deleted": 0},
     ]
     # Each row is tied to its request's log lines.
     assert all(r.request_id for r in rows)
     assert len(sessions) == 2
+
+
+async def test_a_login_deletes_the_users_sessions_ended_over_30_days_ago(
+    http, seeded_engine
+):
+    now = datetime.now(UTC)
+    old, recent = now - timedelta(days=40), now - timedelta(days=10)
+    rows = {
+        "expired-long-ago": ("county", old, None),
+        "revoked-long-ago": ("county", now + timedelta(hours=1), old),
+        "expired-lately": ("county", recent, None),
+        "revoked-lately": ("county", now - timedelta(days=5), recent),
+        "another-users": ("village", old, None),
+    }
+    with Session(seeded_engine) as s:
+        for sid, (username, expires, revoked) in rows.items():
+            s.add(
+                AuthSession(
+                    id=sid,
+                    username=username,
+                    kind="api",
+                    created_at=expires - timedelta(hours=8),
+                    expires_at=expires,
+                    revoked_at=revoked,
+                )
+            )
+        s.commit()
+    token = await api_token(http, "county")
+    assert (await http.get("/api/me", headers=bearer(token))).status_code == 200
+    with Session(seeded_engine) as s:
+        left = {r.id for r in s.exec(select(AuthSession)).all()}
+        (login,) = s.exec(select(AuditEvent).where(AuditEvent.action == "login")).all()
+    opened = left - set(rows)
+    assert len(opened) == 1  # the login's own session
+    assert left - opened == {"expired-lately", "revoked-lately", "another-users"}
+    assert login.after is not None and login.after["ended_sessions_deleted"] == 2
 
 
 async def test_page_logout_ends_the_session_at_once(http, seeded_engine):
