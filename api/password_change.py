@@ -7,6 +7,8 @@ The current password is checked like a login (throttled, failures audited as
 
 from __future__ import annotations
 
+from typing import Literal
+
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
@@ -19,21 +21,25 @@ from models.settings import Settings
 from models.tables import Account
 
 MIN_PASSWORD = 10
-TOO_SHORT = "新密码至少 10 个字符 (at least 10 characters)"
-NOT_NEW = "须不同于当前密码和用户名 (must differ from the current one)"
+# Why a new password is refused, and how the JSON API says it (the page translates).
+Problem = Literal["too_short", "not_new"]
+API_MESSAGES: dict[Problem, str] = {
+    "too_short": f"新密码至少 {MIN_PASSWORD} 个字符 (at least {MIN_PASSWORD} characters)",
+    "not_new": "须不同于当前密码和用户名 (must differ from the current one)",
+}
 
 
 class WrongPassword(Exception):
     """The current password given is not the account's."""
 
 
-def new_password_problem(username: str, current: str, new: str) -> str | None:
+def new_password_problem(username: str, current: str, new: str) -> Problem | None:
     """Why ``new`` cannot replace ``current`` for ``username``, or None. The length is
-    the API body's own check (422 from its model) and the page's."""
+    the API body's own check too (422 from its model)."""
     if len(new) < MIN_PASSWORD:
-        return TOO_SHORT
+        return "too_short"
     if new in (current, username):
-        return NOT_NEW
+        return "not_new"
     return None
 
 

@@ -16,7 +16,6 @@ from api.deps import EngineDep, SettingsDep
 from api.login import LoginLocked, authenticate
 from api.password_change import (
     MIN_PASSWORD,
-    TOO_SHORT,
     WrongPassword,
     change_password,
     new_password_problem,
@@ -217,12 +216,11 @@ async def change_password_page(
     session of the account ends, this one too: to the login page."""
     tr = translator(request)
     problem = new_password_problem(user.username, current_password, new_password)
-    if problem:
-        message = (
-            tr.gettext("新密码至少 {n} 个字符", n=MIN_PASSWORD)
-            if problem == TOO_SHORT
-            else tr.gettext("新密码须不同于当前密码和用户名")
-        )
+    if problem == "too_short":
+        message = tr.gettext("新密码至少 {n} 个字符", n=MIN_PASSWORD)
+        return _password_form(request, message, "new_password", 422)
+    if problem == "not_new":
+        message = tr.gettext("新密码须不同于当前密码和用户名")
         return _password_form(request, message, "new_password", 422)
     if repeat_password != new_password:
         return _password_form(

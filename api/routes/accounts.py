@@ -19,7 +19,12 @@ from api.audit import record_audit
 from api.deps import AdminUser, CurrentUser, EngineDep, SettingsDep
 from api.errors import field_error, forbidden, not_found
 from api.login import LoginLocked
-from api.password_change import MIN_PASSWORD, WrongPassword, new_password_problem
+from api.password_change import (
+    API_MESSAGES,
+    MIN_PASSWORD,
+    WrongPassword,
+    new_password_problem,
+)
 from api.routes.auth import client_address, too_many_attempts
 from api.security import revoke_sessions
 from models.tables import Account, OrgUnit
@@ -67,7 +72,7 @@ async def change_password(
         user.username, body.current_password, body.new_password
     )
     if problem:
-        raise field_error("new_password", problem)
+        raise field_error("new_password", API_MESSAGES[problem])
     try:
         await password_change.change_password(
             engine,
