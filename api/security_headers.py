@@ -62,12 +62,12 @@ async def server_error(request: Request, exc: Exception) -> Response:
     if request_id:
         headers["X-Request-ID"] = request_id
     if request.url.path.startswith(("/api", "/healthz")):
-        body = {"type": "InternalError", "message": INTERNAL_ERROR}
-        return JSONResponse(
-            {"detail": {**body, "request_id": request_id}},
-            status_code=500,
-            headers=headers,
-        )
+        detail = {
+            "type": "InternalError",
+            "message": INTERNAL_ERROR,
+            "request_id": request_id,
+        }
+        return JSONResponse({"detail": detail}, status_code=500, headers=headers)
     return PlainTextResponse(
         f"{INTERNAL_ERROR}\nrequest id: {request_id}", status_code=500, headers=headers
     )
