@@ -71,7 +71,8 @@ async def login(
     new API session that lasts `VETFLOW_TOKEN_TTL_MINUTES` (or until
     `POST /api/auth/logout`); 401 on bad credentials or an inactive account, 429 with
     Retry-After while the account or the client address is locked after repeated
-    failures. Every failure is audited."""
+    failures. Every failure is audited (`login_failed`), and every login that opens a
+    session (`login`, with the client's address)."""
     try:
         ok = await authenticate(
             engine, settings, form.username, form.password, client_address(request)

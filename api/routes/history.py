@@ -54,7 +54,9 @@ async def case_history(
     case_id: str, engine: EngineDep, temporal: TemporalDep, user: CurrentUser
 ) -> list[TimelineEntry]:
     """Time, step, actor and what happened, built from the Temporal history (or its
-    archived copy once Temporal's retention has removed it)."""
+    archived copy once Temporal's retention has removed it). 500
+    `PayloadKeyUnavailable` names the key id to restore when the history is encrypted
+    under a key this API lacks."""
     case, loaded = await _load(engine, temporal, user, case_id)
     return build_timeline(loaded.as_dict, case.process)
 
@@ -77,7 +79,8 @@ async def export_history(
 
     The history comes as stored, its payloads encrypted, unless ``decrypted=true``
     (auditors and admins: payloads in clear); `X-History-Decrypted` says which.
-    `X-History-SHA256` is always that of the history as stored."""
+    `X-History-SHA256` is always that of the history as stored. Decrypted under a key
+    this API lacks: 500 `PayloadKeyUnavailable`, naming the key id to restore."""
     if not EXPORT_ROLES.intersection(user.roles):
         raise HTTPException(
             403, detail="仅审计人员和主任可导出案件历史 (auditors and managers only)"
